@@ -1,0 +1,54 @@
+# Two commands do everything:  `make book`  and  `make test`.
+# Both first create .venv from requirements-lock.txt (when missing or stale).
+
+PYTHON      ?= python3
+VENV        := .venv
+BIN         := $(VENV)/bin
+STAMP       := $(VENV)/.dnalib-installed
+BOOK_DIR    ?= .
+BOOK_FLAGS  := -W -n --keep-going
+PYTEST_ARGS ?=
+
+# Offline machines: use the local data mirror next to the repository when there
+# is one and the caller did not choose a mirror.
+ifeq ($(origin DNALIB_DATA_MIRROR), undefined)
+ifneq ($(wildcard ../shared/data/SHA256SUMS),)
+export DNALIB_DATA_MIRROR := $(abspath ../shared/data)
+endif
+endif
+
+.PHONY: help env book test lab clean-book lock
+
+help:
+	@echo "make book   set up .venv and build the book (executes every chapter) -> _build/html/index.html"
+	@echo "make test   set up .venv and run the whole test suite"
+	@echo "make lab    set up .venv and open JupyterLab on the notebooks"
+	@echo "make env    only set up .venv"
+	@echo "make lock   re-resolve requirements-lock.txt and environment.yml from pyproject.toml"
+
+# The virtualenv is rebuilt when the lock or pyproject.toml is newer than it.
+$(STAMP): requirements-lock.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=24" "setuptools>=77" wheel
+	$(BIN)/python -m pip install --quiet -r requirements-lock.txt
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	@touch $(STAMP)
+	@echo "environment ready: $(VENV)"
+
+env: $(STAMP)
+
+book: $(STAMP)
+	$(BIN)/jupyter-book build $(BOOK_DIR) $(BOOK_FLAGS)
+	@echo "book built: $(abspath $(BOOK_DIR))/_build/html/index.html"
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks/
+
+clean-book:
+	rm -rf _build
+
+lock:
+	bash .ci/update-lock

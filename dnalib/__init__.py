@@ -1,0 +1,18 @@
+"""dnalib: the library behind the species-aware DNA embeddings book.
+
+Modules (one idea each):
+
+- :mod:`dnalib.sequences`  alphabet, 2-bit encoding, reverse complement, cleaning, fragmenting
+- :mod:`dnalib.io`         FASTA/FASTQ reading, labelled genome sets, 16S references
+- :mod:`dnalib.datasets`   registry of public datasets, downloads with checksums, local mirror
+- :mod:`dnalib.simulate`   the synthetic microbial community with a known phylogeny
+- :mod:`dnalib.kmers`      k-mer spectra and tetranucleotide frequencies
+- :mod:`dnalib.profiles`   run profiles: ``smoke``, ``cpu`` (default), ``gpu``
+- :mod:`dnalib.cli`        the ``dnalib`` command line
+"""
+
+from dnalib.errors import DnalibError
+
+__version__ = "0.1.0"
+
+__all__ = ["DnalibError", "__version__"]

@@ -1,0 +1,50 @@
+"""The strict book build: a raising notebook must fail it, a clean book must pass.
+
+Both builds go through the README's own command (`make book`) with the real
+`_config.yml`, on a tiny throwaway book in a temporary directory.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow
+
+
+def _make_book(tmp: Path, code: str) -> subprocess.CompletedProcess:
+    shutil.copy(ROOT / "_config.yml", tmp / "_config.yml")
+    (tmp / "book").mkdir()
+    for name in ("references.bib", "logo.svg"):
+        shutil.copy(ROOT / "book" / name, tmp / "book" / name)
+    (tmp / "book" / "intro.md").write_text("# Throwaway book\n\nA test page.\n")
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# A chapter"), nbformat.v4.new_code_cell(code)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nbformat.write(nb, tmp / "chapter.ipynb")
+    (tmp / "_toc.yml").write_text(
+        "format: jb-book\nroot: book/intro\nchapters:\n  - file: chapter\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAKE")}
+    return subprocess.run(["make", "-C", str(ROOT), "book", f"BOOK_DIR={tmp}"],
+                          capture_output=True, text=True, env=env, timeout=900)
+
+
+def test_raising_notebook_fails_the_build(tmp_path):
+    result = _make_book(tmp_path, "raise RuntimeError('this chapter is broken')")
+    assert result.returncode != 0, "a notebook that raises must fail `make book`"
+    assert "this chapter is broken" in result.stdout + result.stderr
+
+
+def test_clean_book_builds_without_warnings(tmp_path):
+    result = _make_book(tmp_path, "print(6 * 7)")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert (tmp_path / "_build" / "html" / "chapter.html").exists()
+    assert "42" in (tmp_path / "_build" / "html" / "chapter.html").read_text()

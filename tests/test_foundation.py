@@ -1,0 +1,126 @@
+"""Repository-level checks: lock vs conda environment, stripped notebooks, config pins."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _lock_pins() -> dict[str, str]:
+    pins = {}
+    for line in (ROOT / "requirements-lock.txt").read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, sep, version = line.partition("==")
+        assert sep, f"requirements-lock.txt: {line!r} is not an exact pin (name==version)"
+        pins[name.lower().replace("_", "-")] = version
+    return pins
+
+
+def _environment_pins() -> dict[str, str]:
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    pins = {}
+    for entry in pip_section:
+        if entry.startswith("-e"):
+            continue
+        name, sep, version = entry.partition("==")
+        assert sep, f"environment.yml: {entry!r} is not an exact pin"
+        pins[name.lower().replace("_", "-")] = version
+    return pins
+
+
+def test_lock_and_environment_yml_agree():
+    lock, env = _lock_pins(), _environment_pins()
+    only_lock = sorted(set(lock) - set(env))
+    only_env = sorted(set(env) - set(lock))
+    differ = sorted(n for n in set(lock) & set(env) if lock[n] != env[n])
+    assert not (only_lock or only_env or differ), (
+        f"environment.yml and requirements-lock.txt disagree: only in lock {only_lock}, "
+        f"only in environment.yml {only_env}, different versions {differ}; "
+        "run `python .ci/sync-environment.py`"
+    )
+
+
+def test_critical_pins():
+    lock = _lock_pins()
+    assert lock["torch"] == "2.13.0"
+    major = int(lock["jupyter-book"].split(".")[0])
+    assert major == 1, "Jupyter Book 2 ignores _config.yml; the lock must hold jupyter-book 1.x"
+    for needed in ("myst-nb", "sphinx-exercise", "sphinx-togglebutton", "sphinxcontrib-bibtex",
+                   "jupyterlab", "ipywidgets", "plotly", "umap-learn", "pytest", "ruff"):
+        assert needed in lock, f"{needed} missing from requirements-lock.txt"
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert '"torch==2.13.0"' in pyproject
+    assert "jupyter-book>=1.0.4.post1,<2" in pyproject
+
+
+def _committed_notebooks() -> list[Path]:
+    try:
+        out = subprocess.run(["git", "ls-files", "*.ipynb"], cwd=ROOT, capture_output=True,
+                             text=True, check=True).stdout.split()
+    except (OSError, subprocess.CalledProcessError):
+        out = []
+    files = [ROOT / f for f in out]
+    # Also check notebooks not yet committed, so the test fails before the commit does.
+    files += [p for p in (ROOT / "notebooks").glob("*.ipynb") if p not in files]
+    return [f for f in files if f.exists()]
+
+
+def test_notebooks_are_stripped():
+    notebooks = _committed_notebooks()
+    assert notebooks, "no chapter notebooks found under notebooks/"
+    dirty = []
+    for path in notebooks:
+        nb = json.loads(path.read_text())
+        for i, cell in enumerate(nb["cells"]):
+            if cell["cell_type"] != "code":
+                continue
+            if cell.get("outputs") or cell.get("execution_count") is not None:
+                dirty.append(f"{path.relative_to(ROOT)} cell {i}")
+    assert not dirty, (
+        "notebooks must be committed without outputs or execution counts "
+        f"(run `jupyter nbconvert --clear-output --inplace`): {dirty[:10]}"
+    )
+
+
+def test_toc_files_exist():
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [toc["root"]]
+    for part in toc.get("parts", []):
+        files += [c["file"] for c in part["chapters"]]
+    missing = [f for f in files
+               if not any((ROOT / f).with_suffix(s).exists() for s in (".md", ".ipynb"))]
+    assert not missing, f"_toc.yml lists files that do not exist: {missing}"
+
+
+def test_config_is_strict():
+    cfg = yaml.safe_load((ROOT / "_config.yml").read_text())
+    assert cfg["execute"]["raise_on_error"] is True
+    assert cfg["execute"]["execute_notebooks"] in {"cache", "force"}
+    assert "mystnb.unknown_mime_type" in cfg["sphinx"]["config"]["suppress_warnings"]
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r"BOOK_FLAGS\s*:=\s*-W -n --keep-going", makefile)
+
+
+def test_readme_names_the_two_commands():
+    readme = (ROOT / "README.md").read_text()
+    assert "make book" in readme and "make test" in readme
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "make test" in ci
+
+
+def test_workflow_builds_what_the_readme_builds():
+    wf = yaml.safe_load((ROOT / ".github" / "workflows" / "book.yml").read_text())
+    steps = [s.get("run", "") for s in wf["jobs"]["build"]["steps"]]
+    assert any(s.strip() == "make book" for s in steps)
+    uploads = [s for s in wf["jobs"]["build"]["steps"]
+               if str(s.get("uses", "")).startswith("actions/upload-pages-artifact")]
+    assert uploads and uploads[0]["with"]["path"] == "_build/html"
