@@ -1,0 +1,120 @@
+"""The `dnalib` command line: bad input gives one line and a non-zero exit, never a traceback."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dnalib.cli import main
+from dnalib.io import load_genome_set
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _write(path: Path, data: bytes | str) -> Path:
+    path.write_bytes(data.encode() if isinstance(data, str) else data)
+    return path
+
+
+def _truncated_gz(path: Path) -> Path:
+    blob = gzip.compress(b">a\n" + b"ACGT" * 5000 + b"\n")
+    return _write(path, blob[: len(blob) // 2])
+
+
+def _genome_set_missing_label(root: Path) -> Path:
+    root.mkdir()
+    _write(root / "g1.fa", ">c1\nACGTACGT\n")
+    _write(root / "g2.fa", ">c1\nACGTTTGT\n")
+    _write(root / "taxonomy.tsv", "id\tgenus\tspecies\ng1\tGa\tGa sp\n")
+    return root
+
+
+BAD_INPUTS = {
+    "missing file": (lambda d: d / "nope.fa", "nope.fa"),
+    "no header": (lambda d: _write(d / "x.fa", "ACGTACGT\nACGT\n"), "x.fa"),
+    "truncated gzip": (lambda d: _truncated_gz(d / "t.fa.gz"), "t.fa.gz"),
+    "empty record": (lambda d: _write(d / "e.fa", ">a\n>b\nACGT\n"), "'a'"),
+    "duplicate ids": (lambda d: _write(d / "d.fa", ">a\nACGT\n>a\nGGCC\n"), "'a'"),
+    "non-IUPAC character": (lambda d: _write(d / "c.fa", ">a\nACGT\n>b\nAC1T\n"), "'b'"),
+    "empty file": (lambda d: _write(d / "z.fa", ""), "z.fa"),
+    "labels do not match": (lambda d: _genome_set_missing_label(d / "gs"), "g2"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_inspect_rejects_bad_input_in_one_line(case, tmp_path, capsys):
+    make, must_name = BAD_INPUTS[case]
+    path = make(tmp_path)
+    status = main(["inspect", str(path)])
+    err = capsys.readouterr().err.strip()
+    assert status == 1
+    assert err.startswith("dnalib: error: ")
+    assert "\n" not in err and "Traceback" not in err
+    assert must_name in err, err
+
+
+def test_inspect_accepts_crlf_and_lower_case(tmp_path, capsys):
+    path = _write(tmp_path / "ok.fa", ">a desc\r\nacgtnACGT\r\n>b\r\nGGCC\r\n")
+    assert main(["inspect", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "records" in out and "2" in out
+
+
+def test_console_script_exits_nonzero_without_traceback(tmp_path):
+    bad = _write(tmp_path / "bad.fa", ">a\nACGX\n")
+    exe = Path(sys.executable).with_name("dnalib")
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "dnalib.cli"]
+    result = subprocess.run([*cmd, "inspect", str(bad)], capture_output=True, text=True)
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert "bad.fa" in result.stderr and "'X'" in result.stderr
+
+
+def test_simulate_writes_a_genome_set_the_loader_reads(tmp_path, capsys):
+    out = tmp_path / "community"
+    assert main(["simulate", "--seed", "3", "--genera", "2", "--species-per-genus", "3",
+                 "--genome-length", "20000", "--out", str(out)]) == 0
+    genomes = load_genome_set(out)
+    assert len(genomes) == 6
+    assert set(genomes.taxonomy["genus"]) and genomes.total_length(genomes.ids[0]) > 15_000
+    assert (out / "split.tsv").exists()
+    assert main(["inspect", str(out)]) == 0
+    # A second run must not silently overwrite the first.
+    assert main(["simulate", "--seed", "4", "--out", str(out)]) == 1
+    assert "--force" in capsys.readouterr().err
+
+
+def test_data_list_and_get_through_the_mirror(shared_data, isolated_data_env, capsys):
+    assert main(["data", "list"]) == 0
+    listing = capsys.readouterr().out
+    assert "kmcp15" in listing and "dairydb" in listing
+    for name in ("kmcp15", "dairydb"):
+        assert main(["data", "get", name, "--mirror", str(shared_data), "--quiet"]) == 0
+        path = Path(capsys.readouterr().out.strip())
+        assert path.is_dir()
+    assert main(["data", "get", "no-such-dataset", "--quiet"]) == 1
+    assert "kmcp15" in capsys.readouterr().err
+
+
+def test_data_get_offline_without_mirror_says_how_to_fix(isolated_data_env, capsys, monkeypatch):
+    monkeypatch.setenv("DNALIB_DATA_BASE_URL", "http://127.0.0.1:9/")  # nothing listens there
+    assert main(["data", "get", "dairydb", "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "DNALIB_DATA_MIRROR" in err and "\n" not in err.strip()
+
+
+def test_unknown_profile_is_a_clear_error(monkeypatch):
+    from dnalib.errors import DnalibError
+    from dnalib.profiles import current_profile
+
+    monkeypatch.setenv("DNALIB_PROFILE", "tpu")
+    with pytest.raises(DnalibError, match="smoke, cpu, gpu"):
+        current_profile()
+    assert current_profile("GPU") == "gpu"
+    monkeypatch.delenv("DNALIB_PROFILE")
+    assert current_profile() == os.environ.get("DNALIB_PROFILE", "cpu")
