@@ -724,3 +724,44 @@ def load_dairydb(**kwargs: Any) -> pd.DataFrame:
         10,439 rows; columns ``id``, ``sequence``, ``kingdom`` ... ``species``.
     """
     return load_dataset("dairydb", **kwargs)
+
+
+def load_real_or_synthetic(
+    name: str = "kmcp15", *, seed: int = 0, **kwargs: Any
+) -> tuple[Any, str]:
+    """Load a real genome set, or fall back to the synthetic community and say so.
+
+    Chapters use this so that the book builds anywhere: with internet access or a
+    local mirror (``DNALIB_DATA_MIRROR``) they show real genomes; on an offline
+    machine without a mirror they print one clear line and use the synthetic
+    community, which has the same ``genomes`` / ``taxonomy`` attributes.
+
+    Parameters
+    ----------
+    name : str
+        A registry key of layout ``"genome_set"`` (default ``"kmcp15"``).
+    seed : int
+        Seed of the synthetic community used as the fallback.
+    **kwargs
+        Passed to :func:`get`.
+
+    Returns
+    -------
+    genomes : GenomeSet or dnalib.simulate.Community
+        The loaded genome set (``.genomes``: id -> contigs, ``.taxonomy``: ranks).
+    source : str
+        ``"real"`` or ``"synthetic"``.
+    """
+    info = dataset_info(name)
+    if info.kind != "genome_set":
+        raise DnalibError(f"dataset {name!r} is not a genome set (layout {info.kind!r})")
+    try:
+        return load_dataset(name, **kwargs), "real"
+    except DnalibError as exc:
+        from dnalib.simulate import simulate_community
+
+        print(
+            f"Could not load the real dataset {name!r} ({exc}). Falling back to the synthetic "
+            f"community (seed {seed}); set {MIRROR_ENV} to a local mirror to use real genomes."
+        )
+        return simulate_community(seed), "synthetic"

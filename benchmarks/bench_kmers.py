@@ -1,0 +1,82 @@
+"""Throughput of k-mer spectra and k-mer ids against pure-Python references.
+
+Data (seeded): 2,000 random 1 kbp sequences and one random 5 Mbp genome.
+Figures: k=4 and k=6 spectra (``dnalib.kmers.kmer_spectrum``) and overlapping
+6-mer ids (``dnalib.sequences.kmer_ids``, one call per sequence), each with the
+pure-Python reference measured in the same run (``collections.Counter`` over
+``seq[i:i+k]``; ``seq[i:i+k]`` + dict lookup for ids).  References are timed on
+a subset and scaled to Mbp/s.  Every timing is the best of a few repeats.
+
+Single-threaded: the NumPy code paths used here do not multi-thread, and BLAS /
+OpenMP threads are pinned to 1 below for good measure.
+
+Run: ``python benchmarks/bench_kmers.py``; prints one ``name: value`` per line.
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from dnalib.kmers import kmer_spectrum, reference_kmer_spectrum  # noqa: E402
+from dnalib.sequences import kmer_ids, reference_kmer_ids  # noqa: E402
+
+
+def _best_time(fn: Callable[[], object], repeats: int = 5) -> float:
+    """Best wall time of ``repeats`` calls (after one warm-up call)."""
+    fn()
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def _random_dna(rng: np.random.Generator, n: int) -> str:
+    return np.frombuffer(b"ACGT", dtype=np.uint8)[rng.integers(0, 4, n)].tobytes().decode()
+
+
+def main() -> dict[str, float]:
+    """Run the benchmark, print and return the figures."""
+    rng = np.random.default_rng(0)
+    short = [_random_dna(rng, 1000) for _ in range(2000)]
+    genome = _random_dna(rng, 5_000_000)
+    datasets = {
+        "1kbp": (short, short[:100]),  # (data, subset for the reference)
+        "5Mbp": ([genome], [genome[:200_000]]),
+    }
+    figures: dict[str, float] = {}
+
+    def record(name: str, fast_s: float, fast_bp: int, ref_s: float, ref_bp: int) -> None:
+        fast = fast_bp / fast_s / 1e6
+        ref = ref_bp / ref_s / 1e6
+        figures[f"{name}_Mbp_per_s"] = fast
+        figures[f"reference_{name}_Mbp_per_s"] = ref
+        figures[f"{name}_speedup"] = fast / ref
+
+    for label, (data, subset) in datasets.items():
+        n_bp = sum(map(len, data))
+        sub_bp = sum(map(len, subset))
+        for k in (4, 6):
+            fast_s = _best_time(lambda d=data, k=k: kmer_spectrum(d, k), repeats=7)
+            ref_s = _best_time(lambda s=subset, k=k: reference_kmer_spectrum(s, k))
+            record(f"spectrum_k{k}_{label}", fast_s, n_bp, ref_s, sub_bp)
+        fast_s = _best_time(lambda d=data: [kmer_ids(s, 6) for s in d])
+        ref_s = _best_time(lambda s=subset: [reference_kmer_ids(x, 6) for x in s])
+        record(f"kmer_ids_k6_{label}", fast_s, n_bp, ref_s, sub_bp)
+
+    for name, value in figures.items():
+        print(f"{name}: {value:.1f}")
+    return figures
+
+
+if __name__ == "__main__":
+    main()
