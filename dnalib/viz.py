@@ -103,7 +103,7 @@ def plot_phylogeny(nodes: pd.DataFrame, *, labels: pd.Series | None = None,
     if ax is None:
         n_leaves = int(pos["y"].max()) + 1
         _, ax = plt.subplots(figsize=(7, max(3.0, 0.22 * n_leaves)))
-    for node, row in pos.iterrows():
+    for _node, row in pos.iterrows():
         parent = row["parent"]
         if parent is None or pd.isna(parent):
             continue

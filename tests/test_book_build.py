@@ -48,3 +48,17 @@ def test_clean_book_builds_without_warnings(tmp_path):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert (tmp_path / "_build" / "html" / "chapter.html").exists()
     assert "42" in (tmp_path / "_build" / "html" / "chapter.html").read_text()
+
+
+def test_the_book_builds_strictly():
+    """The README's book command on the real book: exit 0, every chapter page written."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAKE")}
+    result = subprocess.run(["make", "-C", str(ROOT), "book"], capture_output=True, text=True,
+                            env=env, timeout=3600)
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-5000:]
+    html = ROOT / "_build" / "html"
+    for nb in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        page = html / "notebooks" / f"{nb.stem}.html"
+        assert page.exists(), f"{page} was not built"
+        assert "Traceback" not in page.read_text(), f"{page.name} shows a traceback"
+    assert (html / "book" / "api.html").exists()

@@ -343,3 +343,20 @@ def test_mirror_verification_is_remembered(
     with pytest.raises(ChecksumError, match="g1.fa.gz"):
         datasets.get("tinyv", mirror=tmp_path / "mirror")
     assert calls[-1] == "g1.fa.gz"
+
+
+def test_load_real_or_synthetic_falls_back_and_says_so(isolated_data_env, monkeypatch, capsys):
+    from dnalib.datasets import load_real_or_synthetic
+
+    monkeypatch.setenv("DNALIB_DATA_BASE_URL", "http://127.0.0.1:9/")  # nothing listens there
+    genomes, source = load_real_or_synthetic("kmcp15", progress=False)
+    assert source == "synthetic"
+    assert "Falling back to the synthetic community" in capsys.readouterr().out
+    assert len(genomes.genomes) >= 40 and "species" in genomes.taxonomy.columns
+
+
+def test_load_real_or_synthetic_uses_the_mirror(shared_data, isolated_data_env):
+    from dnalib.datasets import load_real_or_synthetic
+
+    genomes, source = load_real_or_synthetic("kmcp15", mirror=shared_data)
+    assert source == "real" and len(genomes.genomes) == 15
