@@ -69,6 +69,7 @@ import pandas as pd
 from xopen import xopen
 
 from dnalib.errors import DataNotFoundError, DnalibError, InputFormatError
+from dnalib.sequences import n50
 
 __all__ = [
     "DAIRYDB_RANKS",
@@ -1086,27 +1087,6 @@ def load_16s_archive(
 
 
 # --------------------------------------------------------------------------- statistics / inspect
-
-
-def n50(lengths: Iterable[int]) -> int:
-    """N50 of a set of sequence lengths.
-
-    Parameters
-    ----------
-    lengths : Iterable[int]
-        Sequence lengths.
-
-    Returns
-    -------
-    int
-        The largest length L such that sequences of length >= L hold at least
-        half of all bases (0 for no sequences).
-    """
-    arr = np.sort(np.fromiter(lengths, dtype=np.int64))[::-1]
-    if arr.size == 0:
-        return 0
-    cum = np.cumsum(arr)
-    return int(arr[np.searchsorted(cum, cum[-1] / 2.0)])
 
 
 class _Stats:

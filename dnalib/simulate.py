@@ -85,6 +85,7 @@ import numpy as np
 import pandas as pd
 
 from dnalib.errors import DnalibError
+from dnalib.io import GENOME_RANKS, write_genome_set
 from dnalib.sequences import encode, sample_fragments
 
 __all__ = [
@@ -112,15 +113,7 @@ EVAL_FRAGMENT_LENGTH = 5_000
 EVAL_FRAGMENTS_PER_GENOME = 15
 
 #: Taxonomic ranks of the taxonomy table, as in the real genome sets.
-RANKS: tuple[str, ...] = (
-    "superkingdom",
-    "phylum",
-    "class",
-    "order",
-    "family",
-    "genus",
-    "species",
-)
+RANKS: tuple[str, ...] = GENOME_RANKS
 
 _BASES = np.frombuffer(b"ACGT", dtype=np.uint8)
 
@@ -815,8 +808,6 @@ class Community:
         pathlib.Path
             The directory.
         """
-        from dnalib.io import write_genome_set
-
         directory = Path(directory)
         write_genome_set(self.genomes, self.taxonomy, directory, gzip=gzip)
         self.split.rename("split").rename_axis("id").reset_index().to_csv(
