@@ -348,3 +348,36 @@ def test_n50():
     assert n50([5, 5]) == 5
     assert n50([]) == 0
     assert n50(np.array([100, 1, 1, 1])) == 100
+
+
+# --- batched k-mer ids ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stride", [1, 2, 3])
+@pytest.mark.parametrize("k", [1, 3, 6])
+def test_batch_kmer_ids_matches_kmer_ids(k, stride):
+    from dnalib.sequences import batch_kmer_ids
+
+    rng = np.random.default_rng(k * 10 + stride)
+    letters = np.array(list("ACGTacgtNR"))
+    seqs = ["", "A"] + ["".join(letters[rng.integers(0, 10, rng.integers(0, 30))]) for _ in range(40)]
+    for batch in (seqs, [s.encode() for s in seqs], ["ACGTNACGTA"] * 5):
+        ids, offsets = batch_kmer_ids(batch, k, stride=stride)
+        assert offsets.dtype == np.int64 and ids.dtype == np.int64
+        assert offsets.size == len(batch) + 1 and offsets[-1] == ids.size
+        for j, s in enumerate(batch):
+            expected = kmer_ids(s, k, stride=stride).tolist()
+            assert ids[offsets[j] : offsets[j + 1]].tolist() == expected
+
+
+def test_batch_kmer_ids_edge_cases():
+    from dnalib.sequences import batch_kmer_ids
+
+    ids, offsets = batch_kmer_ids([], 3)
+    assert ids.size == 0 and offsets.tolist() == [0]
+    ids, offsets = batch_kmer_ids(iter(["ACGT", "GN", "TTA"]), 2)
+    assert ids.tolist() == [1, 6, 11, -1, 15, 12] and offsets.tolist() == [0, 3, 4, 6]
+    with pytest.raises(InputFormatError, match="wrap it in a list"):
+        batch_kmer_ids("ACGT", 2)
+    with pytest.raises(InputFormatError):
+        batch_kmer_ids(["ACGT"], 0)
