@@ -1091,3 +1091,29 @@ def overlap_leak(
     if masked == 0:
         return float("nan")
     return count_recoverable_masked_tokens(ids, mask, k) / masked
+
+
+def token_spans(tokenizer: Any, seq: str) -> list[tuple[str, int, int]]:
+    """The tokens of one sequence with the bases each covers (no special tokens).
+
+    Overlapping k-mer tokens cover ``[i, i + k)`` (their stored offsets only
+    mark the first base); every other scheme uses the tokenizer's offsets.
+
+    Parameters
+    ----------
+    tokenizer
+        Any tokenizer of this module (or a loaded one).
+    seq
+        A DNA sequence.
+
+    Returns
+    -------
+    list of (str, int, int)
+        ``(token, start, end)`` per token, ``end`` exclusive, in order.
+    """
+    scheme, k = tokenizer_scheme(tokenizer)
+    enc = tokenizer(seq, add_special_tokens=False, return_offsets_mapping=True)
+    tokens = tokenizer.convert_ids_to_tokens(enc["input_ids"])
+    if scheme == "kmer":
+        return [(tok, i, i + k) for i, tok in enumerate(tokens)]
+    return [(tok, int(a), int(b)) for tok, (a, b) in zip(tokens, enc["offset_mapping"], strict=True)]

@@ -307,3 +307,20 @@ def test_import_is_light():
     code = "import sys, dnalib.tokenizers; print('transformers' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_token_spans_cover_the_sequence_for_every_scheme():
+    from dnalib.tokenizers import make_tokenizer, token_spans, train_bpe_tokenizer
+
+    seq = "ACGTACGGTTACNNAGTCAGGCTAGCTAGGAT"
+    kmer = token_spans(make_tokenizer("kmer", k=4), seq)
+    assert len(kmer) == len(seq) - 3
+    assert kmer[0] == ("ACGT", 0, 4) and kmer[-1] == ("GGAT", len(seq) - 4, len(seq))
+    assert kmer[9][0] == "[UNK]"  # ACNN contains N
+    for tok in (make_tokenizer("char"), make_tokenizer("nonoverlap", k=6),
+                train_bpe_tokenizer(["ACGTACGGTTAC" * 50, "AGTCAGGCTAGCTAGGAT" * 40], vocab_size=40)):
+        spans = token_spans(tok, seq)
+        assert spans[0][1] == 0 and spans[-1][2] == len(seq)
+        assert all(a[2] == b[1] for a, b in zip(spans[:-1], spans[1:], strict=True))  # no gaps
+    nonover = token_spans(make_tokenizer("nonoverlap", k=6), seq)
+    assert [t for t, _, _ in nonover[-2:]] == ["A", "T"]  # a 2-base tail becomes single bases
