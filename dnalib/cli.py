@@ -6,6 +6,7 @@
     dnalib data list                              the registered public datasets
     dnalib data get kmcp15                        download / verify a dataset, print its local path
     dnalib inspect PATH                           validate FASTA/FASTQ or a labelled genome set, summarise it
+    dnalib pretrain --data DIR --out MODEL        masked-language-model pretraining (resumable, torchrun-ready)
 
 Bad input never ends in a traceback: every :class:`~dnalib.errors.DnalibError`
 is printed as one line ``dnalib: error: ...`` and the exit status is 1 (2 for a
@@ -15,6 +16,7 @@ wrong command line, as argparse does).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -79,6 +81,58 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_pretrain(args: argparse.Namespace) -> int:
+    import shlex
+
+    from dnalib.pretrain import load_training_sequences, pretrain, pretrain_config
+
+    overrides = {
+        name: value
+        for name, value in (
+            ("tokenizer", args.tokenizer), ("k", args.k), ("fragment_length", args.fragment_length),
+            ("position", args.position), ("batch_size", args.batch_size),
+            ("grad_accum", args.grad_accum), ("max_steps", args.steps), ("lr", args.lr),
+            ("seed", args.seed), ("checkpoint_every", args.checkpoint_every),
+            ("eval_every", args.eval_every), ("bf16", args.bf16),
+        )
+        if value is not None
+    }
+    cfg = pretrain_config(args.profile, **overrides)
+    out = Path(args.out)
+    if out.exists() and any(out.iterdir()) and not args.resume and not args.force:
+        raise DnalibError(
+            f"{out} is not empty: pass --resume to continue that run, --force to start over in it, "
+            "or choose another --out"
+        )
+    if args.force and not args.resume:
+        import shutil
+
+        for name in ("checkpoints", "log.jsonl"):
+            target = out / name
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
+    train = load_training_sequences(args.data, split="train")
+    held_out = None
+    if Path(args.data).is_dir() and (Path(args.data) / "split.tsv").exists():
+        held_out = load_training_sequences(args.data, split="eval")
+    result = pretrain(
+        train, out, cfg, eval_sequences=held_out, resume=args.resume,
+        progress=not args.no_progress, device=args.device,
+        data_description=str(Path(args.data).resolve()),
+        command="dnalib " + " ".join(shlex.quote(a) for a in args.argv),
+    )
+    final = result["final"] or {}
+    if int(os.environ.get("RANK", 0)) == 0:
+        print(
+            f"pretrained {cfg.max_steps} steps: eval loss {final.get('eval_loss', float('nan')):.4f}, "
+            f"masked-token accuracy {final.get('eval_accuracy', float('nan')):.3f}, "
+            f"{result['tokens_per_s']:.0f} tokens/s; model in {out}"
+        )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``dnalib`` command."""
     parser = argparse.ArgumentParser(
@@ -115,6 +169,32 @@ def build_parser() -> argparse.ArgumentParser:
                    help="accept a dataset that has no published checksum")
     q.set_defaults(func=_cmd_data_get)
 
+    p = sub.add_parser("pretrain", help="masked-language-model pretraining of a k-mer RoBERTa")
+    p.add_argument("--profile", choices=["smoke", "cpu", "gpu"], default=None,
+                   help="model size and schedule (default: $DNALIB_PROFILE or cpu)")
+    p.add_argument("--data", required=True,
+                   help="genome set directory (its train split if split.tsv exists) or FASTA/FASTQ")
+    p.add_argument("--out", required=True, help="output model directory")
+    p.add_argument("--tokenizer", choices=["kmer", "nonoverlap", "char"], default=None,
+                   help="overlapping k-mers (default), non-overlapping k-mers or characters")
+    p.add_argument("--k", type=int, default=None, help="k-mer length (profile default)")
+    p.add_argument("--fragment-length", type=int, default=None, help="bp per fragment (200)")
+    p.add_argument("--position", choices=["absolute", "rotary"], default=None,
+                   help="absolute (RoBERTa) or rotary (relative) positions")
+    p.add_argument("--batch-size", type=int, default=None, help="fragments per optimizer step")
+    p.add_argument("--grad-accum", type=int, default=None, help="micro-batches per step")
+    p.add_argument("--steps", type=int, default=None, help="optimizer steps")
+    p.add_argument("--lr", type=float, default=None, help="peak learning rate")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--checkpoint-every", type=int, default=None, help="steps between checkpoints")
+    p.add_argument("--eval-every", type=int, default=None, help="steps between evaluations")
+    p.add_argument("--bf16", choices=["auto", "on", "off"], default=None)
+    p.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda if available)")
+    p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint")
+    p.add_argument("--force", action="store_true", help="start over in a non-empty --out")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_pretrain)
+
     p = sub.add_parser("inspect", help="validate FASTA/FASTQ or a labelled genome set and summarise it")
     p.add_argument("path", help="a FASTA/FASTQ file (plain or .gz) or a genome-set directory")
     p.set_defaults(func=_cmd_inspect)
@@ -124,7 +204,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    args.argv = argv
     try:
         return args.func(args)
     except DnalibError as exc:

@@ -1,0 +1,212 @@
+"""RoBERTa k-mer models: configurations per profile, the encoder pass, pooling.
+
+The models are stock Hugging Face architectures, so a trained model directory
+loads with ``AutoModelForMaskedLM.from_pretrained(dir)`` /
+``AutoModel.from_pretrained(dir)`` and no dnalib code:
+
+- ``position="absolute"`` (default): ``RobertaForMaskedLM``, learned absolute
+  position embeddings, as in RoBERTa and MetaBERTa.
+- ``position="rotary"``: ``EsmForMaskedLM`` with rotary position embeddings,
+  a *relative* position scheme (attention depends on the distance between
+  tokens; SCORPIO found relative positions better than absolute ones). ESM is
+  a RoBERTa-style encoder (pre-LayerNorm) used for protein language models.
+
+Both use PyTorch's scaled-dot-product attention (SDPA). Sizes come from the
+profile (:data:`MODEL_SIZES`): ``smoke`` for CI seconds, ``cpu`` for a laptop,
+``gpu`` for one GPU.
+
+Embeddings of a sequence are the *masked mean* of the last hidden layer over
+its real tokens ([CLS], [SEP] and padding excluded), as in DNABERT-S.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from dnalib.errors import DnalibError
+from dnalib.profiles import current_profile
+
+#: Encoder sizes per profile: layers, hidden size, attention heads, feed-forward size.
+MODEL_SIZES: dict[str, dict[str, int]] = {
+    "smoke": {"num_hidden_layers": 2, "hidden_size": 64, "num_attention_heads": 2,
+              "intermediate_size": 128},
+    "cpu": {"num_hidden_layers": 4, "hidden_size": 256, "num_attention_heads": 4,
+            "intermediate_size": 1024},
+    "gpu": {"num_hidden_layers": 8, "hidden_size": 512, "num_attention_heads": 8,
+            "intermediate_size": 2048},
+}
+
+POSITIONS = ("absolute", "rotary")
+
+
+def model_config(
+    tokenizer: Any,
+    *,
+    profile: str | None = None,
+    max_tokens: int = 512,
+    position: str = "absolute",
+    dropout: float = 0.0,
+    **overrides: Any,
+) -> Any:
+    """A Hugging Face config for a k-mer encoder matching *tokenizer*.
+
+    Parameters
+    ----------
+    tokenizer
+        A tokenizer of :mod:`dnalib.tokenizers` (gives the vocabulary size and
+        the special token ids).
+    profile : str, optional
+        ``smoke``, ``cpu`` or ``gpu`` (default: ``$DNALIB_PROFILE`` or ``cpu``).
+    max_tokens : int
+        Longest input in tokens, [CLS] and [SEP] included.
+    position : str
+        ``"absolute"`` (RoBERTa) or ``"rotary"`` (relative; ESM architecture).
+    dropout : float
+        Hidden and attention dropout. Zero by default: short pretraining runs
+        do not overfit, and without dropout a run is exactly reproducible and
+        identical on one or several processes.
+    **overrides
+        Any other config field (e.g. ``num_hidden_layers=6``).
+
+    Returns
+    -------
+    transformers.RobertaConfig or transformers.EsmConfig
+    """
+    from transformers import EsmConfig, RobertaConfig
+
+    sizes = dict(MODEL_SIZES[current_profile(profile)])
+    sizes.update(overrides)
+    if sizes["hidden_size"] % sizes["num_attention_heads"]:
+        raise DnalibError(
+            f"hidden_size {sizes['hidden_size']} is not divisible by num_attention_heads "
+            f"{sizes['num_attention_heads']}: choose sizes whose ratio is a whole number"
+        )
+    if max_tokens < 3:
+        raise DnalibError(f"max_tokens must be at least 3 ([CLS], a token, [SEP]); got {max_tokens}")
+    common = dict(
+        vocab_size=len(tokenizer),
+        pad_token_id=tokenizer.pad_token_id,
+        hidden_dropout_prob=dropout,
+        attention_probs_dropout_prob=dropout,
+        attn_implementation="sdpa",
+        **sizes,
+    )
+    if position == "absolute":
+        # RoBERTa numbers positions from pad_token_id + 1.
+        return RobertaConfig(
+            max_position_embeddings=max_tokens + tokenizer.pad_token_id + 1,
+            bos_token_id=tokenizer.cls_token_id,
+            eos_token_id=tokenizer.sep_token_id,
+            type_vocab_size=1,
+            **common,
+        )
+    if position == "rotary":
+        return EsmConfig(
+            max_position_embeddings=max_tokens,
+            position_embedding_type="rotary",
+            mask_token_id=tokenizer.mask_token_id,
+            token_dropout=False,
+            emb_layer_norm_before=False,
+            **common,
+        )
+    raise DnalibError(f"unknown position embedding {position!r}: choose one of {POSITIONS}")
+
+
+def new_mlm_model(config: Any, *, seed: int = 0) -> Any:
+    """A randomly initialised masked-language model for *config* (seeded).
+
+    Parameters
+    ----------
+    config
+        From :func:`model_config`.
+    seed : int
+        Seed of the initial weights.
+
+    Returns
+    -------
+    transformers.RobertaForMaskedLM or transformers.EsmForMaskedLM
+    """
+    from transformers import AutoModelForMaskedLM
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = AutoModelForMaskedLM.from_config(config, attn_implementation="sdpa")
+    return model
+
+
+def base_model(model: Any) -> Any:
+    """The encoder inside a model with a head (``model.roberta`` / ``model.esm``), or *model*."""
+    prefix = getattr(model, "base_model_prefix", None)
+    return getattr(model, prefix, model) if prefix else model
+
+
+def lm_head(model: Any) -> Any:
+    """The masked-language-model head of ``RobertaForMaskedLM`` / ``EsmForMaskedLM``."""
+    head = getattr(model, "lm_head", None)
+    if head is None:
+        raise DnalibError(f"{type(model).__name__} has no lm_head: pass a *ForMaskedLM model")
+    return head
+
+
+def masked_mean(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean of *hidden* over the positions where *mask* is 1.
+
+    Parameters
+    ----------
+    hidden : torch.Tensor
+        ``(batch, tokens, dim)`` hidden states.
+    mask : torch.Tensor
+        ``(batch, tokens)`` 1 for positions to average, 0 elsewhere.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(batch, dim)``; a row with no selected position is zero.
+    """
+    if hidden.dim() != 3 or mask.shape != hidden.shape[:2]:
+        raise DnalibError(
+            f"masked_mean needs hidden (batch, tokens, dim) and mask (batch, tokens); got "
+            f"{tuple(hidden.shape)} and {tuple(mask.shape)}"
+        )
+    m = mask.to(hidden.dtype).unsqueeze(-1)
+    return (hidden * m).sum(1) / m.sum(1).clamp_min(1.0)
+
+
+def content_mask(input_ids: torch.Tensor, attention_mask: torch.Tensor, tokenizer: Any) -> torch.Tensor:
+    """1 for real sequence tokens, 0 for [CLS], [SEP] and padding (pooling mask)."""
+    special = (input_ids == tokenizer.cls_token_id) | (input_ids == tokenizer.sep_token_id)
+    return attention_mask.bool() & ~special
+
+
+def count_parameters(model: Any, *, trainable_only: bool = True) -> int:
+    """Number of (trainable) parameters of a torch module."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+def train_flops_per_step(config: Any, batch: int, tokens: int, masked: int) -> float:
+    """Model FLOPs of one training step (forward + backward = 3x forward).
+
+    Counts the matrix multiplications: per layer and token 4d^2 (Q, K, V,
+    output) + 2 d f (feed-forward) + 2 T d (attention scores and weighted
+    values); the MLM head (d^2 transform + d V decoder) only on the *masked*
+    tokens, since only they are scored. Multiply-adds count as 2 FLOPs.
+
+    Parameters
+    ----------
+    config
+        The model config.
+    batch, tokens : int
+        Sequences per step and tokens per sequence.
+    masked : int
+        Masked tokens per step (whole batch).
+
+    Returns
+    -------
+    float
+    """
+    d, f, n_layers = config.hidden_size, config.intermediate_size, config.num_hidden_layers
+    per_token = n_layers * (4 * d * d + 2 * d * f + 2 * tokens * d)
+    head = masked * (d * d + d * config.vocab_size)
+    return 3 * 2 * (batch * tokens * per_token + head)

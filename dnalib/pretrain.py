@@ -1,0 +1,814 @@
+"""Masked-language-model pretraining of a k-mer encoder (the SCORPIO / MetaBERTa recipe).
+
+Read top to bottom:
+
+1. :class:`PretrainConfig` holds every setting; :func:`pretrain_config` fills
+   it from a profile (``smoke``, ``cpu``, ``gpu``).
+2. :class:`FragmentSampler` draws random fragments (200 bp by default, either
+   strand) from the training genomes. The batch of step *s* is a pure function
+   of ``(seed, s)``, so a resumed run sees exactly the data it would have seen,
+   and several processes split one global batch between them.
+3. :func:`mask_tokens` hides 15% of the tokens. For overlapping k-mers it masks
+   contiguous spans of k tokens, because a single masked k-mer can be read off
+   its neighbours (chapter 3).
+4. :func:`mlm_loss` runs the encoder and scores only the masked positions (the
+   output layer over 4^k tokens is the most expensive part of a small model;
+   unmasked positions carry no loss).
+5. :func:`pretrain` is the loop: AdamW, linear warm-up then cosine decay,
+   gradient clipping and accumulation, bf16 autocast where the CPU or GPU
+   supports it, periodic evaluation, atomic checkpoints and exact resume,
+   DDP under ``torchrun``.
+
+The output directory is a Hugging Face model directory
+(``AutoModelForMaskedLM.from_pretrained(out)`` and
+``AutoTokenizer.from_pretrained(out)``) plus ``dnalib_pretrain.json`` (config,
+data, command, final metrics) and ``log.jsonl`` (one line per step).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import math
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from dnalib.errors import DnalibError
+from dnalib.models import base_model, lm_head, model_config, new_mlm_model, train_flops_per_step
+from dnalib.profiles import current_profile
+from dnalib.sequences import reverse_complement
+
+CHECKPOINT_DIR = "checkpoints"
+STATE_FILE = "training_state.pt"
+LOG_FILE = "log.jsonl"
+INFO_FILE = "dnalib_pretrain.json"
+
+
+# --------------------------------------------------------------------------- configuration
+
+
+@dataclass
+class PretrainConfig:
+    """Every setting of a pretraining run.
+
+    Parameters
+    ----------
+    profile : str
+        Model size profile (see :data:`dnalib.models.MODEL_SIZES`).
+    tokenizer : str
+        ``"kmer"`` (overlapping), ``"nonoverlap"`` or ``"char"``.
+    k : int
+        k-mer length (ignored for ``"char"``).
+    fragment_length : int
+        Bases per training fragment (SCORPIO: 200).
+    position : str
+        ``"absolute"`` (RoBERTa) or ``"rotary"`` (relative).
+    batch_size : int
+        Fragments per optimizer step, over all processes and accumulation steps.
+    grad_accum : int
+        Micro-batches per optimizer step.
+    max_steps : int
+        Optimizer steps.
+    lr : float
+        Peak learning rate (SCORPIO: 5e-4).
+    warmup_steps : int
+        Linear warm-up; cosine decay to ``min_lr_ratio * lr`` afterwards.
+    min_lr_ratio : float
+        Final learning rate as a fraction of ``lr``.
+    weight_decay : float
+        AdamW weight decay (not on biases and LayerNorm weights).
+    betas : tuple of float
+        AdamW betas.
+    grad_clip : float
+        Maximum gradient norm.
+    mask_prob : float
+        Fraction of tokens masked (0.15).
+    mask_span : int or None
+        Tokens per masked span; ``None``: k for overlapping k-mers, else 1.
+    reverse_complement : bool
+        Draw fragments from both strands.
+    eval_every : int
+        Evaluate every this many steps (and at the end).
+    eval_fragments : int
+        Fixed held-out fragments for evaluation.
+    checkpoint_every : int
+        Write a checkpoint every this many steps (0: only at the end).
+    keep_checkpoints : int
+        Checkpoints kept on disk (oldest removed first).
+    seed : int
+        Seed of weights, data and masks.
+    bf16 : str
+        ``"auto"`` (on where the hardware runs bf16 matrix products natively),
+        ``"on"`` or ``"off"``.
+    dropout : float
+        Dropout of the encoder.
+    model : dict
+        Overrides of the model size (e.g. ``{"num_hidden_layers": 6}``).
+    """
+
+    profile: str = "cpu"
+    tokenizer: str = "kmer"
+    k: int = 6
+    fragment_length: int = 200
+    position: str = "absolute"
+    batch_size: int = 32
+    grad_accum: int = 1
+    max_steps: int = 300
+    lr: float = 5e-4
+    warmup_steps: int = 30
+    min_lr_ratio: float = 0.1
+    weight_decay: float = 0.01
+    betas: tuple[float, float] = (0.9, 0.98)
+    grad_clip: float = 1.0
+    mask_prob: float = 0.15
+    mask_span: int | None = None
+    reverse_complement: bool = True
+    eval_every: int = 100
+    eval_fragments: int = 256
+    checkpoint_every: int = 100
+    keep_checkpoints: int = 2
+    seed: int = 0
+    bf16: str = "auto"
+    dropout: float = 0.0
+    model: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def span(self) -> int:
+        """Tokens per masked span actually used."""
+        if self.mask_span is not None:
+            return self.mask_span
+        return self.k if self.tokenizer == "kmer" else 1
+
+    @property
+    def tokens_per_fragment(self) -> int:
+        """Tokens of one fragment, [CLS] and [SEP] included."""
+        n = self.fragment_length
+        if self.tokenizer == "kmer":
+            body = n - self.k + 1
+        elif self.tokenizer == "nonoverlap":
+            body = n // self.k + n % self.k
+        else:
+            body = n
+        return body + 2
+
+    def validate(self) -> None:
+        """Raise :class:`~dnalib.errors.DnalibError` for inconsistent settings."""
+        if self.tokenizer not in ("kmer", "nonoverlap", "char"):
+            raise DnalibError(f"tokenizer must be kmer, nonoverlap or char; got {self.tokenizer!r}")
+        if self.tokenizer != "char" and self.fragment_length < self.k:
+            raise DnalibError(f"fragment_length {self.fragment_length} is shorter than k={self.k}")
+        if self.batch_size % self.grad_accum:
+            raise DnalibError(
+                f"batch_size {self.batch_size} is not divisible by grad_accum {self.grad_accum}"
+            )
+        if not 0 < self.mask_prob < 1:
+            raise DnalibError(f"mask_prob must be between 0 and 1; got {self.mask_prob}")
+        if self.max_steps < 1:
+            raise DnalibError(f"max_steps must be at least 1; got {self.max_steps}")
+        if self.bf16 not in ("auto", "on", "off"):
+            raise DnalibError(f"bf16 must be auto, on or off; got {self.bf16!r}")
+
+
+#: Settings that differ between profiles (everything else: PretrainConfig defaults).
+PROFILE_SETTINGS: dict[str, dict[str, Any]] = {
+    "smoke": dict(tokenizer="kmer", k=4, fragment_length=64, batch_size=8, max_steps=12,
+                  warmup_steps=2, eval_every=6, eval_fragments=32, checkpoint_every=6),
+    "cpu": dict(tokenizer="kmer", k=6, fragment_length=200, batch_size=32, max_steps=300,
+                warmup_steps=30, eval_every=100, eval_fragments=256, checkpoint_every=100),
+    "gpu": dict(tokenizer="kmer", k=6, fragment_length=200, batch_size=256, max_steps=4000,
+                warmup_steps=200, eval_every=500, eval_fragments=2048, checkpoint_every=500),
+}
+
+
+def pretrain_config(profile: str | None = None, **overrides: Any) -> PretrainConfig:
+    """The pretraining settings of a profile, with *overrides* applied.
+
+    Parameters
+    ----------
+    profile : str, optional
+        ``smoke``, ``cpu`` or ``gpu`` (default: ``$DNALIB_PROFILE`` or ``cpu``).
+    **overrides
+        Any :class:`PretrainConfig` field.
+
+    Returns
+    -------
+    PretrainConfig
+    """
+    name = current_profile(profile)
+    fields = {f.name for f in dataclasses.fields(PretrainConfig)}
+    unknown = sorted(set(overrides) - fields)
+    if unknown:
+        raise DnalibError(f"unknown pretraining setting(s) {unknown}: choose from {sorted(fields)}")
+    cfg = PretrainConfig(profile=name, **{**PROFILE_SETTINGS[name], **overrides})
+    cfg.validate()
+    return cfg
+
+
+def make_pretrain_tokenizer(cfg: PretrainConfig) -> Any:
+    """The Hugging Face tokenizer for *cfg* (saved with the model)."""
+    from dnalib.tokenizers import make_tokenizer
+
+    k = None if cfg.tokenizer == "char" else cfg.k
+    return make_tokenizer(cfg.tokenizer, k=k, model_max_length=cfg.tokens_per_fragment)
+
+
+# --------------------------------------------------------------------------- data
+
+
+class FragmentSampler:
+    """Random fixed-length fragments of a set of sequences, deterministic per step.
+
+    A contig is chosen with probability proportional to the number of
+    fragments that fit in it, then a uniform start; with
+    ``reverse_complement`` half of the fragments are reverse complemented.
+    ``batch(step)`` depends only on ``(seed, step)``.
+
+    Parameters
+    ----------
+    sequences : sequence of str
+        Contigs (any case; ambiguous bases become [UNK] tokens later).
+    length : int
+        Fragment length in bases.
+    seed : int
+        Seed of the sampler.
+    reverse_complement : bool
+        Draw from both strands.
+    """
+
+    def __init__(self, sequences: Sequence[str], length: int, *, seed: int = 0,
+                 reverse_complement: bool = True) -> None:
+        self.sequences = [s.upper() for s in sequences if len(s) >= length]
+        if not self.sequences:
+            raise DnalibError(
+                f"no training sequence is at least {length} bp long: lower the fragment length "
+                "or provide longer sequences"
+            )
+        self.length = length
+        self.seed = seed
+        self.reverse_complement = reverse_complement
+        fits = np.array([len(s) - length + 1 for s in self.sequences], dtype=np.float64)
+        self._p = fits / fits.sum()
+        self._fits = fits.astype(np.int64)
+
+    @property
+    def total_length(self) -> int:
+        """Bases in the sampled sequences."""
+        return sum(len(s) for s in self.sequences)
+
+    def fragments(self, n: int, rng: np.random.Generator) -> list[str]:
+        """*n* random fragments drawn with *rng*."""
+        which = rng.choice(len(self.sequences), size=n, p=self._p)
+        starts = (rng.random(n) * self._fits[which]).astype(np.int64)
+        flip = rng.random(n) < 0.5 if self.reverse_complement else np.zeros(n, dtype=bool)
+        out = []
+        for w, s, f in zip(which, starts, flip, strict=True):
+            frag = self.sequences[w][s:s + self.length]
+            out.append(reverse_complement(frag) if f else frag)
+        return out
+
+    def batch(self, step: int, n: int) -> list[str]:
+        """The *n* fragments of optimizer step *step* (the whole global batch)."""
+        return self.fragments(n, np.random.default_rng([self.seed, 1, step]))
+
+
+def load_training_sequences(path: str | os.PathLike[str], *, split: str | None = "train") -> list[str]:
+    """Contigs to pretrain on, from a labelled genome set directory or a FASTA/FASTQ file.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A genome set directory (FASTA files + ``taxonomy.tsv``) or a sequence file.
+    split : str or None
+        For a genome set with a ``split.tsv`` (the synthetic community), keep only
+        the genomes of this split (``"train"``), so evaluation species stay unseen.
+        ``None`` keeps every genome.
+
+    Returns
+    -------
+    list of str
+    """
+    from dnalib import io
+
+    p = Path(path)
+    if p.is_dir():
+        gs = io.load_genome_set(p)
+        ids = gs.ids
+        split_file = p / "split.tsv"
+        if split is not None and split_file.exists():
+            import pandas as pd
+
+            table = pd.read_csv(split_file, sep="\t", dtype=str).set_index("id")["split"]
+            ids = [i for i in ids if table.get(i) == split]
+            if not ids:
+                raise DnalibError(f"{split_file}: no genome has split {split!r}")
+        return [c for i in ids for c in gs.genomes[i]]
+    return [r.sequence for r in io.read_sequences(p)]
+
+
+# --------------------------------------------------------------------------- masking and loss
+
+
+def mask_tokens(
+    input_ids: np.ndarray,
+    attention_mask: np.ndarray,
+    *,
+    mask_prob: float,
+    span: int,
+    vocab_size: int,
+    rng: np.random.Generator,
+    mask_id: int = 4,
+    first_regular_id: int = 5,
+    special_ids: Sequence[int] = (0, 1, 2, 3, 4),
+) -> tuple[np.ndarray, np.ndarray]:
+    """BERT-style masking with contiguous spans.
+
+    Span starts are drawn among the real (non-special) tokens so that about
+    ``mask_prob`` of them are covered; every token of a span is selected. Of
+    the selected tokens 80% become [MASK], 10% a random regular token and 10%
+    stay unchanged (all are scored). [UNK] tokens are never selected.
+
+    Parameters
+    ----------
+    input_ids, attention_mask : numpy.ndarray
+        ``(batch, tokens)`` integer arrays.
+    mask_prob : float
+        Target fraction of selected tokens.
+    span : int
+        Tokens per span (k for overlapping k-mers, 1 otherwise).
+    vocab_size : int
+        Vocabulary size (random replacements are drawn below it).
+    rng : numpy.random.Generator
+        Source of randomness.
+    mask_id, first_regular_id : int
+        Id of [MASK] and of the first non-special token.
+    special_ids : sequence of int
+        Ids that are never selected.
+
+    Returns
+    -------
+    inputs : numpy.ndarray
+        The corrupted ids.
+    selected : numpy.ndarray
+        Boolean ``(batch, tokens)``: positions that are scored.
+    """
+    ids = np.asarray(input_ids)
+    eligible = ~np.isin(ids, special_ids) & (np.asarray(attention_mask) > 0)
+    n_rows, width = ids.shape
+    selected = np.zeros_like(eligible)
+    counts = eligible.sum(axis=1)
+    n_spans = np.maximum(1, np.round(counts * mask_prob / span)).astype(np.int64)
+    for r in range(n_rows):  # one loop per sequence, not per token
+        pos = np.flatnonzero(eligible[r])
+        if pos.size == 0:
+            continue
+        starts = rng.choice(pos, size=min(n_spans[r], pos.size), replace=False)
+        cover = (starts[:, None] + np.arange(span)[None, :]).ravel()
+        cover = cover[cover < width]
+        selected[r, cover] = True
+    selected &= eligible
+    u = rng.random(ids.shape)
+    inputs = ids.copy()
+    inputs[selected & (u < 0.8)] = mask_id
+    rand = selected & (u >= 0.8) & (u < 0.9)
+    inputs[rand] = rng.integers(first_regular_id, vocab_size, size=int(rand.sum()))
+    return inputs, selected
+
+
+class MaskedLMScorer(torch.nn.Module):
+    """Encoder + MLM head applied to the selected positions only.
+
+    Wrapping this module (not the bare model) in DistributedDataParallel keeps
+    the whole forward pass inside DDP, which is what makes DDP average the
+    gradients of the processes.
+
+    Parameters
+    ----------
+    model
+        A ``RobertaForMaskedLM`` / ``EsmForMaskedLM``.
+    """
+
+    def __init__(self, model: Any) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, inputs: torch.Tensor, attention_mask: torch.Tensor,
+                selected: torch.Tensor) -> torch.Tensor:
+        """Logits ``(n_selected, vocab)`` of the selected positions."""
+        hidden = base_model(self.model)(input_ids=inputs, attention_mask=attention_mask)
+        return lm_head(self.model)(hidden.last_hidden_state[selected])
+
+
+def mlm_loss(scorer: Any, inputs: torch.Tensor, attention_mask: torch.Tensor,
+             labels: torch.Tensor, selected: torch.Tensor, *, normalizer: float | None = None
+             ) -> tuple[torch.Tensor, dict[str, float]]:
+    """Masked-language-model loss, scoring only the selected positions.
+
+    Parameters
+    ----------
+    scorer
+        A :class:`MaskedLMScorer` (possibly wrapped in DDP), or a
+        ``*ForMaskedLM`` model (wrapped on the fly).
+    inputs, attention_mask, labels : torch.Tensor
+        ``(batch, tokens)``; *labels* are the original ids.
+    selected : torch.Tensor
+        Boolean ``(batch, tokens)``: positions to score.
+    normalizer : float, optional
+        Divide the summed cross-entropy by this (default: the number of selected
+        positions). Several processes pass the *global* count divided by the
+        number of processes, so that DDP's gradient average equals the
+        single-process gradient.
+
+    Returns
+    -------
+    loss : torch.Tensor
+        Scalar to back-propagate.
+    stats : dict
+        ``loss_sum`` and ``correct`` (masked tokens predicted right), ``n``.
+    """
+    if hasattr(scorer, "lm_head"):  # a bare *ForMaskedLM model
+        scorer = MaskedLMScorer(scorer)
+    logits = scorer(inputs, attention_mask, selected).float()
+    target = labels[selected]
+    loss_sum = F.cross_entropy(logits, target, reduction="sum")
+    n = int(target.numel())
+    denom = float(normalizer if normalizer is not None else max(n, 1))
+    with torch.no_grad():
+        correct = int((logits.argmax(-1) == target).sum())
+    return loss_sum / denom, {"loss_sum": float(loss_sum.detach()), "correct": correct, "n": n}
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def bf16_supported(device: torch.device) -> bool:
+    """Whether bf16 matrix products run natively (CUDA with bf16, or a CPU with AVX-512 BF16/AMX)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def lr_at(step: int, cfg: PretrainConfig) -> float:
+    """Learning rate of optimizer step *step* (0-based): linear warm-up, cosine decay."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    progress = (step - cfg.warmup_steps) / max(1, cfg.max_steps - cfg.warmup_steps)
+    cosine = 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * cosine)
+
+
+def make_optimizer(model: Any, cfg: PretrainConfig) -> torch.optim.Optimizer:
+    """AdamW without weight decay on biases and LayerNorm weights (fused on CUDA)."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        (no_decay if p.ndim < 2 or "LayerNorm" in name or "layer_norm" in name else decay).append(p)
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay},
+              {"params": no_decay, "weight_decay": 0.0}]
+    fused = next(model.parameters()).device.type == "cuda"
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas, fused=fused)
+
+
+def _encode(tokenizer: Any, fragments: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    from dnalib.tokenizers import fast_encode
+
+    enc = fast_encode(tokenizer, fragments, dtype=np.int64)
+    return enc["input_ids"], enc["attention_mask"]
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + f".tmp-{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _rank_world() -> tuple[int, int]:
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+
+
+def latest_checkpoint(out_dir: str | os.PathLike[str]) -> Path | None:
+    """The newest complete checkpoint directory of a run, or None."""
+    root = Path(out_dir) / CHECKPOINT_DIR
+    if not root.is_dir():
+        return None
+    done = sorted(p for p in root.glob("step-*") if p.is_dir() and (p / STATE_FILE).exists()
+                  and "tmp" not in p.name)
+    return done[-1] if done else None
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+@torch.no_grad()
+def evaluate_mlm(model: Any, tokenizer: Any, fragments: list[str], cfg: PretrainConfig, *,
+                 batch_size: int = 64, autocast: bool = False) -> dict[str, float]:
+    """Masked-token loss, perplexity and accuracy on fixed fragments (fixed masks).
+
+    Parameters
+    ----------
+    model
+        A ``*ForMaskedLM`` model.
+    tokenizer
+        Its tokenizer.
+    fragments : list of str
+        Held-out fragments.
+    cfg : PretrainConfig
+        Masking settings.
+    batch_size : int
+        Fragments per forward pass.
+    autocast : bool
+        Run in bf16 autocast.
+
+    Returns
+    -------
+    dict
+        ``loss``, ``perplexity``, ``accuracy``, ``masked_tokens``.
+    """
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    rng = np.random.default_rng([cfg.seed, 2])
+    total, correct, n = 0.0, 0, 0
+    for i in range(0, len(fragments), batch_size):
+        ids, att = _encode(tokenizer, fragments[i:i + batch_size])
+        inputs, sel = mask_tokens(ids, att, mask_prob=cfg.mask_prob, span=cfg.span,
+                                  vocab_size=len(tokenizer), rng=rng)
+        t = [torch.from_numpy(a).to(device) for a in (inputs, att, ids, sel)]
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+            _, stats = mlm_loss(model, *t, normalizer=1.0)
+        total += stats["loss_sum"]
+        correct += stats["correct"]
+        n += stats["n"]
+    model.train(was_training)
+    loss = total / max(n, 1)
+    return {"loss": loss, "perplexity": math.exp(min(loss, 50.0)), "accuracy": correct / max(n, 1),
+            "masked_tokens": n}
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+
+def save_checkpoint(out_dir: Path, step: int, model: Any, tokenizer: Any,
+                    optimizer: torch.optim.Optimizer, cfg: PretrainConfig, keep: int) -> Path:
+    """Write ``checkpoints/step-NNNNNN`` atomically (temporary directory, then rename)."""
+    root = out_dir / CHECKPOINT_DIR
+    root.mkdir(parents=True, exist_ok=True)
+    final = root / f"step-{step:07d}"
+    tmp = root / f"step-{step:07d}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp, safe_serialization=True)
+    tokenizer.save_pretrained(tmp)
+    torch.save({"step": step, "optimizer": optimizer.state_dict(),
+                "torch_rng": torch.get_rng_state(), "config": dataclasses.asdict(cfg)},
+               tmp / STATE_FILE)
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(tmp, final)
+    for old in sorted(p for p in root.glob("step-*") if p.is_dir())[:-keep or None]:
+        if old != final:
+            shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def _comparable(settings: dict[str, Any]) -> dict[str, Any]:
+    """Settings as JSON-like values (tuples become lists) for comparing runs."""
+    return json.loads(json.dumps(settings))
+
+
+def _read_log(path: Path, upto_step: int) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [r for r in rows if r.get("step", -1) <= upto_step]
+
+
+# --------------------------------------------------------------------------- the loop
+
+
+def pretrain(
+    sequences: Sequence[str],
+    out_dir: str | os.PathLike[str],
+    cfg: PretrainConfig | None = None,
+    *,
+    eval_sequences: Sequence[str] | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    device: str | None = None,
+    data_description: str = "",
+    command: str | None = None,
+    on_step: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Pretrain a k-mer encoder with masked language modelling.
+
+    Parameters
+    ----------
+    sequences : sequence of str
+        Training contigs (see :func:`load_training_sequences`).
+    out_dir : str or path-like
+        Output directory (model, tokenizer, ``log.jsonl``, checkpoints).
+    cfg : PretrainConfig, optional
+        Settings (default: :func:`pretrain_config` of the current profile).
+    eval_sequences : sequence of str, optional
+        Held-out contigs for evaluation (default: the training contigs, with
+        a different seed).
+    resume : bool
+        Continue from the newest checkpoint in *out_dir*.
+    progress : bool
+        Show a progress bar (rank 0 only).
+    device : str, optional
+        ``"cpu"``, ``"cuda"``, ... (default: CUDA if available).
+    data_description : str
+        Recorded in ``dnalib_pretrain.json``.
+    command : str, optional
+        The command line, recorded in ``dnalib_pretrain.json``.
+    on_step : callable, optional
+        Called with each step's log record (rank 0).
+
+    Returns
+    -------
+    dict
+        ``history`` (one record per step), ``evals`` (evaluation records),
+        ``final`` (last evaluation), ``tokens_per_s``, ``out_dir``.
+    """
+    from tqdm.auto import tqdm
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # one bar per run is enough (no "Writing model shards")
+    cfg = cfg or pretrain_config()
+    cfg.validate()
+    out = Path(out_dir)
+    rank, world = _rank_world()
+    distributed = world > 1
+    if distributed:
+        import torch.distributed as dist
+
+        if not dist.is_initialized():
+            backend = "nccl" if torch.cuda.is_available() and device != "cpu" else "gloo"
+            dist.init_process_group(backend)
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if dev.type == "cuda" and distributed:
+        dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        torch.cuda.set_device(dev)
+    if dev.type == "cpu" and distributed:
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", world))))
+    use_bf16 = cfg.bf16 == "on" or (cfg.bf16 == "auto" and bf16_supported(dev))
+
+    micro = cfg.batch_size // cfg.grad_accum
+    if micro % world:
+        raise DnalibError(f"micro-batch {micro} is not divisible by the {world} processes")
+    local = micro // world
+
+    tokenizer = make_pretrain_tokenizer(cfg)
+    sampler = FragmentSampler(sequences, cfg.fragment_length, seed=cfg.seed,
+                              reverse_complement=cfg.reverse_complement)
+    eval_sampler = FragmentSampler(eval_sequences or sequences, cfg.fragment_length,
+                                   seed=cfg.seed + 10_000, reverse_complement=cfg.reverse_complement)
+    eval_frags = eval_sampler.fragments(cfg.eval_fragments, np.random.default_rng([cfg.seed, 3]))
+
+    start_step, history, evals = 0, [], []
+    ckpt = latest_checkpoint(out) if resume else None
+    if resume and ckpt is None and rank == 0:
+        print(f"no checkpoint in {out / CHECKPOINT_DIR}: starting from scratch", file=sys.stderr)
+    if ckpt is not None:
+        from transformers import AutoModelForMaskedLM
+
+        state = torch.load(ckpt / STATE_FILE, map_location="cpu", weights_only=True)
+        saved, now = _comparable(state["config"]), _comparable(dataclasses.asdict(cfg))
+        if saved != now:
+            changed = sorted(k for k in now if saved.get(k) != now[k])
+            raise DnalibError(
+                f"{ckpt} was written with different settings ({', '.join(changed)}): resume with "
+                "the same settings, or write to a new output directory"
+            )
+        model = AutoModelForMaskedLM.from_pretrained(ckpt, attn_implementation="sdpa")
+        start_step = state["step"]
+        torch.set_rng_state(state["torch_rng"])
+        history = _read_log(out / LOG_FILE, start_step)
+        evals = [r for r in history if "eval_loss" in r]
+    else:
+        config = model_config(tokenizer, profile=cfg.profile, max_tokens=cfg.tokens_per_fragment,
+                              position=cfg.position, dropout=cfg.dropout, **cfg.model)
+        model = new_mlm_model(config, seed=cfg.seed)
+        torch.manual_seed(cfg.seed)
+    model.to(dev).train()
+    optimizer = make_optimizer(model, cfg)
+    if ckpt is not None:
+        optimizer.load_state_dict(state["optimizer"])
+    train_model: Any = MaskedLMScorer(model)
+    if distributed:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        train_model = DDP(train_model, device_ids=[dev.index] if dev.type == "cuda" else None)
+
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        log_path = out / LOG_FILE
+        _atomic_write_text(log_path, "".join(json.dumps(r) + "\n" for r in history))
+    bar = tqdm(total=cfg.max_steps, initial=start_step, disable=not progress or rank != 0,
+               desc="pretrain", unit="step")
+    tokens_per_step = cfg.batch_size * cfg.tokens_per_fragment
+    t_start, steps_timed = time.perf_counter(), 0
+    for step in range(start_step, cfg.max_steps):
+        t0 = time.perf_counter()
+        lr = lr_at(step, cfg)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        frags = sampler.batch(step, cfg.batch_size)
+        ids_all, att_all = _encode(tokenizer, frags)
+        mask_rng = np.random.default_rng([cfg.seed, 4, step])
+        inputs_all, sel_all = mask_tokens(ids_all, att_all, mask_prob=cfg.mask_prob, span=cfg.span,
+                                          vocab_size=len(tokenizer), rng=mask_rng)
+        n_selected = int(sel_all.sum())
+        loss_sum, correct = 0.0, 0
+        for m in range(cfg.grad_accum):
+            lo = m * micro + rank * local
+            sl = slice(lo, lo + local)
+            t = [torch.from_numpy(np.ascontiguousarray(a[sl])).to(dev)
+                 for a in (inputs_all, att_all, ids_all, sel_all)]
+            sync = (not distributed) or m == cfg.grad_accum - 1
+            ctx = train_model.no_sync() if not sync else contextlib.nullcontext()
+            with ctx:
+                with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_bf16):
+                    # Every process divides by the global count; DDP averages over
+                    # processes, so multiply by world to get the global mean.
+                    loss, stats = mlm_loss(train_model, *t, normalizer=n_selected / world)
+                loss.backward()
+            loss_sum += stats["loss_sum"]
+            correct += stats["correct"]
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip))
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        if distributed:
+            import torch.distributed as dist
+
+            buf = torch.tensor([loss_sum, float(correct)], dtype=torch.float64)
+            dist.all_reduce(buf)
+            loss_sum, correct = float(buf[0]), int(buf[1])
+        dt = time.perf_counter() - t0
+        steps_timed += 1
+        record = {"step": step + 1, "loss": loss_sum / max(n_selected, 1),
+                  "accuracy": correct / max(n_selected, 1), "lr": lr, "grad_norm": grad_norm,
+                  "tokens_per_s": tokens_per_step / dt,
+                  "flops_per_s": train_flops_per_step(model.config, cfg.batch_size,
+                                                      cfg.tokens_per_fragment, n_selected) / dt}
+        last = step + 1 == cfg.max_steps
+        if rank == 0 and (last or (cfg.eval_every and (step + 1) % cfg.eval_every == 0)):
+            ev = evaluate_mlm(model, tokenizer, eval_frags, cfg, autocast=use_bf16)
+            record.update({f"eval_{k}": v for k, v in ev.items()})
+            evals.append(record)
+        history.append(record)
+        if rank == 0:
+            with open(out / LOG_FILE, "a") as fh:
+                fh.write(json.dumps(record) + "\n")
+            bar.set_postfix(loss=f"{record['loss']:.3f}", tok_s=f"{record['tokens_per_s']:.0f}")
+            bar.update(1)
+            if on_step is not None:
+                on_step(record)
+            if cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0 and not last:
+                save_checkpoint(out, step + 1, model, tokenizer, optimizer, cfg,
+                                cfg.keep_checkpoints)
+        if distributed:
+            import torch.distributed as dist
+
+            dist.barrier()
+    bar.close()
+    elapsed = time.perf_counter() - t_start
+    tokens_per_s = tokens_per_step * steps_timed / elapsed if steps_timed else float("nan")
+    result = {"history": history, "evals": evals, "final": evals[-1] if evals else None,
+              "tokens_per_s": tokens_per_s, "out_dir": str(out)}
+    if rank == 0:
+        model.save_pretrained(out, safe_serialization=True)
+        tokenizer.save_pretrained(out)
+        save_checkpoint(out, cfg.max_steps, model, tokenizer, optimizer, cfg, cfg.keep_checkpoints)
+        info = {"kind": "mlm", "config": dataclasses.asdict(cfg), "data": data_description,
+                "training_bases": sampler.total_length, "command": command or " ".join(sys.argv),
+                "world_size": world, "device": str(dev), "bf16": use_bf16,
+                "final": result["final"], "tokens_per_s": tokens_per_s,
+                "dnalib_version": _version(), "torch_version": torch.__version__,
+                "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        _atomic_write_text(out / INFO_FILE, json.dumps(info, indent=2) + "\n")
+    if distributed:
+        import torch.distributed as dist
+
+        dist.barrier()
+    return result
+
+
+def _version() -> str:
+    from dnalib import __version__
+
+    return __version__
