@@ -8,6 +8,8 @@ Modules (one idea each):
 - :mod:`dnalib.simulate`   the synthetic microbial community with a known phylogeny
 - :mod:`dnalib.kmers`      k-mer spectra and tetranucleotide frequencies
 - :mod:`dnalib.tokenizers`  the four tokenization schemes as Hugging Face fast tokenizers
+- :mod:`dnalib.models`     RoBERTa k-mer encoder configurations, pooling
+- :mod:`dnalib.pretrain`   masked-language-model pretraining (resumable, DDP)
 - :mod:`dnalib.evaluate`   evaluation protocols (clustering ARI/NMI so far)
 - :mod:`dnalib.viz`        figures and the plotly renderer for the book
 - :mod:`dnalib.profiles`   run profiles: ``smoke``, ``cpu`` (default), ``gpu``
