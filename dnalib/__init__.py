@@ -10,7 +10,8 @@ Modules (one idea each):
 - :mod:`dnalib.tokenizers`  the four tokenization schemes as Hugging Face fast tokenizers
 - :mod:`dnalib.models`     RoBERTa k-mer encoder configurations, pooling
 - :mod:`dnalib.pretrain`   masked-language-model pretraining (resumable, DDP)
-- :mod:`dnalib.evaluate`   evaluation protocols (clustering ARI/NMI so far)
+- :mod:`dnalib.embed`      embeddings of sequences of any length with a trained encoder
+- :mod:`dnalib.evaluate`   evaluation protocols: clustering (ARI/NMI), taxonomic classification by rank
 - :mod:`dnalib.viz`        figures and the plotly renderer for the book
 - :mod:`dnalib.profiles`   run profiles: ``smoke``, ``cpu`` (default), ``gpu``
 - :mod:`dnalib.cli`        the ``dnalib`` command line

@@ -1,21 +1,32 @@
-"""Evaluation of embeddings the way the DNABERT-S paper does it.
+"""Evaluation of embeddings and features the way the papers do it.
 
-This first version holds the species clustering protocol only
-(:func:`clustering_scores`).  The rest of the evaluation suite (few-shot
-classification, metagenomic binning, taxonomic classification by rank and the
-result tables) comes later.
+- :func:`clustering_scores`: species clustering (ARI, NMI), DNABERT-S protocol.
+- :func:`taxonomy_classification`: taxonomic classification by rank with KNN
+  and random forest, accuracy and macro-F1 (SCORPIO / MetaBERTa protocol);
+  :func:`usable_labels` says which labels it keeps at a rank.
+
+Few-shot classification, metagenomic binning and the result tables come later.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+import time
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from dnalib.errors import DnalibError
 
-__all__ = ["clustering_scores"]
+__all__ = [
+    "CLASSIFIERS",
+    "PLACEHOLDER_PATTERN",
+    "clustering_scores",
+    "taxonomy_classification",
+    "usable_labels",
+]
 
 
 def clustering_scores(
@@ -118,3 +129,403 @@ def clustering_scores(
         "seeds": seeds,
         "per_seed": per_seed,
     }
+
+
+# --- taxonomic classification by rank (SCORPIO / MetaBERTa) ------------------------------
+
+#: Classifier names understood by :func:`taxonomy_classification`.
+CLASSIFIERS: tuple[str, ...] = ("knn", "rf")
+
+#: Labels that count as *missing* at a rank (matched case-insensitively against
+#: the whole label, surrounding spaces ignored): the empty string, ``nan``,
+#: ``none``, ``null``, ``na``, ``n/a``, ``-``, ``?``, ``unknown``,
+#: ``unclassified``, ``unidentified``, ``unassigned``, ``uncultured`` (with an
+#: optional ``bacterium``) and ``incertae sedis``.  NaN / None are always missing.
+#: Named placeholders such as DAIRYdb's ``Ruminococcaceae_Genus`` (an unnamed
+#: genus of a named family) are *kept*: they name a real group of sequences and
+#: MetaBERTa kept them; drop them with e.g.
+#: ``placeholder_pattern=PLACEHOLDER_PATTERN + r"|.*_(phylum|class|order|family|genus|species)"``.
+PLACEHOLDER_PATTERN = (
+    r"|nan|none|null|na|n/a|-|\?|unknown|unclassified|unidentified|unassigned"
+    r"|uncultured(?: bacterium)?|incertae sedis"
+)
+
+_DEFAULT_RF = {"n_estimators": 100}
+
+
+def _check_int_param(name: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        raise DnalibError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _compile_placeholder(pattern: str | None) -> re.Pattern[str] | None:
+    if pattern is None:
+        return None
+    try:
+        return re.compile(pattern, re.IGNORECASE)
+    except (re.error, TypeError) as exc:
+        raise DnalibError(
+            f"placeholder_pattern {pattern!r} is not a valid regular expression: {exc}"
+        ) from None
+
+
+def usable_labels(
+    labels: Sequence[Any] | np.ndarray | pd.Series,
+    *,
+    min_per_taxon: int = 10,
+    placeholder_pattern: str | None = PLACEHOLDER_PATTERN,
+) -> np.ndarray:
+    """Which samples :func:`taxonomy_classification` keeps at one rank.
+
+    A sample is dropped if its label is missing (NaN / None, or a string that
+    fully matches ``placeholder_pattern``, case-insensitively, surrounding
+    spaces ignored), or if fewer than ``min_per_taxon`` samples carry its
+    (valid) label.  Counts are over samples, i.e. over fragments when the rows
+    are fragments, as in MetaBERTa's evaluation.
+
+    Parameters
+    ----------
+    labels
+        One taxon label per sample.
+    min_per_taxon
+        Smallest number of samples a taxon needs to be kept (SCORPIO: 10).
+    placeholder_pattern
+        Regular expression of labels that mean "unknown" (default
+        :data:`PLACEHOLDER_PATTERN`); ``None`` treats only NaN / None as missing.
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean mask, one entry per sample.
+
+    Raises
+    ------
+    ~dnalib.errors.DnalibError
+        If ``labels`` is not one-dimensional, ``min_per_taxon`` is not a
+        positive integer or the pattern does not compile.
+
+    Examples
+    --------
+    >>> usable_labels(["a", "a", "b", "unknown", None, "a"], min_per_taxon=2).tolist()
+    [True, True, False, False, False, True]
+    """
+    min_per_taxon = _check_int_param("min_per_taxon", min_per_taxon, 1)
+    regex = _compile_placeholder(placeholder_pattern)
+    values = (
+        labels.to_numpy(dtype=object)
+        if isinstance(labels, pd.Series)
+        else np.asarray(labels, dtype=object)
+    )
+    if values.ndim != 1:
+        raise DnalibError(
+            f"labels must be one-dimensional (one label per sample), got shape {values.shape}"
+        )
+    s = pd.Series(values, dtype=object)
+    valid = s.notna().to_numpy().copy()
+    if regex is not None and valid.any():
+        text = s[valid].astype(str).str.strip()
+        valid[valid] = ~text.str.fullmatch(regex).to_numpy(dtype=bool)
+    counts = s[valid].value_counts()
+    frequent = counts.index[counts >= min_per_taxon]
+    return valid & s.isin(frequent).to_numpy()
+
+
+def _make_classifiers(
+    classifiers: Sequence[str] | Mapping[str, Any],
+    *,
+    knn_k: int,
+    rf_params: Mapping[str, Any] | None,
+    seed: int,
+    n_jobs: int | None,
+) -> dict[str, Any]:
+    """Name -> unfitted scikit-learn estimator."""
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.neighbors import KNeighborsClassifier
+
+    if isinstance(classifiers, Mapping):
+        out = dict(classifiers)
+        for name, est in out.items():
+            if not (hasattr(est, "fit") and hasattr(est, "predict")):
+                raise DnalibError(
+                    f"classifier {name!r} is a {type(est).__name__}, not an estimator with fit/predict"
+                )
+        if not out:
+            raise DnalibError("classifiers must name at least one classifier (e.g. 'knn', 'rf')")
+        return out
+    if isinstance(classifiers, str):
+        classifiers = (classifiers,)
+    out = {}
+    for name in classifiers:
+        if name == "knn":
+            out[name] = KNeighborsClassifier(n_neighbors=knn_k, n_jobs=n_jobs)
+        elif name == "rf":
+            params = {
+                **_DEFAULT_RF,
+                "random_state": seed,
+                "n_jobs": n_jobs,
+                **dict(rf_params or {}),
+            }
+            try:
+                out[name] = RandomForestClassifier(**params)
+            except TypeError as exc:
+                raise DnalibError(
+                    f"rf_params has an unknown RandomForestClassifier argument: {exc}"
+                ) from None
+        else:
+            raise DnalibError(
+                f"unknown classifier {name!r}: use {', '.join(map(repr, CLASSIFIERS))} "
+                "or pass a dict of name -> scikit-learn estimator"
+            )
+    if not out:
+        raise DnalibError("classifiers must name at least one classifier (e.g. 'knn', 'rf')")
+    return out
+
+
+def _splitter(n_splits: int, test_size: float | None, grouped: bool, seed: int) -> Any:
+    from sklearn.model_selection import (
+        GroupShuffleSplit,
+        StratifiedGroupKFold,
+        StratifiedKFold,
+        StratifiedShuffleSplit,
+    )
+
+    if test_size is None:
+        cls = StratifiedGroupKFold if grouped else StratifiedKFold
+        return cls(n_splits=n_splits, shuffle=True, random_state=seed)
+    cls = GroupShuffleSplit if grouped else StratifiedShuffleSplit
+    return cls(n_splits=n_splits, test_size=test_size, random_state=seed)
+
+
+def taxonomy_classification(
+    features: Any,
+    taxonomy: pd.DataFrame | pd.Series,
+    ranks: str | Sequence[str] = ("phylum", "order", "genus"),
+    *,
+    classifiers: Sequence[str] | Mapping[str, Any] = CLASSIFIERS,
+    groups: Sequence[Any] | np.ndarray | None = None,
+    min_per_taxon: int = 10,
+    placeholder_pattern: str | None = PLACEHOLDER_PATTERN,
+    n_splits: int = 5,
+    test_size: float | None = None,
+    seed: int = 0,
+    knn_k: int = 3,
+    rf_params: Mapping[str, Any] | None = None,
+    n_jobs: int | None = None,
+) -> pd.DataFrame:
+    """Taxonomic classification by rank: KNN and random forest, SCORPIO protocol.
+
+    For every rank: drop samples whose label is missing or whose taxon has
+    fewer than ``min_per_taxon`` samples (:func:`usable_labels`), split the
+    rest with stratified cross-validation, fit every classifier on each
+    training part and score its predictions on the held-out part (accuracy and
+    macro-F1, the unweighted mean of the per-taxon F1, so rare taxa count as
+    much as common ones).  Scores are averaged over the splits.
+
+    Parameters
+    ----------
+    features
+        Array-like of shape ``(n_samples, n_features)``: k-mer spectra
+        (:func:`dnalib.kmers.kmer_spectrum`) or embeddings.  Not copied when it
+        already is a NumPy array (float32 is fine).
+    taxonomy
+        One row per sample, aligned by *position* with ``features`` (the index
+        is ignored); one column per rank.  A Series is taken as one rank named
+        after the Series.
+    ranks
+        Columns of ``taxonomy`` to classify, in output order.
+    classifiers
+        ``"knn"`` (k-nearest neighbours, ``knn_k`` neighbours, Euclidean
+        distance) and / or ``"rf"`` (random forest, 100 trees unless
+        ``rf_params`` says otherwise, ``random_state=seed``); or a dict of
+        name -> scikit-learn classifier (cloned for every split).
+    groups
+        Optional group of every sample, e.g. the id of the sequence a fragment
+        was cut from.  All samples of a group then stay on the same side of
+        every split (``StratifiedGroupKFold``, or ``GroupShuffleSplit`` with
+        ``test_size``, where ``test_size`` is a fraction of the groups).
+        Without groups (default, as in SCORPIO / MetaBERTa) fragments of one
+        source sequence can be in training and test at the same time.
+    min_per_taxon
+        Taxa with fewer samples are dropped, per rank (SCORPIO: 10).
+    placeholder_pattern
+        Labels that count as missing (:data:`PLACEHOLDER_PATTERN`; ``None``:
+        only NaN / None).
+    n_splits
+        Number of folds (stratified k-fold, default 5), or with ``test_size``
+        the number of random train / test splits.
+    test_size
+        ``None`` (default): k-fold cross-validation.  A fraction in (0, 1):
+        ``n_splits`` stratified random hold-out splits of that test size;
+        ``n_splits=1, test_size=0.1`` is MetaBERTa's single 90 / 10 split.
+    seed
+        Seed of the splits and of the random forest.
+    knn_k
+        Neighbours of the KNN classifier (SCORPIO: 3).
+    rf_params
+        Extra ``RandomForestClassifier`` arguments (e.g. ``{"n_estimators": 200}``).
+    n_jobs
+        Parallel jobs of KNN and the random forest (``None``: one, ``-1``: all
+        cores).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (rank, classifier), in the order given: ``rank``,
+        ``classifier``, ``accuracy``, ``accuracy_std``, ``macro_f1``,
+        ``macro_f1_std`` (mean and standard deviation over splits),
+        ``n_samples`` and ``n_taxa`` (kept at that rank), ``n_dropped``
+        (samples dropped by the filter), ``n_splits`` and ``seconds``
+        (wall-clock time of fitting and predicting, summed over splits).
+
+    Raises
+    ------
+    ~dnalib.errors.DnalibError
+        If the features are not a finite 2-D numeric array, ``taxonomy`` or
+        ``groups`` do not have one row per sample, a rank is not a column, an
+        argument is out of range, a classifier is unknown, or fewer than two
+        taxa (or too few samples for the splits) remain at a rank.
+
+    Notes
+    -----
+    *Leakage between fragments.*  When the samples are fragments of longer
+    sequences, a random split puts other fragments of a test fragment's source
+    sequence into the training set.  For *non-overlapping* fragments of a 16S
+    gene these are other regions of the gene, and the classifier gains little
+    from them: the bigger help comes from near-identical reference sequences
+    of the same species, which no split can separate.  SCORPIO and MetaBERTa
+    split fragments at random, so that is the default here (faithful
+    replication); pass ``groups`` to measure the difference, which chapter 2
+    of the book does on DAIRYdb.
+
+    *Memory.*  scikit-learn's random forest keeps a class distribution in every
+    tree node; with about a thousand taxa (DAIRYdb genera) and tens of
+    thousands of samples that is tens of GB.  Subsample, use fewer trees or
+    limit the tree size (``rf_params={"min_samples_leaf": 2}``).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> x = np.repeat(np.eye(3), 10, axis=0) + rng.normal(0, 0.01, (30, 3))
+    >>> tax = pd.DataFrame({"genus": np.repeat(["a", "b", "c"], 10)})
+    >>> table = taxonomy_classification(x, tax, "genus", classifiers=["knn"])
+    >>> table[["rank", "classifier", "accuracy", "n_taxa"]].to_dict("records")
+    [{'rank': 'genus', 'classifier': 'knn', 'accuracy': 1.0, 'n_taxa': 3}]
+    """
+    from sklearn.base import clone
+    from sklearn.metrics import accuracy_score, f1_score
+
+    # --- validate ------------------------------------------------------------------
+    if isinstance(features, pd.DataFrame):
+        features = features.to_numpy()
+    x = np.asarray(features)
+    if x.dtype == object or not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
+        raise DnalibError(f"features must be a numeric 2-D array, got dtype {x.dtype}")
+    if x.ndim != 2:
+        raise DnalibError(
+            f"features must be 2-D (n_samples, n_features), got shape {x.shape}; stack one row per sample"
+        )
+    n = x.shape[0]
+    if isinstance(taxonomy, pd.Series):
+        taxonomy = taxonomy.to_frame(name=taxonomy.name if taxonomy.name is not None else "label")
+    if not isinstance(taxonomy, pd.DataFrame):
+        raise DnalibError(
+            f"taxonomy must be a pandas DataFrame with one column per rank, got {type(taxonomy).__name__}"
+        )
+    if len(taxonomy) != n:
+        raise DnalibError(
+            f"got {n} feature rows but {len(taxonomy)} taxonomy rows: give one taxonomy row per sample"
+        )
+    ranks = [ranks] if isinstance(ranks, str) else list(ranks)
+    if not ranks:
+        raise DnalibError("ranks must name at least one taxonomy column")
+    missing = [r for r in ranks if r not in taxonomy.columns]
+    if missing:
+        raise DnalibError(
+            f"rank(s) {missing} not in taxonomy columns {list(map(str, taxonomy.columns))}"
+        )
+    if np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all():
+        raise DnalibError("features contain NaN or infinite values")
+    min_per_taxon = _check_int_param("min_per_taxon", min_per_taxon, 1)
+    knn_k = _check_int_param("knn_k", knn_k, 1)
+    seed = _check_int_param("seed", seed, 0)
+    if test_size is None:
+        n_splits = _check_int_param("n_splits", n_splits, 2)
+        if min_per_taxon < n_splits:
+            raise DnalibError(
+                f"min_per_taxon={min_per_taxon} is below n_splits={n_splits}: every kept taxon "
+                "needs a sample in each fold; raise min_per_taxon or lower n_splits"
+            )
+    else:
+        n_splits = _check_int_param("n_splits", n_splits, 1)
+        if (
+            isinstance(test_size, bool)
+            or not isinstance(test_size, float | int)
+            or not 0 < test_size < 1
+        ):
+            raise DnalibError(
+                f"test_size must be a fraction between 0 and 1 (e.g. 0.1), got {test_size!r}"
+            )
+        if min_per_taxon < 2 and groups is None:
+            raise DnalibError("a stratified hold-out split needs min_per_taxon >= 2")
+    if groups is not None:
+        g = groups.to_numpy() if isinstance(groups, pd.Series) else np.asarray(groups)
+        if g.ndim != 1 or len(g) != n:
+            raise DnalibError(
+                f"got {n} feature rows but groups of shape {g.shape}: give one group per sample"
+            )
+        if pd.isna(g).any():
+            raise DnalibError("groups contain missing values: give every sample a group id")
+        g = pd.factorize(g)[0]
+    else:
+        g = None
+    models = _make_classifiers(
+        classifiers, knn_k=knn_k, rf_params=rf_params, seed=seed, n_jobs=n_jobs
+    )
+
+    # --- evaluate ------------------------------------------------------------------
+    rows: list[dict[str, Any]] = []
+    for rank in ranks:
+        labels = taxonomy[rank].to_numpy(dtype=object)
+        keep = usable_labels(
+            labels, min_per_taxon=min_per_taxon, placeholder_pattern=placeholder_pattern
+        )
+        y, taxa = pd.factorize(pd.Series(labels[keep], dtype=object))
+        if len(taxa) < 2:
+            raise DnalibError(
+                f"rank {rank!r}: {len(taxa)} taxon left after dropping missing labels and taxa with "
+                f"< {min_per_taxon} samples; classification needs at least 2 (lower min_per_taxon?)"
+            )
+        xr = x if keep.all() else x[keep]
+        gr = None if g is None else g[keep]
+        splitter = _splitter(n_splits, test_size, gr is not None, seed)
+        try:
+            splits = list(splitter.split(np.zeros((len(y), 1)), y, gr))
+        except ValueError as exc:
+            raise DnalibError(
+                f"rank {rank!r}: cannot split {len(y)} samples of {len(taxa)} taxa: {exc}"
+            ) from None
+        for name, model in models.items():
+            acc, f1 = [], []
+            t0 = time.perf_counter()
+            for train, test in splits:
+                est = clone(model).fit(xr[train], y[train])
+                pred = est.predict(xr[test])
+                acc.append(accuracy_score(y[test], pred))
+                f1.append(f1_score(y[test], pred, average="macro", zero_division=0))
+            rows.append(
+                {
+                    "rank": rank,
+                    "classifier": name,
+                    "accuracy": float(np.mean(acc)),
+                    "accuracy_std": float(np.std(acc)),
+                    "macro_f1": float(np.mean(f1)),
+                    "macro_f1_std": float(np.std(f1)),
+                    "n_samples": int(len(y)),
+                    "n_taxa": int(len(taxa)),
+                    "n_dropped": int(n - len(y)),
+                    "n_splits": len(splits),
+                    "seconds": time.perf_counter() - t0,
+                }
+            )
+    return pd.DataFrame(rows)
