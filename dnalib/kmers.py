@@ -545,3 +545,42 @@ class KmerSpectrum(TransformerMixin, BaseEstimator):
         tags.input_tags.string = True
         tags.requires_fit = True
         return tags
+
+
+def conditional_entropy(seqs: Any, max_context: int = 7) -> np.ndarray:
+    """Entropy of the next base given the previous bases, for contexts of 0 to *max_context* bases.
+
+    ``H(X | c previous bases) = H((c+1)-mers) - H(c-mers)``, estimated from the
+    overlapping k-mer counts of *seqs* (natural log, nats per base). ``ln 4 =
+    1.386`` means no predictability; the drop with growing context measures how
+    much local structure a model could learn (estimates for long contexts are
+    biased low when the sequences are short compared with 4^(c+1)).
+
+    Parameters
+    ----------
+    seqs
+        A sequence or a list of sequences.
+    max_context : int
+        Longest context, 0 to 7.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``max_context + 1`` values; element ``c`` is the entropy given ``c`` bases.
+    """
+    if not 0 <= int(max_context) <= 7:
+        raise InputFormatError(f"max_context must be between 0 and 7; got {max_context}")
+
+    def entropy(k: int) -> float:
+        if k == 0:
+            return 0.0
+        counts = np.asarray(kmer_spectrum(seqs, k, normalize=None), dtype=np.float64)
+        counts = counts.sum(axis=0) if counts.ndim == 2 else counts
+        total = counts.sum()
+        if total == 0:
+            raise InputFormatError(f"no valid {k}-mer in the input: sequences too short or all N")
+        p = counts[counts > 0] / total
+        return float(-(p * np.log(p)).sum())
+
+    h = [entropy(k) for k in range(max_context + 2)]
+    return np.array([h[c + 1] - h[c] for c in range(max_context + 1)])

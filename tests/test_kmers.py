@@ -229,3 +229,18 @@ def test_pipeline_fit_predict(classifier):
         make_pipeline(KmerSpectrum(k=2), clone(classifier)), train, y_train, cv=2
     )
     assert scores.mean() >= 0.9
+
+
+def test_conditional_entropy_of_random_and_periodic_sequences():
+    from dnalib.kmers import conditional_entropy
+
+    rng = np.random.default_rng(0)
+    random_seq = "".join(rng.choice(list("ACGT"), 200_000))
+    h = conditional_entropy(random_seq, max_context=3)
+    np.testing.assert_allclose(h, np.log(4), atol=0.002)
+    periodic = "ACGTTGCA" * 5000  # every base determined by the 3 before it
+    h = conditional_entropy(periodic, max_context=3)
+    assert h[0] == pytest.approx(np.log(4), abs=1e-3)
+    assert h[3] == pytest.approx(0.0, abs=1e-6)
+    with pytest.raises(Exception, match="between 0 and 7"):
+        conditional_entropy(periodic, max_context=9)
