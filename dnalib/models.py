@@ -28,7 +28,7 @@ import torch
 from dnalib.errors import DnalibError
 from dnalib.profiles import current_profile
 
-#: Encoder sizes per profile: layers, hidden size, attention heads, feed-forward size.
+#: Encoder sizes per profile (layers, hidden size, attention heads, feed-forward size).
 MODEL_SIZES: dict[str, dict[str, int]] = {
     "smoke": {"num_hidden_layers": 2, "hidden_size": 64, "num_attention_heads": 2,
               "intermediate_size": 128},

@@ -180,7 +180,7 @@ class PretrainConfig:
             raise DnalibError(f"bf16 must be auto, on or off; got {self.bf16!r}")
 
 
-#: Settings that differ between profiles (everything else: PretrainConfig defaults).
+#: Settings that differ between profiles (everything else is a PretrainConfig default).
 PROFILE_SETTINGS: dict[str, dict[str, Any]] = {
     "smoke": dict(tokenizer="kmer", k=4, fragment_length=64, batch_size=8, max_steps=12,
                   warmup_steps=2, eval_every=6, eval_fragments=32, checkpoint_every=6),
