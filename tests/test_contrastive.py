@@ -1,0 +1,343 @@
+"""Tests of dnalib.contrastive: the two losses, the projection head, MI-Mix encoding."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from dnalib.contrastive import ProjectionHead, draw_mix, encode, mimix_loss, weighted_simclr_loss
+from dnalib.errors import DnalibError
+from dnalib.models import base_model, content_mask, masked_mean, model_config, new_mlm_model
+from dnalib.tokenizers import fast_encode, make_tokenizer
+
+# --------------------------------------------------------------------------- slow references
+
+
+def _dot(a: list[float], b: list[float]) -> float:
+    return sum(x * y for x, y in zip(a, b, strict=True))
+
+
+def ref_weighted_simclr(z1: torch.Tensor, z2: torch.Tensor, tau: float) -> float:
+    """Weighted SimCLR exactly as written in DESIGN.md section 6, with loops and math.exp."""
+    n = z1.shape[0]
+    f = z1.double().tolist() + z2.double().tolist()
+    total = 0.0
+    for i in range(2 * n):
+        partner = (i + n) % (2 * n)
+        pos = math.exp(_dot(f[i], f[partner]) / tau)
+        neg = [math.exp(_dot(f[i], f[j]) / tau) for j in range(2 * n) if j not in (i, partner)]
+        assert len(neg) == 2 * n - 2
+        mean = sum(neg) / len(neg)
+        ng = sum((nij / mean) * nij for nij in neg)
+        total += -math.log(pos / (pos + ng))
+    return total / (2 * n)
+
+
+def ref_mimix(z1m: torch.Tensor, z2: torch.Tensor, perm: list[int], lam: list[float], tau: float) -> float:
+    """MI-Mix loss exactly as written in DESIGN.md section 6, with loops and math.exp."""
+    n = z1m.shape[0]
+    a, b = z1m.double().tolist(), z2.double().tolist()
+    total = 0.0
+    for i in range(n):
+        pos = math.exp(_dot(a[i], b[i]) / tau)
+        pos_r = math.exp(_dot(a[i], b[perm[i]]) / tau)
+        neg = [math.exp(_dot(a[i], b[j]) / tau) for j in range(n) if j != i]
+        mean = sum(neg) / len(neg)
+        ng = sum((nij / mean) * nij for nij in neg)
+        total += -(lam[i] * math.log(pos / (pos + ng)) + (1 - lam[i]) * math.log(pos_r / (pos + ng)))
+    return total / n
+
+
+def _unit(n: int, d: int, gen: torch.Generator, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    return F.normalize(torch.randn(n, d, generator=gen, dtype=torch.float64), dim=1).to(dtype)
+
+
+CASES = [(2, 3, 0.05), (5, 8, 0.05), (16, 32, 0.05), (7, 4, 0.5), (12, 16, 1.0), (3, 128, 0.1)]
+
+
+# --------------------------------------------------------------------------- losses
+
+
+@pytest.mark.parametrize(("n", "d", "tau"), CASES)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_weighted_simclr_matches_reference(n: int, d: int, tau: float, dtype: torch.dtype) -> None:
+    gen = torch.Generator().manual_seed(n * 1000 + d)
+    z1, z2 = _unit(n, d, gen, dtype), _unit(n, d, gen, dtype)
+    got = float(weighted_simclr_loss(z1, z2, temperature=tau))
+    assert got == pytest.approx(ref_weighted_simclr(z1, z2, tau), rel=1e-5)
+
+
+def test_weighted_simclr_close_views_and_default_temperature() -> None:
+    gen = torch.Generator().manual_seed(1)
+    z1 = _unit(6, 16, gen)
+    z2 = F.normalize(z1 + 0.05 * torch.randn(6, 16, generator=gen), dim=1)
+    got = float(weighted_simclr_loss(z1, z2))
+    assert got == pytest.approx(ref_weighted_simclr(z1, z2, 0.05), rel=1e-5)
+
+
+@pytest.mark.parametrize(("n", "d", "tau"), CASES)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_mimix_matches_reference(n: int, d: int, tau: float, dtype: torch.dtype) -> None:
+    gen = torch.Generator().manual_seed(n * 1000 + d + 7)
+    z1m, z2 = _unit(n, d, gen, dtype), _unit(n, d, gen, dtype)
+    perm = torch.randperm(n, generator=gen)
+    lam = 0.5 + 0.5 * torch.rand(n, generator=gen, dtype=torch.float64)
+    got = float(mimix_loss(z1m, z2, perm, lam.to(dtype), temperature=tau))
+    assert got == pytest.approx(ref_mimix(z1m, z2, perm.tolist(), lam.tolist(), tau), rel=1e-5)
+
+
+def test_mimix_fixed_points_and_lambda_one() -> None:
+    gen = torch.Generator().manual_seed(3)
+    n, d, tau = 6, 8, 0.05
+    z1m, z2 = _unit(n, d, gen), _unit(n, d, gen)
+    perm = torch.tensor([0, 2, 1, 3, 5, 4])  # fixed points 0 and 3
+    lam = torch.tensor([1.0, 0.6, 0.6, 0.8, 1.0, 0.5])
+    got = float(mimix_loss(z1m, z2, perm, lam, temperature=tau))
+    assert got == pytest.approx(ref_mimix(z1m, z2, perm.tolist(), lam.tolist(), tau), rel=1e-5)
+    # With lambda = 1 the partner term vanishes, whatever the permutation.
+    ones = torch.ones(n)
+    a = mimix_loss(z1m, z2, perm, ones, temperature=tau)
+    b = mimix_loss(z1m, z2, torch.arange(n), ones, temperature=tau)
+    assert float(a) == pytest.approx(float(b), rel=1e-6)
+    assert float(a) == pytest.approx(ref_mimix(z1m, z2, list(range(n)), [1.0] * n, tau), rel=1e-5)
+
+
+def test_losses_have_finite_nonzero_gradients() -> None:
+    gen = torch.Generator().manual_seed(4)
+    n, d = 8, 16
+    raw1 = torch.randn(n, d, generator=gen, requires_grad=True)
+    raw2 = torch.randn(n, d, generator=gen, requires_grad=True)
+    perm = torch.randperm(n, generator=gen)
+    lam = 0.5 + 0.5 * torch.rand(n, generator=gen)
+    for loss_fn in (lambda a, b: weighted_simclr_loss(a, b),
+                    lambda a, b: mimix_loss(a, b, perm, lam)):
+        raw1.grad = raw2.grad = None
+        loss = loss_fn(F.normalize(raw1, dim=1), F.normalize(raw2, dim=1))
+        loss.backward()
+        for g in (raw1.grad, raw2.grad):
+            assert g is not None and torch.isfinite(g).all() and g.abs().sum() > 0
+
+
+def test_losses_stable_for_identical_views() -> None:
+    # exp(1/tau) = exp(20) at tau = 0.05; identical views must not overflow in fp32.
+    z = F.normalize(torch.randn(4, 8, generator=torch.Generator().manual_seed(5)), dim=1)
+    for loss in (weighted_simclr_loss(z, z.clone()), mimix_loss(z, z.clone(), torch.arange(4), torch.ones(4))):
+        assert torch.isfinite(loss)
+
+
+def test_losses_are_float32_under_bf16_autocast() -> None:
+    gen = torch.Generator().manual_seed(6)
+    z1, z2 = _unit(6, 16, gen), _unit(6, 16, gen)
+    perm, lam = torch.randperm(6, generator=gen), torch.full((6,), 0.75)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        a = weighted_simclr_loss(z1, z2)
+        b = mimix_loss(z1, z2, perm, lam)
+    assert a.dtype == b.dtype == torch.float32
+    assert float(a) == pytest.approx(float(weighted_simclr_loss(z1, z2)), rel=1e-6)
+    assert float(b) == pytest.approx(float(mimix_loss(z1, z2, perm, lam)), rel=1e-6)
+
+
+def test_loss_input_validation() -> None:
+    z = torch.zeros(4, 3)
+    with pytest.raises(DnalibError):
+        weighted_simclr_loss(z, torch.zeros(4, 5))
+    with pytest.raises(DnalibError):
+        weighted_simclr_loss(torch.zeros(1, 3), torch.zeros(1, 3))
+    with pytest.raises(DnalibError):
+        weighted_simclr_loss(torch.zeros(4), torch.zeros(4))
+    with pytest.raises(DnalibError):
+        weighted_simclr_loss(z, z, temperature=0.0)
+    with pytest.raises(DnalibError):
+        mimix_loss(z, z, torch.arange(3), torch.ones(4))
+    with pytest.raises(DnalibError):
+        mimix_loss(z, z, torch.arange(4), torch.ones(4, 1))
+
+
+# --------------------------------------------------------------------------- projection head
+
+
+def test_projection_head() -> None:
+    torch.manual_seed(0)
+    head = ProjectionHead(16, out=8)
+    out = head(torch.randn(5, 16))
+    assert out.shape == (5, 8)
+    assert torch.allclose(out.norm(dim=1), torch.ones(5), atol=1e-6)
+    linears = [m for m in head.modules() if isinstance(m, torch.nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linears] == [(16, 16), (16, 8)]
+    assert all(m.bias is None for m in linears)
+
+
+# --------------------------------------------------------------------------- encode and MI-Mix
+
+
+SEQS = ["ACGTACGTAGCTAGCATCGATTGCA", "ACGTTGCAAGT", "ACGATCGATCGTAGCTAGCTAGCAGGCT", "TTGACCAGTAGGCATGCAAT"]
+TOKENIZERS = {"kmer3": ("kmer", 3), "nonoverlap4": ("nonoverlap", 4)}
+
+
+def _setup(tok_name: str, position: str, *, padded: bool) -> tuple:
+    scheme, k = TOKENIZERS[tok_name]
+    tok = make_tokenizer(scheme, k=k)
+    model = new_mlm_model(model_config(tok, profile="smoke", max_tokens=40, position=position), seed=1).eval()
+    seqs = SEQS if padded else [s[:11] for s in SEQS]
+    enc = fast_encode(tok, seqs)
+    ids = torch.as_tensor(np.asarray(enc["input_ids"]), dtype=torch.long)
+    att = torch.as_tensor(np.asarray(enc["attention_mask"]), dtype=torch.long)
+    assert bool(att.all()) != padded
+    return tok, model, ids, att
+
+
+def _manual_mixed(model, ids, att, content, layer, perm, lam) -> torch.Tensor:
+    """Mix the stock forward's hidden states after *layer* layers, then run the rest by hand.
+
+    Uses a hand-built 4-D additive float mask (not the model's mask preparation).
+    """
+    enc = base_model(model)
+    hs = enc(input_ids=ids, attention_mask=att, output_hidden_states=True).hidden_states
+    h = hs[layer]  # input of layer `layer` (hs[0] is the embedding output)
+    w = lam.view(-1, 1, 1)
+    h = w * h + (1 - w) * h[perm]
+    mask = att * att[perm]
+    big_negative = torch.finfo(h.dtype).min
+    additive = torch.zeros(h.shape[0], 1, h.shape[1], h.shape[1], dtype=h.dtype)
+    additive = additive.masked_fill(~mask.bool()[:, None, None, :], big_negative)
+    is_esm = enc.config.model_type == "esm"
+    if is_esm:
+        rope = enc.rotary_embeddings(h, torch.arange(h.shape[1]).unsqueeze(0))
+    for lay in enc.encoder.layer[layer:]:
+        h = lay(h, attention_mask=additive, position_embeddings=rope) if is_esm else lay(h, additive)
+    if is_esm:
+        h = enc.encoder.emb_layer_norm_after(h)
+    return masked_mean(h, content * content[perm])
+
+
+@pytest.mark.parametrize("position", ["absolute", "rotary"])
+@pytest.mark.parametrize("tok_name", list(TOKENIZERS))
+@pytest.mark.parametrize("padded", [False, True])
+def test_encode_without_mixing_matches_stock_forward(position: str, tok_name: str, padded: bool) -> None:
+    tok, model, ids, att = _setup(tok_name, position, padded=padded)
+    cm = content_mask(ids, att, tok)
+    with torch.no_grad():
+        ref = masked_mean(base_model(model)(ids, att).last_hidden_state, cm)
+        assert torch.allclose(encode(model, ids, att, content=cm), ref, atol=1e-5)
+        assert torch.allclose(encode(base_model(model), ids, att, content=cm), ref, atol=1e-5)
+        ref_all = masked_mean(base_model(model)(ids, att).last_hidden_state, att)
+        assert torch.allclose(encode(model, ids, att), ref_all, atol=1e-5)
+
+
+@pytest.mark.parametrize("position", ["absolute", "rotary"])
+def test_mix_with_lambda_one_is_unmixed(position: str) -> None:
+    tok, model, ids, att = _setup("kmer3", position, padded=True)
+    cm = content_mask(ids, att, tok)
+    n = ids.shape[0]
+    perm = torch.arange(n)  # identity: the masks stay the same too
+    with torch.no_grad():
+        ref = encode(model, ids, att, content=cm)
+        for layer in range(model.config.num_hidden_layers):
+            got = encode(model, ids, att, mix_layer=layer, perm=perm, lam=torch.ones(n), content=cm)
+            assert torch.allclose(got, ref, atol=1e-5)
+            # A real permutation with lambda = 1 keeps the hidden states; only
+            # the masks become products, so compare on unpadded inputs.
+    tok, model, ids, att = _setup("kmer3", position, padded=False)
+    cm = content_mask(ids, att, tok)
+    with torch.no_grad():
+        ref = encode(model, ids, att, content=cm)
+        for layer in range(model.config.num_hidden_layers):
+            got = encode(model, ids, att, mix_layer=layer, perm=torch.tensor([2, 0, 3, 1]),
+                         lam=torch.ones(n), content=cm)
+            assert torch.allclose(got, ref, atol=1e-5)
+
+
+@pytest.mark.parametrize("position", ["absolute", "rotary"])
+@pytest.mark.parametrize("padded", [False, True])
+def test_mix_matches_manual_forward(position: str, padded: bool) -> None:
+    tok, model, ids, att = _setup("nonoverlap4", position, padded=padded)
+    cm = content_mask(ids, att, tok)
+    perm = torch.tensor([1, 2, 0, 3])  # 3 is a fixed point
+    lam = torch.tensor([0.7, 0.55, 0.9, 0.6])
+    with torch.no_grad():
+        for layer in range(model.config.num_hidden_layers):
+            got = encode(model, ids, att, mix_layer=layer, perm=perm, lam=lam, content=cm)
+            ref = _manual_mixed(model, ids, att, cm, layer, perm, lam)
+            assert torch.allclose(got, ref, atol=1e-5), (layer, (got - ref).abs().max())
+            unmixed = encode(model, ids, att, content=cm)
+            assert not torch.allclose(got[:3], unmixed[:3], atol=1e-3)
+
+
+@pytest.mark.parametrize("position", ["absolute", "rotary"])
+def test_gradients_reach_encoder_through_mimix(position: str) -> None:
+    tok, model, ids, att = _setup("kmer3", position, padded=True)
+    cm = content_mask(ids, att, tok)
+    head = ProjectionHead(model.config.hidden_size, out=16)
+    layer, perm, lam = draw_mix(ids.shape[0], model.config.num_hidden_layers, np.random.default_rng(0))
+    z1 = head(encode(model, ids, att, mix_layer=layer, perm=perm, lam=lam, content=cm))
+    z2 = head(encode(model, ids.flip(1), att.flip(1), content=cm.flip(1)))
+    mimix_loss(z1, z2, perm, lam).backward()
+    grad = base_model(model).embeddings.word_embeddings.weight.grad
+    assert grad is not None and torch.isfinite(grad).all() and grad.abs().sum() > 0
+
+
+def test_encode_validation() -> None:
+    tok, model, ids, att = _setup("kmer3", "absolute", padded=True)
+    n = ids.shape[0]
+    with pytest.raises(DnalibError):
+        encode(model, ids, att, mix_layer=model.config.num_hidden_layers, perm=torch.arange(n), lam=torch.ones(n))
+    with pytest.raises(DnalibError):
+        encode(model, ids, att, mix_layer=0)
+    with pytest.raises(DnalibError):
+        encode(model, ids, att[:, :-1])
+
+
+def test_draw_mix() -> None:
+    rng = np.random.default_rng(0)
+    layers = set()
+    for _ in range(200):
+        layer, perm, lam = draw_mix(7, 3, rng)
+        layers.add(layer)
+        assert 0 <= layer < 3
+        assert sorted(perm.tolist()) == list(range(7)) and perm.dtype == torch.int64
+        assert lam.shape == (7,) and bool(((lam >= 0.5) & (lam <= 1.0)).all())
+    assert layers == {0, 1, 2}
+    assert all(draw_mix(5, 4, rng, input_only=True)[0] == 0 for _ in range(20))
+    g1, g2 = torch.Generator().manual_seed(9), torch.Generator().manual_seed(9)
+    a, b = draw_mix(6, 4, g1, alpha=0.5), draw_mix(6, 4, g2, alpha=0.5)
+    assert a[0] == b[0] and torch.equal(a[1], b[1]) and torch.equal(a[2], b[2])
+    with pytest.raises(DnalibError):
+        draw_mix(4, 2, rng, alpha=0.0)
+
+
+def test_tiny_optimisation_lowers_weighted_simclr() -> None:
+    # About 0.3 s on one idle core (30 steps of a 2-layer d=64 model).
+    torch.manual_seed(0)
+    tok = make_tokenizer("nonoverlap", k=4)
+    model = new_mlm_model(model_config(tok, profile="smoke", max_tokens=20), seed=0)
+    head = ProjectionHead(model.config.hidden_size, out=16)
+    rng = np.random.default_rng(0)
+    genomes = ["".join(rng.choice(list("ACGT"), 200)) for _ in range(8)]
+    view1 = fast_encode(tok, [g[:64] for g in genomes])
+    view2 = fast_encode(tok, [g[100:164] for g in genomes])
+    batches = [
+        (torch.as_tensor(np.asarray(v["input_ids"]), dtype=torch.long),
+         torch.as_tensor(np.asarray(v["attention_mask"]), dtype=torch.long))
+        for v in (view1, view2)
+    ]
+    params = list(model.parameters()) + list(head.parameters())
+    opt = torch.optim.Adam(params, lr=1e-3)
+
+    def loss_now() -> torch.Tensor:
+        z1, z2 = (head(encode(model, ids, att, content=content_mask(ids, att, tok))) for ids, att in batches)
+        return weighted_simclr_loss(z1, z2)
+
+    losses = []
+    for _ in range(30):
+        loss = loss_now()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    with torch.no_grad():
+        final = float(loss_now())
+    assert final < 0.5 * losses[0], (losses[0], final)
