@@ -10,6 +10,7 @@ Modules (one idea each):
 - :mod:`dnalib.tokenizers`  the four tokenization schemes as Hugging Face fast tokenizers
 - :mod:`dnalib.models`     RoBERTa k-mer encoder configurations, pooling
 - :mod:`dnalib.pretrain`   masked-language-model pretraining (resumable, DDP)
+- :mod:`dnalib.contrastive` contrastive fine-tuning: weighted SimCLR, MI-Mix
 - :mod:`dnalib.embed`      embeddings of sequences of any length with a trained encoder
 - :mod:`dnalib.evaluate`   evaluation protocols: clustering (ARI/NMI), taxonomic classification by rank
 - :mod:`dnalib.viz`        figures and the plotly renderer for the book

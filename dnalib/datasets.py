@@ -59,6 +59,7 @@ from dnalib.errors import ChecksumError, DataNotFoundError, DnalibError
 from dnalib.io import GenomeSet
 
 __all__ = [
+    "load_real_or_synthetic",
     "DataFile",
     "DatasetInfo",
     "cache_root",

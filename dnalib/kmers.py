@@ -46,6 +46,7 @@ from dnalib.sequences import (
 )
 
 __all__ = [
+    "conditional_entropy",
     "MAX_SPECTRUM_K",
     "KmerSpectrum",
     "kmer_columns",

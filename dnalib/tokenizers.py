@@ -79,6 +79,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import transformers
 
 __all__ = [
+    "token_spans",
     "BASES",
     "CLS_ID",
     "MASK_ID",
