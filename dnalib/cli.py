@@ -7,6 +7,7 @@
     dnalib data get kmcp15                        download / verify a dataset, print its local path
     dnalib inspect PATH                           validate FASTA/FASTQ or a labelled genome set, summarise it
     dnalib pretrain --data DIR --out MODEL        masked-language-model pretraining (resumable, torchrun-ready)
+    dnalib finetune --init MODEL --data DIR --out M   contrastive curriculum (SimCLR, then MI-Mix)
 
 Bad input never ends in a traceback: every :class:`~dnalib.errors.DnalibError`
 is printed as one line ``dnalib: error: ...`` and the exit status is 1 (2 for a
@@ -133,6 +134,68 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_finetune(args: argparse.Namespace) -> int:
+    import shlex
+
+    from dnalib.contrastive import contig_groups, finetune, finetune_config, genome_groups
+
+    overrides: dict = {}
+    if args.curriculum:
+        overrides["curriculum"] = tuple(p.strip() for p in args.curriculum.split(",") if p.strip())
+    if args.steps:
+        steps = [int(x) for x in args.steps.split(",")]
+        n = len(overrides.get("curriculum", finetune_config(args.profile).curriculum))
+        overrides["phase_steps"] = tuple(steps if len(steps) == n else steps[:1] * n)
+    for name, value in (("fragment_length", args.fragment_length), ("batch_pairs", args.batch_pairs),
+                        ("lr", args.lr), ("seed", args.seed), ("bf16", args.bf16),
+                        ("checkpoint_every", args.checkpoint_every)):
+        if value is not None:
+            overrides[name] = value
+    cfg = finetune_config(args.profile, **overrides)
+    out = Path(args.out)
+    if out.exists() and any(out.iterdir()) and not args.resume and not args.force:
+        raise DnalibError(
+            f"{out} is not empty: pass --resume to continue that run, --force to start over in it, "
+            "or choose another --out"
+        )
+    if args.force and not args.resume:
+        import shutil
+
+        shutil.rmtree(out / "checkpoints", ignore_errors=True)
+    from dnalib.pretrain import load_training_sequences
+
+    data = Path(args.data)
+    if args.label_free:
+        groups = contig_groups(load_training_sequences(data, split=None), 2 * cfg.fragment_length)
+    elif data.is_dir():
+        from dnalib import io
+
+        gs = io.load_genome_set(data)
+        ids = gs.ids
+        split = data / "split.tsv"
+        if split.exists():
+            import pandas as pd
+
+            table = pd.read_csv(split, sep="\t", dtype=str).set_index("id")["split"]
+            ids = [i for i in ids if table.get(i) == "train"]
+        groups = genome_groups({i: gs.genomes[i] for i in ids})
+    else:
+        raise DnalibError(
+            f"{data} is a sequence file: pass a labelled genome set directory, or --label-free to "
+            "use two fragments of the same contig as positives"
+        )
+    result = finetune(groups, out, args.init, cfg, resume=args.resume,
+                      progress=not args.no_progress, device=args.device,
+                      data_description=str(data.resolve()) + (" (label-free)" if args.label_free else ""),
+                      command="dnalib " + " ".join(shlex.quote(a) for a in args.argv))
+    if int(os.environ.get("RANK", 0)) == 0:
+        last = result["history"][-1] if result["history"] else {}
+        print(f"fine-tuned {'+'.join(cfg.curriculum)} for {cfg.max_steps} steps in "
+              f"{result['seconds']:.0f} s (final loss {last.get('loss', float('nan')):.3f}); "
+              f"encoder in {out}, projection head in {out / 'head.safetensors'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``dnalib`` command."""
     parser = argparse.ArgumentParser(
@@ -194,6 +257,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="start over in a non-empty --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_pretrain)
+
+    p = sub.add_parser("finetune", help="contrastive fine-tuning: weighted SimCLR, then MI-Mix")
+    p.add_argument("--profile", choices=["smoke", "cpu", "gpu"], default=None)
+    p.add_argument("--init", required=True, help="model directory written by `dnalib pretrain`")
+    p.add_argument("--data", required=True,
+                   help="labelled genome set (train split if split.tsv) or, with --label-free, "
+                        "any genome set or FASTA/FASTQ of contigs")
+    p.add_argument("--out", required=True, help="output model directory")
+    p.add_argument("--curriculum", default=None,
+                   help="phases, comma-separated: simclr, mimix, imix (default simclr,mimix)")
+    p.add_argument("--steps", default=None, help="steps per phase, e.g. 150,150 (or one number)")
+    p.add_argument("--label-free", action="store_true",
+                   help="positives are two fragments of the same contig (no labels used)")
+    p.add_argument("--fragment-length", type=int, default=None, help="bp per view")
+    p.add_argument("--batch-pairs", type=int, default=None, help="positive pairs per step")
+    p.add_argument("--lr", type=float, default=None, help="encoder learning rate")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--checkpoint-every", type=int, default=None)
+    p.add_argument("--bf16", choices=["auto", "on", "off"], default=None)
+    p.add_argument("--device", default=None)
+    p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint")
+    p.add_argument("--force", action="store_true", help="start over in a non-empty --out")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_cmd_finetune)
 
     p = sub.add_parser("inspect", help="validate FASTA/FASTQ or a labelled genome set and summarise it")
     p.add_argument("path", help="a FASTA/FASTQ file (plain or .gz) or a genome-set directory")

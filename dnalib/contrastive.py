@@ -44,6 +44,16 @@ with pos_i = exp(s_ii) and pos_r(i) = exp(s_i,r(i)).
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import math
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -349,9 +359,551 @@ def draw_mix(
 
 __all__ = [
     "TEMPERATURE",
+    "ContrastiveObjective",
+    "FinetuneConfig",
+    "PairSampler",
     "ProjectionHead",
+    "contig_groups",
+    "finetune",
+    "finetune_config",
+    "genome_groups",
     "draw_mix",
     "encode",
     "mimix_loss",
     "weighted_simclr_loss",
 ]
+
+
+# --------------------------------------------------------------------------- training
+
+
+@dataclass
+class FinetuneConfig:
+    """Every setting of a contrastive fine-tuning run.
+
+    Parameters
+    ----------
+    profile : str
+        ``smoke``, ``cpu`` or ``gpu``.
+    curriculum : tuple of str
+        Phases in order, each ``"simclr"``, ``"mimix"`` or ``"imix"`` (mixing at
+        the input only); DNABERT-S: ``("simclr", "mimix")``.
+    phase_steps : tuple of int
+        Optimizer steps of each phase.
+    fragment_length : int
+        Bases per view (DNABERT-S: 10 kbp; scaled down for CPUs).
+    batch_pairs : int
+        Positive pairs per step (N); the loss sees 2N views.
+    lr : float
+        Peak learning rate of the encoder.
+    head_lr_mult : float
+        The projection head learns this many times faster (DNABERT-S: 100,
+        from a well-pretrained encoder; a briefly pretrained one needs less).
+    warmup_steps : int
+        Linear warm-up at the start of every phase; cosine decay afterwards.
+    weight_decay : float
+        AdamW weight decay.
+    grad_clip : float
+        Maximum gradient norm.
+    temperature : float
+        Loss temperature (0.05).
+    alpha : float
+        MI-Mix lambda ~ Beta(alpha, alpha).
+    proj_dim : int
+        Output size of the projection head (128).
+    reverse_complement : bool
+        Draw each view from either strand.
+    checkpoint_every : int
+        Steps between checkpoints (0: only at the end).
+    keep_checkpoints : int
+        Checkpoints kept on disk.
+    seed : int
+        Seed of data, mixing and head initialisation.
+    bf16 : str
+        ``"auto"`` (GPUs only), ``"on"`` or ``"off"``.
+    """
+
+    profile: str = "cpu"
+    curriculum: tuple[str, ...] = ("simclr", "mimix")
+    phase_steps: tuple[int, ...] = (150, 150)
+    fragment_length: int = 1000
+    batch_pairs: int = 24
+    lr: float = 3e-4
+    head_lr_mult: float = 10.0
+    warmup_steps: int = 10
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    temperature: float = TEMPERATURE
+    alpha: float = 1.0
+    proj_dim: int = 128
+    reverse_complement: bool = True
+    checkpoint_every: int = 50
+    keep_checkpoints: int = 2
+    seed: int = 0
+    bf16: str = "auto"
+
+    @property
+    def max_steps(self) -> int:
+        """Steps of all phases together."""
+        return int(sum(self.phase_steps))
+
+    def phase_at(self, step: int) -> tuple[str, int, int]:
+        """``(phase, step within the phase, steps of the phase)`` of global step *step*."""
+        start = 0
+        for phase, n in zip(self.curriculum, self.phase_steps, strict=True):
+            if step < start + n:
+                return phase, step - start, n
+            start += n
+        raise DnalibError(f"step {step} is past the end of the curriculum ({self.max_steps} steps)")
+
+    def validate(self) -> None:
+        """Raise :class:`~dnalib.errors.DnalibError` for inconsistent settings."""
+        bad = [p for p in self.curriculum if p not in PHASES]
+        if bad or not self.curriculum:
+            raise DnalibError(f"curriculum phases must be among {PHASES}; got {list(self.curriculum)}")
+        if len(self.phase_steps) != len(self.curriculum) or min(self.phase_steps) < 1:
+            raise DnalibError(
+                f"give one positive step count per phase: {len(self.curriculum)} phases, "
+                f"steps {list(self.phase_steps)}"
+            )
+        if self.batch_pairs < 2:
+            raise DnalibError(f"batch_pairs must be at least 2 (negatives are needed); got {self.batch_pairs}")
+        if self.bf16 not in ("auto", "on", "off"):
+            raise DnalibError(f"bf16 must be auto, on or off; got {self.bf16!r}")
+
+
+PHASES = ("simclr", "mimix", "imix")
+
+#: Settings that differ between profiles (everything else is a FinetuneConfig default).
+PROFILE_SETTINGS: dict[str, dict[str, Any]] = {
+    "smoke": dict(phase_steps=(4, 4), fragment_length=60, batch_pairs=6, checkpoint_every=4,
+                  warmup_steps=1),
+    "cpu": dict(phase_steps=(150, 150), fragment_length=1000, batch_pairs=24, checkpoint_every=50),
+    "gpu": dict(phase_steps=(2000, 4000), fragment_length=5000, batch_pairs=48,
+                checkpoint_every=500, warmup_steps=100),
+}
+
+
+def finetune_config(profile: str | None = None, **overrides: Any) -> FinetuneConfig:
+    """The fine-tuning settings of a profile, with *overrides* applied.
+
+    Parameters
+    ----------
+    profile : str, optional
+        ``smoke``, ``cpu`` or ``gpu`` (default: ``$DNALIB_PROFILE`` or ``cpu``).
+    **overrides
+        Any :class:`FinetuneConfig` field.
+
+    Returns
+    -------
+    FinetuneConfig
+    """
+    from dnalib.profiles import current_profile
+
+    name = current_profile(profile)
+    fields = {f.name for f in dataclasses.fields(FinetuneConfig)}
+    unknown = sorted(set(overrides) - fields)
+    if unknown:
+        raise DnalibError(f"unknown fine-tuning setting(s) {unknown}: choose from {sorted(fields)}")
+    settings = {**PROFILE_SETTINGS[name], **overrides}
+    for key in ("curriculum", "phase_steps"):
+        if key in settings:
+            settings[key] = tuple(settings[key])
+    cfg = FinetuneConfig(profile=name, **settings)
+    cfg.validate()
+    return cfg
+
+
+def genome_groups(genomes: Any) -> list[list[str]]:
+    """One group of contigs per genome (positives: two fragments of the same genome).
+
+    Parameters
+    ----------
+    genomes
+        A mapping id -> contigs (or one sequence), or an object with a
+        ``genomes`` mapping (a genome set or a simulated community).
+
+    Returns
+    -------
+    list of list of str
+    """
+    mapping = getattr(genomes, "genomes", genomes)
+    return [[c] if isinstance(c, str) else list(c) for c in mapping.values()]
+
+
+def contig_groups(sequences: Sequence[str], min_length: int) -> list[list[str]]:
+    """Label-free groups: every contig long enough for two non-overlapping views.
+
+    Positives are then two fragments of the same contig, so the method runs on
+    an unlabelled assembly or long-read set (contigs of one genome in
+    different groups are unavoidable false negatives).
+
+    Parameters
+    ----------
+    sequences : sequence of str
+        Contigs or long reads.
+    min_length : int
+        Keep contigs of at least this length (twice the fragment length).
+
+    Returns
+    -------
+    list of list of str
+    """
+    groups = [[s] for s in sequences if len(s) >= min_length]
+    if len(groups) < 2:
+        raise DnalibError(
+            f"only {len(groups)} sequence(s) are at least {min_length} bp long; label-free training "
+            "needs at least two: use shorter fragments or longer contigs"
+        )
+    return groups
+
+
+class PairSampler:
+    """Positive pairs: two non-overlapping fragments of one group, groups drawn evenly.
+
+    Each step draws ``n`` distinct groups (with repetition only when there are
+    fewer groups than pairs), uniformly, so every genome (species) contributes
+    equally however long it is; then two non-overlapping fragments from the
+    group's contigs (from the same contig when one is long enough for both,
+    otherwise from two contigs). The batch of step *s* depends only on
+    ``(seed, s)``.
+
+    Parameters
+    ----------
+    groups : sequence of sequence of str
+        Contigs per group (see :func:`genome_groups`, :func:`contig_groups`).
+    length : int
+        Bases per view.
+    seed : int
+        Seed of the sampler.
+    reverse_complement : bool
+        Draw each view from either strand.
+    """
+
+    def __init__(self, groups: Sequence[Sequence[str]], length: int, *, seed: int = 0,
+                 reverse_complement: bool = True) -> None:
+        usable = []
+        for contigs in groups:
+            contigs = [c.upper() for c in contigs if len(c) >= length]
+            if sum(len(c) // length for c in contigs) >= 2:
+                usable.append(contigs)
+        if len(usable) < 2:
+            raise DnalibError(
+                f"fewer than two groups hold two non-overlapping {length} bp fragments: "
+                "use shorter fragments or longer sequences"
+            )
+        self.groups = usable
+        self.length = length
+        self.seed = seed
+        self.reverse_complement = reverse_complement
+
+    def _pair(self, contigs: list[str], rng: np.random.Generator) -> tuple[str, str]:
+        from dnalib.sequences import reverse_complement, sample_fragments
+
+        a, b = sample_fragments(contigs, self.length, 2, seed=rng)
+        if self.reverse_complement:
+            a = reverse_complement(a) if rng.random() < 0.5 else a
+            b = reverse_complement(b) if rng.random() < 0.5 else b
+        return a, b
+
+    def batch(self, step: int, n: int) -> tuple[list[str], list[str]]:
+        """Views 1 and 2 of the *n* pairs of step *step*."""
+        rng = np.random.default_rng([self.seed, 5, step])
+        replace = n > len(self.groups)
+        chosen = rng.choice(len(self.groups), size=n, replace=replace)
+        pairs = [self._pair(self.groups[g], rng) for g in chosen]
+        return [p[0] for p in pairs], [p[1] for p in pairs]
+
+
+class ContrastiveObjective(nn.Module):
+    """Encoder + projection head + loss of one step (the module DDP wraps).
+
+    Parameters
+    ----------
+    encoder
+        A ``RobertaModel`` / ``EsmModel``.
+    head : ProjectionHead
+        The projection head.
+    tokenizer
+        Gives the special token ids for the pooling mask.
+    temperature : float
+        Loss temperature.
+    """
+
+    def __init__(self, encoder: Any, head: ProjectionHead, tokenizer: Any,
+                 temperature: float = TEMPERATURE) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.head = head
+        self.cls_id, self.sep_id = tokenizer.cls_token_id, tokenizer.sep_token_id
+        self.temperature = temperature
+
+    def _content(self, ids: torch.Tensor, att: torch.Tensor) -> torch.Tensor:
+        return att.bool() & (ids != self.cls_id) & (ids != self.sep_id)
+
+    def forward(self, ids1: torch.Tensor, att1: torch.Tensor, ids2: torch.Tensor,
+                att2: torch.Tensor, mix: tuple[int, torch.Tensor, torch.Tensor] | None = None
+                ) -> torch.Tensor:
+        """The loss: weighted SimCLR without *mix*, MI-Mix with ``mix = (layer, perm, lam)``."""
+        z2 = self.head(encode(self.encoder, ids2, att2, content=self._content(ids2, att2)))
+        if mix is None:
+            z1 = self.head(encode(self.encoder, ids1, att1, content=self._content(ids1, att1)))
+            return weighted_simclr_loss(z1, z2, self.temperature)
+        layer, perm, lam = mix
+        z1m = self.head(encode(self.encoder, ids1, att1, mix_layer=layer, perm=perm, lam=lam,
+                               content=self._content(ids1, att1)))
+        return mimix_loss(z1m, z2, perm.to(z1m.device), lam.to(z1m.device), self.temperature)
+
+
+def _load_init(init: Any, tokenizer: Any | None) -> tuple[Any, Any]:
+    """Encoder and tokenizer from a model directory, a model, or a tokenizer alone (random)."""
+    from transformers import AutoModel, AutoTokenizer
+
+    if isinstance(init, (str, os.PathLike)):
+        path = Path(init)
+        if not (path / "config.json").exists():
+            raise DnalibError(
+                f"{path} is not a model directory (no config.json): pass the output directory of "
+                "`dnalib pretrain`"
+            )
+        encoder = AutoModel.from_pretrained(path, attn_implementation="sdpa", add_pooling_layer=False) \
+            if _model_type(path) == "roberta" else AutoModel.from_pretrained(path, attn_implementation="sdpa")
+        return encoder, tokenizer or AutoTokenizer.from_pretrained(path)
+    if tokenizer is None:
+        raise DnalibError("pass the tokenizer together with an in-memory model")
+    return base_model(init), tokenizer
+
+
+def _model_type(path: Path) -> str:
+    return json.loads((path / "config.json").read_text()).get("model_type", "")
+
+
+def finetune(
+    groups: Sequence[Sequence[str]],
+    out_dir: str | os.PathLike[str],
+    init: Any,
+    cfg: FinetuneConfig | None = None,
+    *,
+    tokenizer: Any | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    device: str | None = None,
+    data_description: str = "",
+    command: str | None = None,
+    on_step: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Contrastive fine-tuning of an encoder with the curriculum of *cfg*.
+
+    Parameters
+    ----------
+    groups : sequence of sequence of str
+        Contigs per group; positives are two fragments of one group
+        (:func:`genome_groups` with labels, :func:`contig_groups` without).
+    out_dir : str or path-like
+        Output directory: the encoder (``AutoModel.from_pretrained(out_dir)``),
+        its tokenizer, ``head.safetensors``, ``log.jsonl``,
+        ``dnalib_finetune.json`` and checkpoints.
+    init
+        A ``dnalib pretrain`` output directory, or an in-memory model (then pass
+        *tokenizer*).
+    cfg : FinetuneConfig, optional
+        Settings (default: :func:`finetune_config` of the current profile).
+    tokenizer : optional
+        The tokenizer (default: the one saved in *init*).
+    resume : bool
+        Continue from the newest checkpoint in *out_dir*.
+    progress : bool
+        Show a progress bar (rank 0).
+    device : str, optional
+        ``"cpu"``, ``"cuda"``, ... (default: CUDA if available).
+    data_description : str
+        Recorded in ``dnalib_finetune.json``.
+    command : str, optional
+        Recorded in ``dnalib_finetune.json``.
+    on_step : callable, optional
+        Called with each step's log record (rank 0).
+
+    Returns
+    -------
+    dict
+        ``history`` (one record per step), ``out_dir``, ``seconds``.
+    """
+    from safetensors.torch import load_file, save_file
+    from tqdm.auto import tqdm
+    from transformers.utils import logging as hf_logging
+
+    from dnalib.pretrain import (
+        LOG_FILE,
+        STATE_FILE,
+        _atomic_write_text,
+        _comparable,
+        _encode,
+        _rank_world,
+        _read_log,
+        latest_checkpoint,
+    )
+
+    hf_logging.disable_progress_bar()
+    cfg = cfg or finetune_config()
+    cfg.validate()
+    out = Path(out_dir)
+    rank, world = _rank_world()
+    distributed = world > 1
+    if distributed:
+        import torch.distributed as dist
+
+        if not dist.is_initialized():
+            dist.init_process_group("nccl" if torch.cuda.is_available() and device != "cpu" else "gloo")
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if dev.type == "cuda" and distributed:
+        dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        torch.cuda.set_device(dev)
+    use_bf16 = cfg.bf16 == "on" or (cfg.bf16 == "auto" and dev.type == "cuda"
+                                    and torch.cuda.is_bf16_supported())
+    if cfg.batch_pairs % world:
+        raise DnalibError(f"batch_pairs {cfg.batch_pairs} is not divisible by the {world} processes")
+    local = cfg.batch_pairs // world
+
+    ckpt = latest_checkpoint(out) if resume else None
+    encoder, tok = _load_init(ckpt if ckpt is not None else init, tokenizer)
+    from dnalib.embed import max_chunk_length
+
+    fits = max_chunk_length(encoder, tok)
+    if cfg.fragment_length > fits:
+        raise DnalibError(
+            f"fragment_length {cfg.fragment_length} bp does not fit the model, which reads at most "
+            f"{fits} bp at once: use --fragment-length {fits} or less, or pretrain the initial "
+            "model on longer fragments (dnalib pretrain --fragment-length ...)"
+        )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)
+        head = ProjectionHead(encoder.config.hidden_size, cfg.proj_dim)
+    objective = ContrastiveObjective(encoder, head, tok, cfg.temperature).to(dev).train()
+    sampler = PairSampler(groups, cfg.fragment_length, seed=cfg.seed,
+                          reverse_complement=cfg.reverse_complement)
+    groups_enc = [{"params": encoder.parameters(), "lr": cfg.lr, "base_lr": cfg.lr},
+                  {"params": head.parameters(), "lr": cfg.lr * cfg.head_lr_mult,
+                   "base_lr": cfg.lr * cfg.head_lr_mult}]
+    optimizer = torch.optim.AdamW(groups_enc, weight_decay=cfg.weight_decay,
+                                  fused=dev.type == "cuda")
+    start, history = 0, []
+    if ckpt is not None:
+        state = torch.load(ckpt / STATE_FILE, map_location="cpu", weights_only=True)
+        if _comparable(state["config"]) != _comparable(dataclasses.asdict(cfg)):
+            raise DnalibError(
+                f"{ckpt} was written with different settings: resume with the same settings, or "
+                "write to a new output directory"
+            )
+        head.load_state_dict(load_file(ckpt / HEAD_FILE))
+        optimizer.load_state_dict(state["optimizer"])
+        start = state["step"]
+        history = _read_log(out / LOG_FILE, start)
+    elif resume and rank == 0:
+        print(f"no checkpoint in {out}: starting from the initial model", file=sys.stderr)
+    model = objective
+    if distributed:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        model = DDP(objective, device_ids=[dev.index] if dev.type == "cuda" else None)
+
+    def save(directory: Path) -> None:
+        encoder.save_pretrained(directory, safe_serialization=True)
+        tok.save_pretrained(directory)
+        save_file({k: v.detach().cpu().contiguous() for k, v in head.state_dict().items()},
+                  directory / HEAD_FILE)
+
+    def checkpoint(step: int) -> None:
+        root = out / "checkpoints"
+        root.mkdir(parents=True, exist_ok=True)
+        final, tmp = root / f"step-{step:07d}", root / f"step-{step:07d}.tmp-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        save(tmp)
+        torch.save({"step": step, "optimizer": optimizer.state_dict(),
+                    "config": dataclasses.asdict(cfg)}, tmp / STATE_FILE)
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(tmp, final)
+        for old in sorted(p for p in root.glob("step-*") if p.is_dir())[:-cfg.keep_checkpoints or None]:
+            if old != final:
+                shutil.rmtree(old, ignore_errors=True)
+
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        _atomic_write_text(out / LOG_FILE, "".join(json.dumps(r) + "\n" for r in history))
+    n_layers = len(encoder.encoder.layer)
+    bar = tqdm(total=cfg.max_steps, initial=start, disable=not progress or rank != 0,
+               desc="finetune", unit="step")
+    t_start = time.perf_counter()
+    for step in range(start, cfg.max_steps):
+        t0 = time.perf_counter()
+        phase, in_phase, phase_len = cfg.phase_at(step)
+        if in_phase < cfg.warmup_steps:
+            factor = (in_phase + 1) / cfg.warmup_steps
+        else:
+            progress_ = (in_phase - cfg.warmup_steps) / max(1, phase_len - cfg.warmup_steps)
+            factor = 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress_)))
+        for g in optimizer.param_groups:
+            g["lr"] = g["base_lr"] * factor
+        view1, view2 = sampler.batch(step, cfg.batch_pairs)
+        sl = slice(rank * local, (rank + 1) * local)
+        ids1, att1 = _encode(tok, view1[sl])
+        ids2, att2 = _encode(tok, view2[sl])
+        t = [torch.from_numpy(a).to(dev) for a in (ids1, att1, ids2, att2)]
+        mix = None
+        if phase != "simclr":
+            rng = np.random.default_rng([cfg.seed, 6, step, rank])
+            mix = draw_mix(local, n_layers, rng, alpha=cfg.alpha, input_only=phase == "imix")
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_bf16):
+            loss = model(*t, mix=mix)
+        loss.backward()
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(objective.parameters(), cfg.grad_clip))
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        value = float(loss.detach())
+        if distributed:
+            import torch.distributed as dist
+
+            buf = torch.tensor([value], dtype=torch.float64, device=dev)
+            dist.all_reduce(buf)
+            value = float(buf[0]) / world
+        record = {"step": step + 1, "phase": phase, "loss": value, "lr": cfg.lr * factor,
+                  "grad_norm": grad_norm, "mix_layer": None if mix is None else mix[0],
+                  "seconds": time.perf_counter() - t0}
+        history.append(record)
+        if rank == 0:
+            with open(out / LOG_FILE, "a") as fh:
+                fh.write(json.dumps(record) + "\n")
+            bar.set_postfix(phase=phase, loss=f"{value:.3f}")
+            bar.update(1)
+            if on_step is not None:
+                on_step(record)
+            last = step + 1 == cfg.max_steps
+            if cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0 and not last:
+                checkpoint(step + 1)
+        if distributed:
+            import torch.distributed as dist
+
+            dist.barrier()
+    bar.close()
+    seconds = time.perf_counter() - t_start
+    if rank == 0:
+        save(out)
+        checkpoint(cfg.max_steps)
+        info = {"kind": "contrastive", "config": dataclasses.asdict(cfg),
+                "init": str(init) if isinstance(init, (str, os.PathLike)) else type(init).__name__,
+                "data": data_description, "groups": len(sampler.groups),
+                "command": command or " ".join(sys.argv), "world_size": world,
+                "device": str(dev), "bf16": use_bf16, "seconds": seconds,
+                "final_loss": history[-1]["loss"] if history else None,
+                "torch_version": torch.__version__,
+                "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        _atomic_write_text(out / INFO_FILE, json.dumps(info, indent=2) + "\n")
+    if distributed:
+        import torch.distributed as dist
+
+        dist.barrier()
+    return {"history": history, "out_dir": str(out), "seconds": seconds}
+
+
+HEAD_FILE = "head.safetensors"
+INFO_FILE = "dnalib_finetune.json"

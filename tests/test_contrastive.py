@@ -341,3 +341,80 @@ def test_tiny_optimisation_lowers_weighted_simclr() -> None:
     with torch.no_grad():
         final = float(loss_now())
     assert final < 0.5 * losses[0], (losses[0], final)
+
+
+# --------------------------------------------------------------------------- training loop
+
+
+@pytest.fixture(scope="module")
+def small_set(tmp_path_factory):
+    from dnalib.pretrain import pretrain, pretrain_config
+    from dnalib.simulate import simulate_community
+
+    root = tmp_path_factory.mktemp("ft")
+    community = simulate_community(0, n_genera=3, species_per_genus=3, genome_length=20_000)
+    community.write(root / "community")
+    seqs = [c for g in community.train_ids for c in community.genomes[g]]
+    pretrain(seqs, root / "mlm", pretrain_config("smoke", max_steps=2, checkpoint_every=0,
+                                                 eval_every=0), progress=False)
+    return root, community
+
+
+def test_finetune_curriculum_saves_a_loadable_encoder_and_resumes(small_set, tmp_path):
+    import json as _json
+
+    from transformers import AutoModel
+
+    from dnalib.cli import main
+
+    root, community = small_set
+    args = ["finetune", "--profile", "smoke", "--init", str(root / "mlm"), "--data",
+            str(root / "community"), "--no-progress", "--checkpoint-every", "4"]
+    assert main([*args, "--out", str(tmp_path / "a")]) == 0
+    log = [_json.loads(x) for x in (tmp_path / "a" / "log.jsonl").read_text().splitlines()]
+    assert [r["phase"] for r in log] == ["simclr"] * 4 + ["mimix"] * 4
+    assert all(r["mix_layer"] is None for r in log[:4])
+    assert all(0 <= r["mix_layer"] < 2 for r in log[4:])
+    assert type(AutoModel.from_pretrained(tmp_path / "a")).__name__ == "RobertaModel"
+    assert (tmp_path / "a" / "head.safetensors").exists()
+    info = _json.loads((tmp_path / "a" / "dnalib_finetune.json").read_text())
+    assert info["config"]["curriculum"] == ["simclr", "mimix"] and info["groups"] == len(community.train_ids)
+
+    # Resume from the step-4 checkpoint reproduces the uninterrupted run.
+    import shutil
+
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    shutil.rmtree(tmp_path / "b" / "checkpoints" / "step-0000008")
+    assert main([*args, "--out", str(tmp_path / "b"), "--resume"]) == 0
+    resumed = [_json.loads(x)["loss"] for x in (tmp_path / "b" / "log.jsonl").read_text().splitlines()]
+    np.testing.assert_allclose(resumed, [r["loss"] for r in log], rtol=1e-5)
+
+
+def test_finetune_ablations_and_label_free_mode(small_set, tmp_path):
+    import json as _json
+
+    from dnalib.cli import main
+
+    root, _ = small_set
+    base = ["finetune", "--profile", "smoke", "--init", str(root / "mlm"), "--data",
+            str(root / "community"), "--no-progress", "--steps", "3"]
+    assert main([*base, "--curriculum", "imix", "--out", str(tmp_path / "i")]) == 0
+    log = [_json.loads(x) for x in (tmp_path / "i" / "log.jsonl").read_text().splitlines()]
+    assert [r["mix_layer"] for r in log] == [0, 0, 0]
+    assert main([*base, "--label-free", "--out", str(tmp_path / "lf")]) == 0
+    info = _json.loads((tmp_path / "lf" / "dnalib_finetune.json").read_text())
+    assert info["groups"] == 9 and "label-free" in info["data"]
+
+
+def test_finetune_bad_settings_are_clear_errors(small_set, tmp_path, capsys):
+    from dnalib.cli import main
+
+    root, _ = small_set
+    base = ["finetune", "--profile", "smoke", "--init", str(root / "mlm"), "--data",
+            str(root / "community"), "--no-progress", "--out", str(tmp_path / "x")]
+    assert main([*base, "--fragment-length", "500"]) == 1
+    assert "does not fit the model" in capsys.readouterr().err
+    assert main([*base, "--curriculum", "simclr,magic"]) == 1
+    assert "curriculum phases" in capsys.readouterr().err
+    assert main([*base[:4], str(tmp_path), *base[5:]]) == 1
+    assert "config.json" in capsys.readouterr().err
