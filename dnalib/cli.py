@@ -82,6 +82,26 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _training_output(args: argparse.Namespace) -> Path:
+    """The --out directory of a training command; never silently overwrites a run.
+
+    A non-empty directory needs --resume (continue) or --force (start over:
+    its checkpoints and log are removed, other files are left alone).
+    """
+    out = Path(args.out)
+    if out.exists() and any(out.iterdir()) and not args.resume and not args.force:
+        raise DnalibError(
+            f"{out} is not empty: pass --resume to continue that run, --force to start over in it, "
+            "or choose another --out"
+        )
+    if args.force and not args.resume:
+        import shutil
+
+        shutil.rmtree(out / "checkpoints", ignore_errors=True)
+        (out / "log.jsonl").unlink(missing_ok=True)
+    return out
+
+
 def _cmd_pretrain(args: argparse.Namespace) -> int:
     import shlex
 
@@ -99,21 +119,7 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
         if value is not None
     }
     cfg = pretrain_config(args.profile, **overrides)
-    out = Path(args.out)
-    if out.exists() and any(out.iterdir()) and not args.resume and not args.force:
-        raise DnalibError(
-            f"{out} is not empty: pass --resume to continue that run, --force to start over in it, "
-            "or choose another --out"
-        )
-    if args.force and not args.resume:
-        import shutil
-
-        for name in ("checkpoints", "log.jsonl"):
-            target = out / name
-            if target.is_dir():
-                shutil.rmtree(target)
-            elif target.exists():
-                target.unlink()
+    out = _training_output(args)
     train = load_training_sequences(args.data, split="train")
     held_out = None
     if Path(args.data).is_dir() and (Path(args.data) / "split.tsv").exists():
@@ -152,16 +158,7 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
         if value is not None:
             overrides[name] = value
     cfg = finetune_config(args.profile, **overrides)
-    out = Path(args.out)
-    if out.exists() and any(out.iterdir()) and not args.resume and not args.force:
-        raise DnalibError(
-            f"{out} is not empty: pass --resume to continue that run, --force to start over in it, "
-            "or choose another --out"
-        )
-    if args.force and not args.resume:
-        import shutil
-
-        shutil.rmtree(out / "checkpoints", ignore_errors=True)
+    out = _training_output(args)
     from dnalib.pretrain import load_training_sequences
 
     data = Path(args.data)

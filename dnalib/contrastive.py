@@ -498,20 +498,9 @@ def finetune_config(profile: str | None = None, **overrides: Any) -> FinetuneCon
     -------
     FinetuneConfig
     """
-    from dnalib.profiles import current_profile
+    from dnalib.profiles import config_for_profile
 
-    name = current_profile(profile)
-    fields = {f.name for f in dataclasses.fields(FinetuneConfig)}
-    unknown = sorted(set(overrides) - fields)
-    if unknown:
-        raise DnalibError(f"unknown fine-tuning setting(s) {unknown}: choose from {sorted(fields)}")
-    settings = {**PROFILE_SETTINGS[name], **overrides}
-    for key in ("curriculum", "phase_steps"):
-        if key in settings:
-            settings[key] = tuple(settings[key])
-    cfg = FinetuneConfig(profile=name, **settings)
-    cfg.validate()
-    return cfg
+    return config_for_profile(FinetuneConfig, PROFILE_SETTINGS, profile, overrides, "fine-tuning")
 
 
 def genome_groups(genomes: Any) -> list[list[str]]:
@@ -738,26 +727,17 @@ def finetune(
         _atomic_write_text,
         _comparable,
         _encode,
-        _rank_world,
         _read_log,
         latest_checkpoint,
+        setup_processes,
     )
 
     hf_logging.disable_progress_bar()
     cfg = cfg or finetune_config()
     cfg.validate()
     out = Path(out_dir)
-    rank, world = _rank_world()
+    rank, world, dev = setup_processes(device)
     distributed = world > 1
-    if distributed:
-        import torch.distributed as dist
-
-        if not dist.is_initialized():
-            dist.init_process_group("nccl" if torch.cuda.is_available() and device != "cpu" else "gloo")
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    if dev.type == "cuda" and distributed:
-        dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-        torch.cuda.set_device(dev)
     use_bf16 = cfg.bf16 == "on" or (cfg.bf16 == "auto" and dev.type == "cuda"
                                     and torch.cuda.is_bf16_supported())
     if cfg.batch_pairs % world:

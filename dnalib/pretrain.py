@@ -46,7 +46,7 @@ import torch.nn.functional as F
 
 from dnalib.errors import DnalibError
 from dnalib.models import base_model, lm_head, model_config, new_mlm_model, train_flops_per_step
-from dnalib.profiles import current_profile
+from dnalib.profiles import config_for_profile
 from dnalib.sequences import reverse_complement
 
 CHECKPOINT_DIR = "checkpoints"
@@ -207,14 +207,7 @@ def pretrain_config(profile: str | None = None, **overrides: Any) -> PretrainCon
     -------
     PretrainConfig
     """
-    name = current_profile(profile)
-    fields = {f.name for f in dataclasses.fields(PretrainConfig)}
-    unknown = sorted(set(overrides) - fields)
-    if unknown:
-        raise DnalibError(f"unknown pretraining setting(s) {unknown}: choose from {sorted(fields)}")
-    cfg = PretrainConfig(profile=name, **{**PROFILE_SETTINGS[name], **overrides})
-    cfg.validate()
-    return cfg
+    return config_for_profile(PretrainConfig, PROFILE_SETTINGS, profile, overrides, "pretraining")
 
 
 def make_pretrain_tokenizer(cfg: PretrainConfig) -> Any:
@@ -514,6 +507,38 @@ def _rank_world() -> tuple[int, int]:
     return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
 
 
+def setup_processes(device: str | None = None) -> tuple[int, int, torch.device]:
+    """Rank, world size and device of this process; joins the process group under torchrun.
+
+    NCCL on GPUs, gloo on CPUs; each CPU process gets its share of the cores.
+
+    Parameters
+    ----------
+    device : str, optional
+        ``"cpu"``, ``"cuda"``, ... (default: CUDA if available).
+
+    Returns
+    -------
+    tuple
+        ``(rank, world_size, torch.device)``.
+    """
+    rank, world = _rank_world()
+    if world > 1:
+        import torch.distributed as dist
+
+        if not dist.is_initialized():
+            backend = "nccl" if torch.cuda.is_available() and device != "cpu" else "gloo"
+            dist.init_process_group(backend)
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if dev.type == "cuda" and world > 1:
+        dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        torch.cuda.set_device(dev)
+    if dev.type == "cpu" and world > 1:
+        local = int(os.environ.get("LOCAL_WORLD_SIZE", world))
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // local))
+    return rank, world, dev
+
+
 def latest_checkpoint(out_dir: str | os.PathLike[str]) -> Path | None:
     """The newest complete checkpoint directory of a run, or None."""
     root = Path(out_dir) / CHECKPOINT_DIR
@@ -667,20 +692,8 @@ def pretrain(
     cfg = cfg or pretrain_config()
     cfg.validate()
     out = Path(out_dir)
-    rank, world = _rank_world()
+    rank, world, dev = setup_processes(device)
     distributed = world > 1
-    if distributed:
-        import torch.distributed as dist
-
-        if not dist.is_initialized():
-            backend = "nccl" if torch.cuda.is_available() and device != "cpu" else "gloo"
-            dist.init_process_group(backend)
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    if dev.type == "cuda" and distributed:
-        dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-        torch.cuda.set_device(dev)
-    if dev.type == "cpu" and distributed:
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", world))))
     use_bf16 = cfg.bf16 == "on" or (cfg.bf16 == "auto" and bf16_supported(dev))
 
     micro = cfg.batch_size // cfg.grad_accum

@@ -9,7 +9,9 @@ in minutes on a laptop under ``cpu``, and at full size under ``gpu``.
 
 from __future__ import annotations
 
+import dataclasses
 import os
+from typing import Any
 
 from dnalib.errors import DnalibError
 
@@ -30,3 +32,39 @@ def current_profile(name: str | None = None) -> str:
             "(set DNALIB_PROFILE or pass --profile)"
         )
     return chosen
+
+
+def config_for_profile(config_cls: type, table: dict, profile: str | None,
+                       overrides: dict, what: str) -> Any:
+    """Build a settings dataclass from a profile table plus overrides, then validate it.
+
+    Parameters
+    ----------
+    config_cls : type
+        A dataclass with a ``profile`` field and a ``validate()`` method.
+    table : dict
+        Profile name -> settings that differ from the dataclass defaults.
+    profile : str or None
+        Profile name (see :func:`current_profile`).
+    overrides : dict
+        Field values that win over the profile's.
+    what : str
+        Name of the settings in error messages (e.g. ``"pretraining"``).
+
+    Returns
+    -------
+    object
+        The validated *config_cls* instance.
+    """
+    name = current_profile(profile)
+    fields = {f.name: f for f in dataclasses.fields(config_cls)}
+    unknown = sorted(set(overrides) - set(fields))
+    if unknown:
+        raise DnalibError(f"unknown {what} setting(s) {unknown}: choose from {sorted(fields)}")
+    settings = {**table[name], **overrides}
+    for key, value in settings.items():  # lists from JSON or the CLI become tuples
+        if isinstance(value, list) and isinstance(fields[key].default, tuple):
+            settings[key] = tuple(value)
+    cfg = config_cls(profile=name, **settings)
+    cfg.validate()
+    return cfg
