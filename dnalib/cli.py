@@ -152,7 +152,8 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
         steps = [int(x) for x in args.steps.split(",")]
         n = len(overrides.get("curriculum", finetune_config(args.profile).curriculum))
         overrides["phase_steps"] = tuple(steps if len(steps) == n else steps[:1] * n)
-    for name, value in (("fragment_length", args.fragment_length), ("batch_pairs", args.batch_pairs),
+    for name, value in (("fragment_length", args.fragment_length), ("chunk_length", args.chunk_length),
+                        ("batch_pairs", args.batch_pairs),
                         ("lr", args.lr), ("seed", args.seed), ("bf16", args.bf16),
                         ("checkpoint_every", args.checkpoint_every)):
         if value is not None:
@@ -268,6 +269,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--label-free", action="store_true",
                    help="positives are two fragments of the same contig (no labels used)")
     p.add_argument("--fragment-length", type=int, default=None, help="bp per view")
+    p.add_argument("--chunk-length", type=int, default=None,
+                   help="bp the encoder reads at once; views are read in chunks (a divisor of "
+                        "the fragment length; 0: whole views)")
     p.add_argument("--batch-pairs", type=int, default=None, help="positive pairs per step")
     p.add_argument("--lr", type=float, default=None, help="encoder learning rate")
     p.add_argument("--seed", type=int, default=None)

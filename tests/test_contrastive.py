@@ -418,3 +418,29 @@ def test_finetune_bad_settings_are_clear_errors(small_set, tmp_path, capsys):
     assert "curriculum phases" in capsys.readouterr().err
     assert main([*base[:4], str(tmp_path), *base[5:]]) == 1
     assert "config.json" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("position", ["absolute", "rotary"])
+def test_chunked_views_average_chunk_encodings_and_mix_chunk_by_chunk(position: str) -> None:
+    from dnalib.contrastive import ContrastiveObjective
+
+    tok = make_tokenizer("kmer", k=3)
+    model = new_mlm_model(model_config(tok, profile="smoke", max_tokens=40, position=position), seed=2).eval()
+    head = ProjectionHead(model.config.hidden_size, out=8)
+    rng = np.random.default_rng(3)
+    views = ["".join(rng.choice(list("ACGT"), 36)) for _ in range(3)]
+    chunks = [v[a:a + 12] for v in views for a in range(0, 36, 12)]  # 3 chunks per view
+    enc = fast_encode(tok, chunks)
+    ids = torch.as_tensor(np.asarray(enc["input_ids"]), dtype=torch.long)
+    att = torch.as_tensor(np.asarray(enc["attention_mask"]), dtype=torch.long)
+    cm = content_mask(ids, att, tok)
+    obj = ContrastiveObjective(model, head, tok, chunks=3)
+    perm, lam = torch.tensor([2, 0, 1]), torch.tensor([0.8, 0.6, 0.95])
+    with torch.no_grad():
+        per_chunk = encode(model, ids, att, content=cm)
+        assert torch.allclose(obj._pooled(ids, att), per_chunk.view(3, 3, -1).mean(1), atol=1e-6)
+        # chunk j of view i mixes with chunk j of view perm[i]
+        chunk_perm = torch.tensor([6, 7, 8, 0, 1, 2, 3, 4, 5])
+        ref = encode(model, ids, att, mix_layer=1, perm=chunk_perm, lam=lam.repeat_interleave(3), content=cm)
+        got = obj._pooled(ids, att, mix_layer=1, perm=perm, lam=lam)
+        assert torch.allclose(got, ref.view(3, 3, -1).mean(1), atol=1e-6)

@@ -1,0 +1,160 @@
+"""Contrastive ablation on the synthetic evaluation species, recorded in results/.
+
+For every seed, on the default synthetic community (training species only for
+training; the evaluation species are never seen):
+
+1. pretrain an MLM with the profile's settings (``dnalib.pretrain``), seed s;
+2. fine-tune it three ways with the same total number of steps: weighted
+   SimCLR only, MI-Mix only, and the curriculum (SimCLR, then MI-Mix from the
+   phase-1 weights); optionally i-Mix (mixing at the input only);
+3. embed the evaluation fragments (5 kbp, 15 per species) with the MLM and
+   every fine-tuned encoder, and score species clustering (KMeans, K = number
+   of species, ARI / NMI averaged over 5 KMeans seeds), next to TNF and 6-mer
+   spectra on the same fragments.
+
+Prints one line per run and a summary (mean and standard deviation over the
+seeds), and writes everything, with the command, commit, hardware and date, to
+``--out`` (chapter 6 reads it)::
+
+    python benchmarks/bench_contrastive.py --profile cpu --seeds 0 1 2 \\
+        --out results/contrastive_ablation_cpu.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+METHODS = {
+    "SimCLR": ("simclr",),
+    "MI-Mix only": ("mimix",),
+    "i-Mix only": ("imix",),
+    "curriculum": ("simclr", "mimix"),
+}
+
+
+def _commit() -> str:
+    try:
+        root = Path(__file__).resolve().parent.parent
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
+                             check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, check=True).stdout.strip()
+        return sha + ("-dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def _hardware() -> dict:
+    import torch
+
+    info = {"machine": platform.machine(), "processor": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "python": platform.python_version(), "torch": torch.__version__}
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", default="cpu")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--methods", nargs="+", default=["SimCLR", "MI-Mix only", "curriculum"],
+                        choices=list(METHODS))
+    parser.add_argument("--out", default=None, help="JSON file to write (e.g. results/...json)")
+    args = parser.parse_args(argv)
+
+    from transformers import AutoModel, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    from dnalib import contrastive as C
+    from dnalib import embed, evaluate, kmers, simulate
+    from dnalib import pretrain as P
+
+    hf_logging.set_verbosity_error()
+    community = simulate.default_community()
+    train = {g: community.genomes[g] for g in community.train_ids}
+    train_seqs = [c for v in train.values() for c in v]
+    frags, table = community.fragments()
+    labels = table["species"].to_numpy()
+    base = C.finetune_config(args.profile)
+    total = base.max_steps
+    rows: list[dict] = []
+
+    def score(method: str, seed: int | None, emb: np.ndarray, seconds: float) -> None:
+        s = evaluate.clustering_scores(emb, labels)
+        rows.append({"method": method, "seed": seed, "ari": s["ari"], "nmi": s["nmi"],
+                     "train_seconds": round(seconds, 1)})
+        print(f"{method:>12} seed {seed}: ARI {s['ari']:.3f} NMI {s['nmi']:.3f} "
+              f"({seconds:.0f} s training)", flush=True)
+
+    score("TNF", None, kmers.tnf(frags), 0.0)
+    score("6-mer", None, kmers.kmer_spectrum(frags, 6, canonical=True, normalize="l2"), 0.0)
+
+    def embed_dir(path: Path) -> np.ndarray:
+        model = AutoModel.from_pretrained(path)
+        return embed.embed_sequences(model, AutoTokenizer.from_pretrained(path), frags)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        for seed in args.seeds:
+            mlm = Path(tmp) / f"mlm-{seed}"
+            t = time.perf_counter()
+            P.pretrain(train_seqs, mlm, P.pretrain_config(args.profile, seed=seed, checkpoint_every=0,
+                                                           eval_every=0), progress=False)
+            mlm_seconds = time.perf_counter() - t
+            score("MLM only", seed, embed_dir(mlm), mlm_seconds)
+            for method in args.methods:
+                phases = METHODS[method]
+                steps = base.phase_steps if len(phases) == len(base.phase_steps) else (total,)
+                cfg = C.finetune_config(args.profile, curriculum=phases, phase_steps=tuple(steps),
+                                        seed=seed, checkpoint_every=0)
+                out = Path(tmp) / f"{method}-{seed}".replace(" ", "_")
+                r = C.finetune(C.genome_groups(train), out, mlm, cfg, progress=False)
+                score(method, seed, embed_dir(out), r["seconds"])
+
+    summary = {}
+    for method in dict.fromkeys(r["method"] for r in rows):
+        ari = np.array([r["ari"] for r in rows if r["method"] == method])
+        nmi = np.array([r["nmi"] for r in rows if r["method"] == method])
+        summary[method] = {"ari_mean": float(ari.mean()), "ari_std": float(ari.std()),
+                           "nmi_mean": float(nmi.mean()), "nmi_std": float(nmi.std()),
+                           "n": int(len(ari))}
+    tnf = summary["TNF"]["ari_mean"]
+    print("\nmethod        ARI mean +- std (n)   ratio to TNF")
+    for method, s in summary.items():
+        print(f"{method:>12}  {s['ari_mean']:.3f} +- {s['ari_std']:.3f} ({s['n']})   "
+              f"{s['ari_mean'] / tnf:.2f}x")
+    record = {
+        "benchmark": "contrastive ablation, synthetic evaluation species",
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "commit": _commit(),
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "hardware": _hardware(),
+        "profile": args.profile,
+        "seeds": args.seeds,
+        "finetune_config": {k: list(v) if isinstance(v, tuple) else v
+                            for k, v in vars(base).items()},
+        "evaluation": {"fragments": len(frags), "species": int(len(set(labels))),
+                       "fragment_length": len(frags[0]), "protocol": "KMeans K=species, 5 seeds"},
+        "rows": rows,
+        "summary": summary,
+    }
+    if args.out:
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(record, indent=2) + "\n")
+        print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
