@@ -435,7 +435,7 @@ class FinetuneConfig:
     curriculum: tuple[str, ...] = ("simclr", "mimix")
     phase_steps: tuple[int, ...] = (60, 60)
     fragment_length: int = 3000
-    chunk_length: int = 500
+    chunk_length: int = 200
     batch_pairs: int = 12
     lr: float = 1e-3
     head_lr_mult: float = 10.0
@@ -492,11 +492,12 @@ PHASES = ("simclr", "mimix", "imix")
 PROFILE_SETTINGS: dict[str, dict[str, Any]] = {
     "smoke": dict(phase_steps=(4, 4), fragment_length=60, chunk_length=0, batch_pairs=6,
                   checkpoint_every=4, warmup_steps=1),
-    # cpu: the FinetuneConfig defaults. Views of 3 kbp read in 500 bp chunks: shorter views hold too little species signal
+    # cpu: the FinetuneConfig defaults. Views of 3 kbp read in 200 bp chunks (the length the
+    # MLM reads at once): shorter views hold too little species signal
     # (two 1 kbp fragments of one genome are matched by 6-mer spectra only 23% of the time
     # among 24 candidates, two 3 kbp fragments 63%). About 2 s a step on 2 cores.
     "cpu": dict(checkpoint_every=30),
-    "gpu": dict(phase_steps=(2000, 4000), fragment_length=5000, chunk_length=500, batch_pairs=48,
+    "gpu": dict(phase_steps=(2000, 4000), fragment_length=5000, chunk_length=200, batch_pairs=48,
                 checkpoint_every=500, warmup_steps=100),
 }
 
@@ -726,8 +727,9 @@ def finetune(
         its tokenizer, ``head.safetensors``, ``log.jsonl``,
         ``dnalib_finetune.json`` and checkpoints.
     init
-        A ``dnalib pretrain`` output directory, or an in-memory model (then pass
-        *tokenizer*).
+        A ``dnalib pretrain`` output directory, a ``finetune`` output directory
+        (its projection head is loaded too, so a later phase continues an
+        earlier run), or an in-memory model (then pass *tokenizer*).
     cfg : FinetuneConfig, optional
         Settings (default: :func:`finetune_config` of the current profile).
     tokenizer : optional
@@ -804,6 +806,9 @@ def finetune(
     optimizer = torch.optim.AdamW(groups_enc, weight_decay=cfg.weight_decay,
                                   fused=dev.type == "cuda")
     start, history = 0, []
+    if ckpt is None and isinstance(init, (str, os.PathLike)) and (Path(init) / HEAD_FILE).exists():
+        # Continuing from a fine-tuned encoder (e.g. phase 2 after a phase-1 run): keep its head.
+        head.load_state_dict(load_file(Path(init) / HEAD_FILE))
     if ckpt is not None:
         state = torch.load(ckpt / STATE_FILE, map_location="cpu", weights_only=True)
         if _comparable(state["config"]) != _comparable(dataclasses.asdict(cfg)):

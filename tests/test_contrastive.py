@@ -444,3 +444,20 @@ def test_chunked_views_average_chunk_encodings_and_mix_chunk_by_chunk(position: 
         ref = encode(model, ids, att, mix_layer=1, perm=chunk_perm, lam=lam.repeat_interleave(3), content=cm)
         got = obj._pooled(ids, att, mix_layer=1, perm=perm, lam=lam)
         assert torch.allclose(got, ref.view(3, 3, -1).mean(1), atol=1e-6)
+
+
+def test_a_later_phase_continues_from_a_finetuned_directory_with_its_head(small_set, tmp_path):
+    from safetensors.torch import load_file
+
+    from dnalib.contrastive import HEAD_FILE, finetune, finetune_config, genome_groups
+
+    root, community = small_set
+    groups = genome_groups({g: community.genomes[g] for g in community.train_ids})
+    finetune(groups, tmp_path / "p1", root / "mlm",
+             finetune_config("smoke", curriculum=("simclr",), phase_steps=(2,), checkpoint_every=0),
+             progress=False)
+    finetune(groups, tmp_path / "p2", tmp_path / "p1",
+             finetune_config("smoke", curriculum=("mimix",), phase_steps=(1,), lr=0.0, checkpoint_every=0),
+             progress=False)
+    a, b = load_file(tmp_path / "p1" / HEAD_FILE), load_file(tmp_path / "p2" / HEAD_FILE)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
