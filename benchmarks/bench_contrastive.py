@@ -90,6 +90,36 @@ def main(argv: list[str] | None = None) -> None:
     base = C.finetune_config(args.profile)
     total = base.max_steps
     rows: list[dict] = []
+    started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    planned = 2 + len(args.seeds) * (1 + len(args.methods))
+
+    def write() -> None:
+        """Write the record so far (after every run: an interrupted benchmark keeps its rows)."""
+        if not args.out:
+            return
+        record = {
+            "benchmark": "contrastive ablation, synthetic evaluation species",
+            "command": " ".join([Path(sys.executable).name, *sys.argv]),
+            "commit": _commit(),
+            "date": started,
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "complete": len(rows) == planned,
+            "hardware": _hardware(),
+            "profile": args.profile,
+            "seeds": args.seeds,
+            "finetune_config": {k: list(v) if isinstance(v, tuple) else v
+                                for k, v in vars(base).items()},
+            "evaluation": {"fragments": len(frags), "species": int(len(set(labels))),
+                           "fragment_length": len(frags[0]),
+                           "protocol": "KMeans K=species, 5 seeds"},
+            "rows": rows,
+            "summary": _summary(rows),
+        }
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_suffix(".tmp")
+        tmp.write_text(json.dumps(record, indent=2) + "\n")
+        os.replace(tmp, out)
 
     def score(method: str, seed: int | None, emb: np.ndarray, seconds: float) -> None:
         s = evaluate.clustering_scores(emb, labels)
@@ -97,6 +127,7 @@ def main(argv: list[str] | None = None) -> None:
                      "train_seconds": round(seconds, 1)})
         print(f"{method:>12} seed {seed}: ARI {s['ari']:.3f} NMI {s['nmi']:.3f} "
               f"({seconds:.0f} s training)", flush=True)
+        write()
 
     score("TNF", None, kmers.tnf(frags), 0.0)
     score("6-mer", None, kmers.kmer_spectrum(frags, 6, canonical=True, normalize="l2"), 0.0)
@@ -122,6 +153,18 @@ def main(argv: list[str] | None = None) -> None:
                 r = C.finetune(C.genome_groups(train), out, mlm, cfg, progress=False)
                 score(method, seed, embed_dir(out), r["seconds"])
 
+    write()
+    summary = _summary(rows)
+    tnf = summary["TNF"]["ari_mean"]
+    print("\nmethod        ARI mean +- std (n)   ratio to TNF")
+    for method, s in summary.items():
+        print(f"{method:>12}  {s['ari_mean']:.3f} +- {s['ari_std']:.3f} ({s['n']})   "
+              f"{s['ari_mean'] / tnf:.2f}x")
+    if args.out:
+        print(f"wrote {args.out}")
+
+
+def _summary(rows: list[dict]) -> dict:
     summary = {}
     for method in dict.fromkeys(r["method"] for r in rows):
         ari = np.array([r["ari"] for r in rows if r["method"] == method])
@@ -129,31 +172,7 @@ def main(argv: list[str] | None = None) -> None:
         summary[method] = {"ari_mean": float(ari.mean()), "ari_std": float(ari.std()),
                            "nmi_mean": float(nmi.mean()), "nmi_std": float(nmi.std()),
                            "n": int(len(ari))}
-    tnf = summary["TNF"]["ari_mean"]
-    print("\nmethod        ARI mean +- std (n)   ratio to TNF")
-    for method, s in summary.items():
-        print(f"{method:>12}  {s['ari_mean']:.3f} +- {s['ari_std']:.3f} ({s['n']})   "
-              f"{s['ari_mean'] / tnf:.2f}x")
-    record = {
-        "benchmark": "contrastive ablation, synthetic evaluation species",
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "commit": _commit(),
-        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "hardware": _hardware(),
-        "profile": args.profile,
-        "seeds": args.seeds,
-        "finetune_config": {k: list(v) if isinstance(v, tuple) else v
-                            for k, v in vars(base).items()},
-        "evaluation": {"fragments": len(frags), "species": int(len(set(labels))),
-                       "fragment_length": len(frags[0]), "protocol": "KMeans K=species, 5 seeds"},
-        "rows": rows,
-        "summary": summary,
-    }
-    if args.out:
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(record, indent=2) + "\n")
-        print(f"wrote {out}")
+    return summary
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ Modules (one idea each):
 - :mod:`dnalib.models`     RoBERTa k-mer encoder configurations, pooling
 - :mod:`dnalib.pretrain`   masked-language-model pretraining (resumable, DDP)
 - :mod:`dnalib.contrastive` contrastive fine-tuning: weighted SimCLR, MI-Mix
+- :mod:`dnalib.artifacts`  named models shared between chapters, trained once and cached
 - :mod:`dnalib.embed`      embeddings of sequences of any length with a trained encoder
 - :mod:`dnalib.evaluate`   evaluation protocols: clustering (ARI/NMI), taxonomic classification by rank
 - :mod:`dnalib.viz`        figures and the plotly renderer for the book

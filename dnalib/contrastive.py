@@ -613,13 +613,18 @@ class PairSampler:
             b = reverse_complement(b) if rng.random() < 0.5 else b
         return a, b
 
-    def batch(self, step: int, n: int) -> tuple[list[str], list[str]]:
-        """Views 1 and 2 of the *n* pairs of step *step*."""
+    def batch(self, step: int, n: int, *, return_groups: bool = False) -> tuple:
+        """Views 1 and 2 of the *n* pairs of step *step*.
+
+        With *return_groups* also the index of each pair's group in
+        :attr:`groups` (the usable groups, in input order).
+        """
         rng = np.random.default_rng([self.seed, 5, step])
         replace = n > len(self.groups)
         chosen = rng.choice(len(self.groups), size=n, replace=replace)
         pairs = [self._pair(self.groups[g], rng) for g in chosen]
-        return [p[0] for p in pairs], [p[1] for p in pairs]
+        views = [p[0] for p in pairs], [p[1] for p in pairs]
+        return (*views, [int(g) for g in chosen]) if return_groups else views
 
 
 class ContrastiveObjective(nn.Module):

@@ -1,0 +1,175 @@
+"""Named models shared between chapters: found in the cache, or trained and cached.
+
+A chapter that needs a model an earlier chapter trained asks for it by name,
+``artifacts.get("simclr", profile)``. If the cache holds it, made with the
+same recipe, its directory is returned at once; otherwise it is trained
+deterministically (training what it starts from first) and cached. Chapters
+therefore run in any order and on their own, which is how Jupyter Book
+executes them.
+
+The recipes, all on the default synthetic community's training species:
+
+``mlm``
+    MLM pretraining with the profile's settings (:mod:`dnalib.pretrain`).
+``simclr``
+    Phase 1 of the curriculum, weighted SimCLR, from ``mlm``.
+``curriculum``
+    Phase 2, MI-Mix, from ``simclr`` (encoder and projection head): the full
+    DNABERT-S curriculum.
+
+The cache lives in ``$DNALIB_CACHE/artifacts/<profile>/<name>`` (default
+``~/.cache/dnalib``). Each directory holds ``dnalib_artifact.json`` with the
+recipe; it is written last, after the model is complete, and a directory whose
+recipe differs from the current one (settings changed) is trained again.
+Training writes into a temporary directory that is renamed into place, so an
+interrupted run never leaves a half-written model behind.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from dnalib.errors import DnalibError
+
+#: Names :func:`get` knows.
+NAMES = ("mlm", "simclr", "curriculum")
+RECIPE_FILE = "dnalib_artifact.json"
+
+
+def cache_root() -> Path:
+    """The artifact cache: ``$DNALIB_CACHE/artifacts`` (default ``~/.cache/dnalib/artifacts``)."""
+    base = os.environ.get("DNALIB_CACHE")
+    return (Path(base) if base else Path.home() / ".cache" / "dnalib") / "artifacts"
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value):
+        value = dataclasses.asdict(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def recipe(name: str, profile: str | None = None) -> dict[str, Any]:
+    """The recipe of artifact *name*: what it starts from and every training setting.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`NAMES`.
+    profile : str, optional
+        ``smoke``, ``cpu`` or ``gpu`` (default: ``$DNALIB_PROFILE`` or ``cpu``).
+
+    Returns
+    -------
+    dict
+    """
+    from dnalib import __version__
+    from dnalib.contrastive import finetune_config
+    from dnalib.pretrain import pretrain_config
+    from dnalib.profiles import current_profile
+
+    profile = current_profile(profile)
+    data = {"data": "default synthetic community, training species", "dnalib": __version__}
+    if name == "mlm":
+        cfg = pretrain_config(profile, checkpoint_every=0, eval_every=0)
+        return {"name": name, "kind": "pretrain", "from": None, "config": _plain(cfg), **data}
+    full = finetune_config(profile)
+    if name == "simclr":
+        cfg = finetune_config(profile, curriculum=("simclr",), phase_steps=full.phase_steps[:1],
+                              checkpoint_every=0)
+        return {"name": name, "kind": "finetune", "from": "mlm", "config": _plain(cfg), **data}
+    if name == "curriculum":
+        cfg = finetune_config(profile, curriculum=("mimix",), phase_steps=full.phase_steps[1:],
+                              checkpoint_every=0)
+        return {"name": name, "kind": "finetune", "from": "simclr", "config": _plain(cfg), **data}
+    raise DnalibError(f"unknown artifact {name!r}: choose one of {', '.join(NAMES)}")
+
+
+def path(name: str, profile: str | None = None) -> Path:
+    """Where artifact *name* of *profile* is (or would be) cached."""
+    from dnalib.profiles import current_profile
+
+    if name not in NAMES:
+        raise DnalibError(f"unknown artifact {name!r}: choose one of {', '.join(NAMES)}")
+    return cache_root() / current_profile(profile) / name
+
+
+def is_cached(name: str, profile: str | None = None) -> bool:
+    """True when the cache holds *name* made with the current recipe."""
+    where = path(name, profile) / RECIPE_FILE
+    if not where.exists():
+        return False
+    try:
+        return json.loads(where.read_text()) == json.loads(json.dumps(recipe(name, profile)))
+    except (OSError, ValueError):
+        return False
+
+
+def get(name: str, profile: str | None = None, *, progress: bool = True, force: bool = False) -> Path:
+    """The directory of artifact *name*, trained and cached first if needed.
+
+    Parameters
+    ----------
+    name : str
+        ``mlm``, ``simclr`` or ``curriculum`` (see the module docstring).
+    profile : str, optional
+        ``smoke``, ``cpu`` or ``gpu`` (default: ``$DNALIB_PROFILE`` or ``cpu``).
+    progress : bool
+        Show training progress bars.
+    force : bool
+        Train again even if cached (what it starts from is reused if cached).
+
+    Returns
+    -------
+    pathlib.Path
+        A model directory: ``AutoModel.from_pretrained(get(name))`` loads it;
+        ``log.jsonl`` in it holds the training curve.
+    """
+    from dnalib.profiles import current_profile
+
+    profile = current_profile(profile)
+    target = path(name, profile)
+    if not force and is_cached(name, profile):
+        return target
+    rec = recipe(name, profile)
+    start = get(rec["from"], profile, progress=progress) if rec["from"] else None
+    tmp = target.with_name(f"{target.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    _train(rec, tmp, start, progress)
+    _write_recipe(tmp, rec)
+    shutil.rmtree(target, ignore_errors=True)
+    os.replace(tmp, target)
+    return target
+
+
+def _write_recipe(directory: Path, rec: dict[str, Any]) -> None:
+    (directory / RECIPE_FILE).write_text(json.dumps(rec, indent=2) + "\n")
+
+
+def _train(rec: dict[str, Any], out: Path, start: Path | None, progress: bool) -> None:
+    from dnalib.contrastive import FinetuneConfig, finetune, genome_groups
+    from dnalib.pretrain import PretrainConfig, pretrain
+    from dnalib.simulate import default_community
+
+    community = default_community()
+    train = {g: community.genomes[g] for g in community.train_ids}
+    fields = rec["config"]
+    if rec["kind"] == "pretrain":
+        cfg = PretrainConfig(**{k: tuple(v) if k == "betas" else v for k, v in fields.items()})
+        pretrain([c for contigs in train.values() for c in contigs], out, cfg, progress=progress,
+                 data_description=rec["data"], command=f"dnalib.artifacts.get({rec['name']!r})")
+    else:
+        cfg = FinetuneConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
+        finetune(genome_groups(train), out, start, cfg, progress=progress,
+                 data_description=rec["data"], command=f"dnalib.artifacts.get({rec['name']!r})")
+
+
+__all__ = ["NAMES", "cache_root", "get", "is_cached", "path", "recipe"]
