@@ -5,7 +5,11 @@
   and random forest, accuracy and macro-F1 (SCORPIO / MetaBERTa protocol);
   :func:`usable_labels` says which labels it keeps at a rank.
 
-Few-shot classification, metagenomic binning and the result tables come later.
+- :func:`fewshot_classification`: few-shot species classification (k labelled
+  samples per species, logistic regression, macro-F1), DNABERT-S protocol.
+- :func:`binning_threshold`, :func:`kmedoid_bins` and :func:`binning_scores`:
+  metagenomic binning with the modified K-medoid of DNABERT-S, bins matched to
+  species by the Hungarian algorithm.
 """
 
 from __future__ import annotations
@@ -22,8 +26,13 @@ from dnalib.errors import DnalibError
 
 __all__ = [
     "CLASSIFIERS",
+    "FEWSHOT_K",
     "PLACEHOLDER_PATTERN",
+    "binning_scores",
+    "binning_threshold",
     "clustering_scores",
+    "fewshot_classification",
+    "kmedoid_bins",
     "taxonomy_classification",
     "usable_labels",
 ]
@@ -529,3 +538,306 @@ def taxonomy_classification(
                 }
             )
     return pd.DataFrame(rows)
+
+
+# --- few-shot classification (DNABERT-S) ---------------------------------------------------
+
+#: Shots per class of the DNABERT-S few-shot protocol.
+FEWSHOT_K: tuple[int, ...] = (1, 2, 5, 10, 20)
+
+
+def _embeddings_and_labels(embeddings: Any, labels: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Validated ``(n, d)`` float64 embeddings and ``(n,)`` labels."""
+    try:
+        x = np.asarray(embeddings, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise DnalibError(f"embeddings must be a numeric 2-D array: {exc}") from None
+    if x.ndim != 2:
+        raise DnalibError(
+            f"embeddings must be 2-D (n_samples, n_features), got shape {x.shape}; "
+            "stack one embedding per row"
+        )
+    y = np.asarray(labels)
+    if y.ndim != 1 or len(y) != x.shape[0]:
+        raise DnalibError(
+            f"got {x.shape[0]} embeddings but labels of shape {y.shape}: "
+            "give exactly one label per embedding row"
+        )
+    if not np.all(np.isfinite(x)):
+        raise DnalibError("embeddings contain NaN or infinite values")
+    if len(np.unique(y)) < 2:
+        raise DnalibError(f"need at least 2 classes, got {len(np.unique(y))}")
+    return x, y
+
+
+def fewshot_classification(
+    embeddings: Any,
+    labels: Sequence[Any] | np.ndarray,
+    *,
+    shots: Sequence[int] = FEWSHOT_K,
+    seeds: Sequence[int] = (0, 1, 2, 3, 4),
+    max_iter: int = 1000,
+) -> pd.DataFrame:
+    """Few-shot classification: k labelled samples per class, DNABERT-S protocol.
+
+    For every k and seed, k samples of every class are drawn at random for
+    training and all the others are the test set; a ``StandardScaler`` +
+    ``LogisticRegression`` is fitted and scored by macro-F1 (and accuracy).
+    Classes with at most k samples (nothing left to test) are left out at that
+    k, and the row says how many classes were used.
+
+    Parameters
+    ----------
+    embeddings
+        Array-like ``(n_samples, n_features)``.
+    labels
+        Class (species) of every sample.
+    shots
+        Values of k.
+    seeds
+        One draw of the training samples per seed.
+    max_iter
+        Logistic-regression iteration limit.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per k: ``k``, ``macro_f1``, ``macro_f1_std``, ``accuracy``,
+        ``accuracy_std`` (over seeds), ``n_classes``, ``n_test``, ``seeds``.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import accuracy_score, f1_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    x, y = _embeddings_and_labels(embeddings, labels)
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        raise DnalibError("seeds must name at least one random state")
+    classes, counts = np.unique(y, return_counts=True)
+    rows = []
+    for k in shots:
+        k = _check_int_param("every k of shots", k, 1)
+        usable = classes[counts > k]
+        if len(usable) < 2:
+            raise DnalibError(
+                f"k={k}: only {len(usable)} class(es) have more than {k} samples; few-shot "
+                "classification needs at least 2 (use smaller k or more samples per class)"
+            )
+        f1s, accs, n_test = [], [], 0
+        for seed in seeds:
+            rng = np.random.default_rng(seed)
+            train_idx, test_idx = [], []
+            for c in usable:
+                idx = rng.permutation(np.flatnonzero(y == c))
+                train_idx.extend(idx[:k])
+                test_idx.extend(idx[k:])
+            model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=max_iter))
+            model.fit(x[train_idx], y[train_idx])
+            pred = model.predict(x[test_idx])
+            f1s.append(f1_score(y[test_idx], pred, average="macro", zero_division=0))
+            accs.append(accuracy_score(y[test_idx], pred))
+            n_test = len(test_idx)
+        rows.append({"k": k, "macro_f1": float(np.mean(f1s)), "macro_f1_std": float(np.std(f1s)),
+                     "accuracy": float(np.mean(accs)), "accuracy_std": float(np.std(accs)),
+                     "n_classes": int(len(usable)), "n_test": int(n_test), "seeds": seeds})
+    return pd.DataFrame(rows)
+
+
+# --- metagenomic binning (DNABERT-S modified K-medoid) -------------------------------------
+
+
+def _unit_rows(x: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.where(norms > 0, norms, 1.0)
+
+
+def binning_threshold(embeddings: Any, labels: Sequence[Any] | np.ndarray,
+                      percentile: float = 70.0) -> float:
+    """Similarity threshold gamma for :func:`kmedoid_bins`, calibrated on labelled data.
+
+    The embeddings are L2-normalised; every sequence's dot product with the
+    mean of its class's normalised embeddings (the mean itself is not
+    re-normalised, as in the DNABERT-S evaluation code) is computed, and gamma
+    is the *percentile*-th percentile of these similarities (DNABERT-S: 70).
+
+    Parameters
+    ----------
+    embeddings
+        Array-like ``(n_samples, n_features)`` of a labelled calibration set.
+    labels
+        Class of every sample.
+    percentile
+        Percentile in [0, 100].
+
+    Returns
+    -------
+    float
+    """
+    x, y = _embeddings_and_labels(embeddings, labels)
+    if not 0 <= percentile <= 100:
+        raise DnalibError(f"percentile must be in [0, 100], got {percentile}")
+    x = _unit_rows(x)
+    sims = np.empty(len(y))
+    for c in np.unique(y):
+        members = y == c
+        sims[members] = x[members] @ x[members].mean(0)
+    return float(np.percentile(sims, percentile))
+
+
+def kmedoid_bins(embeddings: Any, threshold: float, *, min_bin_size: int = 10,
+                 refinements: int = 3) -> np.ndarray:
+    """Bin sequences with the modified K-medoid algorithm of DNABERT-S.
+
+    With X the L2-normalised embeddings and S = X Xᵀ (entries below
+    *threshold* set to 0), every sequence's score is its row sum of S. Until
+    no sequence is left: the unbinned sequence of highest score seeds a bin
+    with centre m; *refinements* times, the members become the unbinned
+    sequences with ``X · m >= threshold`` and m their mean; the members form a
+    new bin and their columns of S are subtracted from the scores. Bins with
+    fewer than *min_bin_size* members are dissolved (label -1). The number of
+    bins is not given: it follows from the threshold.
+
+    Parameters
+    ----------
+    embeddings
+        Array-like ``(n_samples, n_features)``.
+    threshold : float
+        Cosine-similarity threshold gamma (see :func:`binning_threshold`).
+    min_bin_size : int
+        Smallest bin kept.
+    refinements : int
+        Centre updates per bin.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n_samples,)`` int bin labels ``0, 1, ...``; -1 for unbinned.
+    """
+    try:
+        x = np.asarray(embeddings, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise DnalibError(f"embeddings must be a numeric 2-D array: {exc}") from None
+    if x.ndim != 2 or not np.all(np.isfinite(x)):
+        raise DnalibError(f"embeddings must be a finite 2-D array, got shape {x.shape}")
+    _check_int_param("min_bin_size", min_bin_size, 1)
+    _check_int_param("refinements", refinements, 1)
+    x = _unit_rows(x)
+    s = x @ x.T
+    s[s < threshold] = 0.0
+    score = s.sum(1)
+    labels = np.full(len(x), -1, dtype=np.int64)
+    unbinned = np.ones(len(x), dtype=bool)
+    next_bin = 0
+    while unbinned.any():
+        i = int(np.flatnonzero(unbinned)[np.argmax(score[unbinned])])
+        centre = x[i]
+        members = np.array([i])
+        for _ in range(refinements):
+            found = np.flatnonzero(unbinned & (x @ centre >= threshold))
+            if len(found):
+                members = found
+            centre = x[members].mean(0)
+        members = np.union1d(members, [i])  # the seed always leaves the pool
+        labels[members] = next_bin
+        unbinned[members] = False
+        score -= s[:, members].sum(1)
+        next_bin += 1
+    sizes = np.bincount(labels, minlength=next_bin)
+    small = sizes[labels] < min_bin_size
+    labels[small] = -1
+    kept = np.unique(labels[labels >= 0])
+    remap = np.full(next_bin, -1, dtype=np.int64)
+    remap[kept] = np.arange(len(kept))
+    return np.where(labels >= 0, remap[np.maximum(labels, 0)], -1)
+
+
+def binning_scores(
+    embeddings: Any,
+    labels: Sequence[Any] | np.ndarray,
+    *,
+    threshold: float | None = None,
+    min_bin_size: int = 10,
+    min_per_species: int = 10,
+) -> dict[str, Any]:
+    """Metagenomic binning scored against the species, DNABERT-S protocol.
+
+    Species with fewer than *min_per_species* sequences are dropped first
+    (the caller keeps only sequences of at least 2.5 kbp, as DNABERT-S does).
+    The sequences are binned with :func:`kmedoid_bins`; bins are matched to
+    species one-to-one by the Hungarian algorithm on the species x bin count
+    matrix (maximising the matched sequences). As in the DNABERT-S evaluation,
+    the scores are computed over the *binned* sequences: for every species,
+    precision is its matched count over the size of its bin, recall the
+    matched count over its binned sequences, F1 their harmonic mean (0 for an
+    unmatched species); ``unbinned_fraction`` reports what was left out.
+
+    Parameters
+    ----------
+    embeddings
+        Array-like ``(n_samples, n_features)``.
+    labels
+        Species of every sample.
+    threshold : float, optional
+        Similarity threshold (default: :func:`binning_threshold` on these
+        labelled data, the calibration DNABERT-S used).
+    min_bin_size : int
+        Smallest bin kept.
+    min_per_species : int
+        Species with fewer sequences are left out.
+
+    Returns
+    -------
+    dict
+        ``f1_ge_0.5`` and ``f1_ge_0.9`` (numbers of species), ``recall_ge_0.5``,
+        ``recall_ge_0.9``, ``mean_f1``, ``n_species``, ``n_bins``,
+        ``unbinned_fraction``, ``threshold`` and ``per_species`` (a table).
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    x, y = _embeddings_and_labels(embeddings, labels)
+    species, counts = np.unique(y, return_counts=True)
+    keep_species = species[counts >= min_per_species]
+    if len(keep_species) < 2:
+        raise DnalibError(
+            f"only {len(keep_species)} species have at least {min_per_species} sequences; binning "
+            "needs at least 2 (lower min_per_species or add sequences)"
+        )
+    keep = np.isin(y, keep_species)
+    x, y = x[keep], y[keep]
+    gamma = binning_threshold(x, y) if threshold is None else float(threshold)
+    bins = kmedoid_bins(x, gamma, min_bin_size=min_bin_size)
+    sp_index = {s: i for i, s in enumerate(keep_species)}
+    n_bins = int(bins.max()) + 1 if (bins >= 0).any() else 0
+    counts_mat = np.zeros((len(keep_species), max(n_bins, 1)), dtype=np.int64)
+    binned = bins >= 0
+    np.add.at(counts_mat, (np.array([sp_index[s] for s in y[binned]], dtype=np.int64), bins[binned]), 1)
+    rows, cols = linear_sum_assignment(-counts_mat)
+    bin_sizes = np.bincount(bins[binned], minlength=max(n_bins, 1))
+    species_sizes = np.array([(y == s).sum() for s in keep_species])
+    binned_sizes = counts_mat.sum(1)
+    f1 = np.zeros(len(keep_species))
+    precision = np.zeros(len(keep_species))
+    recall = np.zeros(len(keep_species))
+    for r, c in zip(rows, cols, strict=True):
+        matched = counts_mat[r, c]
+        if matched == 0:
+            continue
+        precision[r] = matched / bin_sizes[c]
+        recall[r] = matched / binned_sizes[r]
+        f1[r] = 2 * precision[r] * recall[r] / (precision[r] + recall[r])
+    table = pd.DataFrame({"species": keep_species, "n": species_sizes, "n_binned": binned_sizes,
+                          "precision": precision,
+                          "recall": recall, "f1": f1})
+    return {
+        "f1_ge_0.5": int((f1 >= 0.5).sum()),
+        "f1_ge_0.9": int((f1 >= 0.9).sum()),
+        "recall_ge_0.5": int((recall >= 0.5).sum()),
+        "recall_ge_0.9": int((recall >= 0.9).sum()),
+        "mean_f1": float(f1.mean()),
+        "n_species": int(len(keep_species)),
+        "n_bins": n_bins,
+        "unbinned_fraction": float((~binned).mean()),
+        "threshold": gamma,
+        "per_species": table,
+    }

@@ -209,3 +209,91 @@ def test_clustering_scores_still_separates_clusters():
     x, tax = _separable()
     scores = clustering_scores(x, tax["genus"], seeds=(0, 1))
     assert scores["ari"] == pytest.approx(1.0)
+
+
+# --------------------------------------------------------------------------- few-shot and binning
+
+
+def _blobs(n_classes: int, per_class: int, spread: float, seed: int = 0, dim: int = 16):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(n_classes, dim))
+    x = np.repeat(centres, per_class, axis=0) + spread * rng.normal(size=(n_classes * per_class, dim))
+    y = np.repeat([f"sp{i}" for i in range(n_classes)], per_class)
+    return x, y
+
+
+def test_fewshot_separates_signal_from_noise():
+    from dnalib.evaluate import fewshot_classification
+
+    x, y = _blobs(6, 25, 0.2)
+    table = fewshot_classification(x, y)
+    assert list(table["k"]) == [1, 2, 5, 10, 20]
+    assert (table["macro_f1"] > 0.95).all()
+    noise = fewshot_classification(np.random.default_rng(1).normal(size=x.shape), y, shots=(5,))
+    assert noise["macro_f1"].iloc[0] < 0.4
+    assert table["n_test"].iloc[0] == 6 * 24 and table["n_classes"].iloc[-1] == 6
+
+
+def test_fewshot_drops_classes_too_small_for_k_and_validates():
+    from dnalib.evaluate import fewshot_classification
+
+    x, y = _blobs(3, 8, 0.2)
+    y = y.copy()
+    y[:6] = "tiny"  # a 4th class with 6 samples, sp0 keeps 2
+    row = fewshot_classification(x, y, shots=(5,)).iloc[0]
+    assert row["n_classes"] == 3  # sp0 (2 samples) cannot give 5 shots and a test sample
+    with pytest.raises(DnalibError, match="at least 2"):
+        fewshot_classification(x, y, shots=(20,))
+    with pytest.raises(DnalibError):
+        fewshot_classification(x[:, None], y)
+
+
+def test_binning_threshold_is_the_percentile_of_own_class_similarity():
+    from dnalib.evaluate import binning_threshold
+
+    x = np.array([[1.0, 0.0], [0.8, 0.6], [0.0, 1.0], [0.6, 0.8]])
+    y = np.array(["a", "a", "b", "b"])
+    ca = np.array([0.9, 0.3])  # class means of the (already unit) rows, not re-normalised
+    cb = np.array([0.3, 0.9])
+    sims = [x[0] @ ca, x[1] @ ca, x[2] @ cb, x[3] @ cb]
+    assert binning_threshold(x, y, 70) == pytest.approx(np.percentile(sims, 70))
+    with pytest.raises(DnalibError):
+        binning_threshold(x, y, 120)
+
+
+def test_kmedoid_bins_recover_separated_species_and_dissolve_small_bins():
+    from sklearn.metrics import adjusted_rand_score
+
+    from dnalib.evaluate import binning_threshold, kmedoid_bins
+
+    x, y = _blobs(5, 30, 0.15, dim=32)
+    bins = kmedoid_bins(x, binning_threshold(x, y))
+    assert adjusted_rand_score(y[bins >= 0], bins[bins >= 0]) > 0.95
+    assert (bins >= 0).mean() > 0.5
+    outliers = np.random.default_rng(3).normal(size=(4, 32)) * 5
+    bins2 = kmedoid_bins(np.vstack([x, outliers]), binning_threshold(x, y), min_bin_size=10)
+    assert (bins2[-4:] == -1).all()  # a handful of scattered points never form a bin of 10
+    assert set(np.unique(bins2)) == set(range(bins2.max() + 1)) | {-1}
+
+
+def test_binning_scores_hungarian_matching_and_counts():
+    from dnalib.evaluate import binning_scores
+
+    x, y = _blobs(4, 50, 0.1, dim=24)
+    res = binning_scores(x, y)
+    assert res["n_species"] == 4 and res["f1_ge_0.5"] == 4 and res["f1_ge_0.9"] == 4
+    assert 0 < res["unbinned_fraction"] < 0.8  # the 70th-percentile threshold bins the cores
+    assert set(res["per_species"].columns) >= {"species", "precision", "recall", "f1"}
+    # two species with identical embeddings: every bin holding them is half one, half the
+    # other, so neither can reach precision above 0.5
+    x2 = x.copy()
+    x2[y == "sp1"] = x[y == "sp0"]
+    res2 = binning_scores(x2, y, threshold=res["threshold"])
+    table = res2["per_species"].set_index("species")
+    assert table.loc["sp0", "precision"] <= 0.5 and table.loc["sp1", "precision"] <= 0.5
+    assert res2["f1_ge_0.9"] == 2
+    # species below min_per_species are left out
+    res3 = binning_scores(x[:170], y[:170], min_per_species=30)
+    assert res3["n_species"] == 3
+    with pytest.raises(DnalibError, match="at least 2"):
+        binning_scores(x[:60], y[:60], min_per_species=20)
