@@ -91,6 +91,7 @@ def main(argv: list[str] | None = None) -> None:
     total = base.max_steps
     rows: list[dict] = []
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    commit = _commit()  # the code that runs, even if HEAD moves during the benchmark
     planned = 2 + len(args.seeds) * (1 + len(args.methods))
 
     def write() -> None:
@@ -100,7 +101,7 @@ def main(argv: list[str] | None = None) -> None:
         record = {
             "benchmark": "contrastive ablation, synthetic evaluation species",
             "command": " ".join([Path(sys.executable).name, *sys.argv]),
-            "commit": _commit(),
+            "commit": commit,
             "date": started,
             "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "complete": len(rows) == planned,
