@@ -8,6 +8,7 @@
     dnalib inspect PATH                           validate FASTA/FASTQ or a labelled genome set, summarise it
     dnalib pretrain --data DIR --out MODEL        masked-language-model pretraining (resumable, torchrun-ready)
     dnalib finetune --init MODEL --data DIR --out M   contrastive curriculum (SimCLR, then MI-Mix)
+    dnalib evaluate --model tnf --genomes DIR --out results.json   clustering, few-shot, binning, taxonomy
 
 Bad input never ends in a traceback: every :class:`~dnalib.errors.DnalibError`
 is printed as one line ``dnalib: error: ...`` and the exit status is 1 (2 for a
@@ -79,6 +80,83 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     from dnalib.io import format_summary, inspect_path
 
     print(format_summary(inspect_path(args.path)))
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    import json
+    import time
+    import warnings
+
+    import numpy as np
+    import pandas as pd
+
+    from dnalib import io
+    from dnalib.embed import embed_with
+    from dnalib.evaluate import TASKS, evaluate_embeddings
+    from dnalib.sequences import sample_fragments
+
+    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
+    bad = [t for t in tasks if t not in TASKS]
+    if bad or not tasks:
+        raise DnalibError(f"--tasks must be a comma-separated subset of {','.join(TASKS)}; got {args.tasks!r}")
+    if args.fragment_length < 1 or args.per_genome < 1:
+        raise DnalibError("--fragment-length and --per-genome must be positive")
+    out = Path(args.out)
+    if out.exists() and out.is_dir():
+        raise DnalibError(f"--out {out} is a directory: give a file name such as results.json")
+    t0 = time.perf_counter()
+    gs = io.load_genome_set(args.genomes, args.taxonomy)
+    frags, rows, short = [], [], {}
+    for i, gid in enumerate(gs.ids):
+        contigs = gs.genomes[gid]
+        with warnings.catch_warnings():  # the shortfall is reported once, below
+            warnings.simplefilter("ignore", UserWarning)
+            got = sample_fragments(contigs, args.fragment_length, args.per_genome,
+                                   seed=np.random.default_rng([args.seed, i]), allow_fewer=True)
+        if len(got) < args.per_genome:
+            short[gid] = len(got)
+        frags += got
+        rows += [gid] * len(got)
+    if not frags:
+        raise DnalibError(
+            f"no genome in {args.genomes} is at least {args.fragment_length} bp long: "
+            "use a smaller --fragment-length"
+        )
+    table = gs.taxonomy.loc[rows].reset_index()
+    if short:
+        print(f"dnalib: note: {len(short)} genome(s) gave fewer than {args.per_genome} fragments of "
+              f"{args.fragment_length} bp: {short}", file=sys.stderr)
+    t1 = time.perf_counter()
+    emb = embed_with(args.model, frags, batch_size=args.batch_size, device=args.device,
+                     progress=not args.no_progress)
+    t2 = time.perf_counter()
+    result = evaluate_embeddings(emb, table, tasks=tasks, lengths=[len(f) for f in frags],
+                                 seeds=range(args.seeds))
+    t3 = time.perf_counter()
+    summary = result.pop("table")
+    record = {
+        "model": args.model,
+        "genomes": str(args.genomes),
+        "settings": {"fragment_length": args.fragment_length, "per_genome": args.per_genome,
+                     "fragment_seed": args.seed, "tasks": tasks,
+                     "genomes_with_fewer_fragments": short},
+        "n_genomes": len(gs.ids),
+        **result,
+        "seconds": {"load_and_fragment": t1 - t0, "embed": t2 - t1, "evaluate": t3 - t2},
+        "dnalib": __version__,
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(json.dumps(record, indent=2, default=lambda o: o.item() if isinstance(o, np.generic)
+                              else str(o)) + "\n")
+    os.replace(tmp, out)
+    with pd.option_context("display.width", 120):
+        print(summary.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    for task, why in result["skipped"].items():
+        print(f"skipped {task}: {why}")
+    print(f"{len(frags)} fragments of {len(gs.ids)} genomes; wrote {out}")
     return 0
 
 
@@ -282,6 +360,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="start over in a non-empty --out")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_cmd_finetune)
+
+    p = sub.add_parser("evaluate", help="score a model or baseline on a labelled genome set "
+                                        "(clustering, few-shot, binning, taxonomy)")
+    p.add_argument("--model", required=True,
+                   help="tnf, kmer6 (baselines) or a model directory (dnalib pretrain/finetune output)")
+    p.add_argument("--genomes", required=True,
+                   help="directory of FASTA files named by genome id (gzipped or not) + taxonomy.tsv")
+    p.add_argument("--taxonomy", default=None,
+                   help="label table with an id column and rank columns incl. species "
+                        "(default: GENOMES/taxonomy.tsv)")
+    p.add_argument("--fragment-length", type=int, default=10_000, help="bp per fragment (10000)")
+    p.add_argument("--per-genome", type=int, default=100, help="fragments per genome (100)")
+    p.add_argument("--tasks", default="clustering,fewshot,binning,taxonomy",
+                   help="comma-separated subset of clustering,fewshot,binning,taxonomy")
+    p.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 for KMeans and few-shot (5)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the fragment positions")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--device", default=None)
+    p.add_argument("--out", required=True, help="JSON file for the results")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("inspect", help="validate FASTA/FASTQ or a labelled genome set and summarise it")
     p.add_argument("path", help="a FASTA/FASTQ file (plain or .gz) or a genome-set directory")

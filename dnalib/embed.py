@@ -138,3 +138,65 @@ def embed_sequences(
     np.add.at(out, owner, chunk_emb * weight[:, None])
     totals = np.bincount(owner, weights=weight, minlength=len(seqs))
     return (out / totals[:, None]).astype(np.float32)
+
+
+#: Baselines :func:`embed_with` knows by name (no model directory needed).
+BASELINES = ("tnf", "kmer6")
+
+
+def embed_with(
+    model: str,
+    seqs: Sequence[str],
+    *,
+    batch_size: int = 64,
+    device: str | None = None,
+    progress: bool = False,
+) -> np.ndarray:
+    """Embed sequences with a baseline named in :data:`BASELINES` or a saved model.
+
+    Parameters
+    ----------
+    model : str
+        ``"tnf"`` (256 tetranucleotide frequencies, L2-normalised, the
+        DNABERT-S baseline), ``"kmer6"`` (canonical 6-mer spectrum,
+        L2-normalised) or a model directory (``dnalib pretrain`` /
+        ``dnalib finetune`` output, or any directory with a dnalib tokenizer).
+    seqs : sequence of str
+        DNA sequences.
+    batch_size, device, progress
+        As in :func:`embed_sequences` (ignored for baselines).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(len(seqs), dim)`` float32 embeddings.
+    """
+    from pathlib import Path
+
+    from dnalib import kmers
+
+    seqs = list(seqs)
+    if not seqs:
+        raise DnalibError("no sequences to embed")
+    if model == "tnf":
+        return kmers.tnf(seqs).astype(np.float32)
+    if model == "kmer6":
+        return kmers.kmer_spectrum(seqs, 6, canonical=True, normalize="l2").astype(np.float32)
+    path = Path(model)
+    if not (path / "config.json").exists():
+        raise DnalibError(
+            f"{model!r} is neither a baseline ({', '.join(BASELINES)}) nor a model directory "
+            "(no config.json): pass the output directory of `dnalib pretrain` or `dnalib finetune`"
+        )
+    from transformers import AutoModel, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    encoder = AutoModel.from_pretrained(path)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    if device:
+        encoder = encoder.to(device)
+    return embed_sequences(encoder, tokenizer, seqs, batch_size=batch_size, progress=progress)
+
+
+__all__ = ["BASELINES", "embed_sequences", "embed_with", "max_chunk_length"]

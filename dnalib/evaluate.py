@@ -10,6 +10,7 @@
 - :func:`binning_threshold`, :func:`kmedoid_bins` and :func:`binning_scores`:
   metagenomic binning with the modified K-medoid of DNABERT-S, bins matched to
   species by the Hungarian algorithm.
+- :func:`evaluate_embeddings`: one call, the chosen tasks, one tidy table.
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ __all__ = [
     "PLACEHOLDER_PATTERN",
     "binning_scores",
     "binning_threshold",
+    "TASKS",
     "clustering_scores",
+    "evaluate_embeddings",
     "fewshot_classification",
     "kmedoid_bins",
     "taxonomy_classification",
@@ -841,3 +844,110 @@ def binning_scores(
         "threshold": gamma,
         "per_species": table,
     }
+
+
+# --- everything at once --------------------------------------------------------------------
+
+#: Task names of :func:`evaluate_embeddings`, in order.
+TASKS: tuple[str, ...] = ("clustering", "fewshot", "binning", "taxonomy")
+
+#: DNABERT-S bins only sequences of at least this length.
+BINNING_MIN_LENGTH = 2500
+
+
+def evaluate_embeddings(
+    embeddings: Any,
+    taxonomy: pd.DataFrame,
+    *,
+    tasks: Sequence[str] = TASKS,
+    lengths: Sequence[int] | None = None,
+    seeds: Sequence[int] = (0, 1, 2, 3, 4),
+    ranks: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """Run embeddings through the evaluation tasks: one call, one tidy table.
+
+    Parameters
+    ----------
+    embeddings
+        ``(n_samples, n_features)`` embeddings or features.
+    taxonomy : pandas.DataFrame
+        One row per sample (aligned by position), with a ``species`` column
+        and optionally other rank columns.
+    tasks
+        Any of :data:`TASKS`: ``clustering`` (:func:`clustering_scores`),
+        ``fewshot`` (:func:`fewshot_classification`), ``binning``
+        (:func:`binning_scores`, threshold calibrated on these labelled
+        embeddings, only samples of at least 2.5 kbp when *lengths* is given)
+        and ``taxonomy`` (:func:`taxonomy_classification` at *ranks*).
+    lengths
+        Sequence length of every sample (for the binning length filter).
+    seeds
+        Seeds of KMeans and of the few-shot draws.
+    ranks
+        Ranks for the taxonomy task (default: every rank column above
+        species that has at least two taxa).
+
+    Returns
+    -------
+    dict
+        ``table`` (a DataFrame with columns ``task``, ``setting``, ``metric``,
+        ``value``), and one entry per task with its full result (JSON-ready:
+        numbers, lists and dicts), ``seeds`` and ``skipped`` (task -> reason).
+    """
+    bad = [t for t in tasks if t not in TASKS]
+    if bad or not tasks:
+        raise DnalibError(f"tasks must be among {', '.join(TASKS)}; got {list(tasks)}")
+    if not isinstance(taxonomy, pd.DataFrame) or "species" not in taxonomy.columns:
+        raise DnalibError("taxonomy must be a DataFrame with a 'species' column, one row per sample")
+    x, species = _embeddings_and_labels(embeddings, taxonomy["species"].astype(str).to_numpy())
+    seeds = [int(s) for s in seeds]
+    rows: list[dict[str, Any]] = []
+    out: dict[str, Any] = {"seeds": seeds, "skipped": {}, "n_samples": int(len(x)),
+                           "n_species": int(len(np.unique(species)))}
+    if "clustering" in tasks:
+        res = clustering_scores(x, species, seeds=seeds)
+        out["clustering"] = {k: res[k] for k in ("ari", "ari_std", "nmi", "nmi_std", "per_seed")}
+        rows += [{"task": "clustering", "setting": "kmeans", "metric": m, "value": res[m]}
+                 for m in ("ari", "nmi")]
+    if "fewshot" in tasks:
+        counts = pd.Series(species).value_counts()
+        shots = [k for k in FEWSHOT_K if (counts > k).sum() >= 2]
+        if not shots:
+            out["skipped"]["fewshot"] = "fewer than 2 species with more than 1 sample"
+        else:
+            table = fewshot_classification(x, species, shots=shots, seeds=seeds)
+            out["fewshot"] = table.to_dict(orient="records")
+            rows += [{"task": "fewshot", "setting": f"k={r['k']}", "metric": m, "value": r[m]}
+                     for r in out["fewshot"] for m in ("macro_f1", "accuracy")]
+    if "binning" in tasks:
+        keep = np.ones(len(x), dtype=bool)
+        if lengths is not None:
+            keep = np.asarray(lengths) >= BINNING_MIN_LENGTH
+        try:
+            res = binning_scores(x[keep], species[keep])
+        except DnalibError as exc:
+            out["skipped"]["binning"] = (f"{exc} (only sequences >= {BINNING_MIN_LENGTH} bp are binned)"
+                                         if lengths is not None else str(exc))
+        else:
+            res = dict(res, per_species=res["per_species"].to_dict(orient="records"))
+            out["binning"] = res
+            rows += [{"task": "binning", "setting": "kmedoid", "metric": m, "value": res[m]}
+                     for m in ("f1_ge_0.5", "f1_ge_0.9", "recall_ge_0.5", "recall_ge_0.9", "mean_f1")]
+    if "taxonomy" in tasks:
+        if ranks is None:
+            order = [r for r in ("superkingdom", "phylum", "class", "order", "family", "genus")
+                     if r in taxonomy.columns]
+            ranks = [r for r in order if taxonomy[r].nunique() >= 2]
+        try:
+            if not ranks:
+                raise DnalibError("no rank above species with at least two taxa")
+            table = taxonomy_classification(x, taxonomy.reset_index(drop=True), list(ranks),
+                                            min_per_taxon=min(10, int(len(x) // 10) or 1))
+        except DnalibError as exc:
+            out["skipped"]["taxonomy"] = str(exc)
+        else:
+            out["taxonomy"] = table.drop(columns=["seconds"]).to_dict(orient="records")
+            rows += [{"task": "taxonomy", "setting": f"{r['rank']}/{r['classifier']}", "metric": m,
+                      "value": r[m]} for r in out["taxonomy"] for m in ("accuracy", "macro_f1")]
+    out["table"] = pd.DataFrame(rows, columns=["task", "setting", "metric", "value"])
+    return out

@@ -52,3 +52,20 @@ def test_empty_input_is_a_clear_error(tiny):
         embed_sequences(model, tok, ["ACGT", ""])
     with pytest.raises(DnalibError, match="no sequences"):
         embed_sequences(model, tok, [])
+
+
+def test_embed_with_baselines_and_bad_names(tmp_path):
+    import numpy as np
+    import pytest
+
+    from dnalib.embed import embed_with
+    from dnalib.errors import DnalibError
+    from dnalib.kmers import kmer_spectrum, tnf
+
+    seqs = ["ACGTACGTTAGCATCGATCGATCGGCTA" * 5, "TTGACCAGTAGGCATGCAATCCGA" * 6]
+    assert np.allclose(embed_with("tnf", seqs), tnf(seqs))
+    assert np.allclose(embed_with("kmer6", seqs), kmer_spectrum(seqs, 6, canonical=True, normalize="l2"))
+    with pytest.raises(DnalibError, match="neither a baseline"):
+        embed_with(str(tmp_path), seqs)
+    with pytest.raises(DnalibError, match="no sequences"):
+        embed_with("tnf", [])
