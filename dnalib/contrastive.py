@@ -616,8 +616,8 @@ class PairSampler:
     def batch(self, step: int, n: int, *, return_groups: bool = False) -> tuple:
         """Views 1 and 2 of the *n* pairs of step *step*.
 
-        With *return_groups* also the index of each pair's group in
-        :attr:`groups` (the usable groups, in input order).
+        With *return_groups* also the index of each pair's group in the
+        sampler's ``groups`` (the usable groups, in input order).
         """
         rng = np.random.default_rng([self.seed, 5, step])
         replace = n > len(self.groups)
