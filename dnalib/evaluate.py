@@ -41,6 +41,43 @@ __all__ = [
 ]
 
 
+def _embedding_matrix(embeddings: Any) -> np.ndarray:
+    """Validated finite ``(n, d)`` float64 embeddings."""
+    try:
+        x = np.asarray(embeddings, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise DnalibError(f"embeddings must be a numeric 2-D array: {exc}") from None
+    if x.ndim != 2:
+        raise DnalibError(
+            f"embeddings must be 2-D (n_samples, n_features), got shape {x.shape}; "
+            "stack one embedding per row"
+        )
+    if not np.all(np.isfinite(x)):
+        raise DnalibError("embeddings contain NaN or infinite values")
+    return x
+
+
+def _embeddings_and_labels(embeddings: Any, labels: Any, task: str) -> tuple[np.ndarray, np.ndarray]:
+    """Validated ``(n, d)`` float64 embeddings and ``(n,)`` labels of at least two classes."""
+    x = _embedding_matrix(embeddings)
+    y = np.asarray(labels)
+    if y.ndim != 1 or len(y) != x.shape[0]:
+        raise DnalibError(
+            f"got {x.shape[0]} embeddings but labels of shape {y.shape}: "
+            "give exactly one label per embedding row"
+        )
+    n_classes = len(np.unique(y))
+    if n_classes < 2:
+        raise DnalibError(f"{task} needs at least 2 classes, got {n_classes}")
+    return x, y
+
+
+def _unit_rows(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit L2 norm (zero rows stay zero)."""
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.where(norms > 0, norms, 1.0)
+
+
 def clustering_scores(
     embeddings: Any,
     labels: Sequence[Any] | np.ndarray,
@@ -85,26 +122,8 @@ def clustering_scores(
     from sklearn.cluster import KMeans
     from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
-    try:
-        x = np.asarray(embeddings, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise DnalibError(f"embeddings must be a numeric 2-D array: {exc}") from None
-    if x.ndim != 2:
-        raise DnalibError(
-            f"embeddings must be 2-D (n_samples, n_features), got shape {x.shape}; "
-            "stack one embedding per row"
-        )
-    y = np.asarray(labels)
-    if y.ndim != 1 or len(y) != x.shape[0]:
-        raise DnalibError(
-            f"got {x.shape[0]} embeddings but labels of shape {y.shape}: "
-            "give exactly one label per embedding row"
-        )
-    if not np.all(np.isfinite(x)):
-        raise DnalibError("embeddings contain NaN or infinite values")
+    x, y = _embeddings_and_labels(embeddings, labels, "clustering")
     classes = np.unique(y)
-    if len(classes) < 2:
-        raise DnalibError(f"clustering needs at least 2 classes, got {len(classes)}")
     if x.shape[0] < len(classes):
         raise DnalibError(
             f"{x.shape[0]} samples cannot form {len(classes)} clusters: need one sample per class at least"
@@ -112,8 +131,7 @@ def clustering_scores(
     seeds = [int(s) for s in seeds]
     if not seeds:
         raise DnalibError("seeds must name at least one KMeans random state")
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    x = x / np.where(norms > 0, norms, 1.0)
+    x = _unit_rows(x)
 
     per_seed: list[dict[str, float | int]] = []
     for seed in seeds:
@@ -549,28 +567,6 @@ def taxonomy_classification(
 FEWSHOT_K: tuple[int, ...] = (1, 2, 5, 10, 20)
 
 
-def _embeddings_and_labels(embeddings: Any, labels: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Validated ``(n, d)`` float64 embeddings and ``(n,)`` labels."""
-    try:
-        x = np.asarray(embeddings, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise DnalibError(f"embeddings must be a numeric 2-D array: {exc}") from None
-    if x.ndim != 2:
-        raise DnalibError(
-            f"embeddings must be 2-D (n_samples, n_features), got shape {x.shape}; "
-            "stack one embedding per row"
-        )
-    y = np.asarray(labels)
-    if y.ndim != 1 or len(y) != x.shape[0]:
-        raise DnalibError(
-            f"got {x.shape[0]} embeddings but labels of shape {y.shape}: "
-            "give exactly one label per embedding row"
-        )
-    if not np.all(np.isfinite(x)):
-        raise DnalibError("embeddings contain NaN or infinite values")
-    if len(np.unique(y)) < 2:
-        raise DnalibError(f"need at least 2 classes, got {len(np.unique(y))}")
-    return x, y
 
 
 def fewshot_classification(
@@ -613,7 +609,7 @@ def fewshot_classification(
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    x, y = _embeddings_and_labels(embeddings, labels)
+    x, y = _embeddings_and_labels(embeddings, labels, "few-shot classification")
     seeds = [int(s) for s in seeds]
     if not seeds:
         raise DnalibError("seeds must name at least one random state")
@@ -650,11 +646,6 @@ def fewshot_classification(
 # --- metagenomic binning (DNABERT-S modified K-medoid) -------------------------------------
 
 
-def _unit_rows(x: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return x / np.where(norms > 0, norms, 1.0)
-
-
 def binning_threshold(embeddings: Any, labels: Sequence[Any] | np.ndarray,
                       percentile: float = 70.0) -> float:
     """Similarity threshold gamma for :func:`kmedoid_bins`, calibrated on labelled data.
@@ -677,7 +668,7 @@ def binning_threshold(embeddings: Any, labels: Sequence[Any] | np.ndarray,
     -------
     float
     """
-    x, y = _embeddings_and_labels(embeddings, labels)
+    x, y = _embeddings_and_labels(embeddings, labels, "the binning threshold")
     if not 0 <= percentile <= 100:
         raise DnalibError(f"percentile must be in [0, 100], got {percentile}")
     x = _unit_rows(x)
@@ -717,12 +708,7 @@ def kmedoid_bins(embeddings: Any, threshold: float, *, min_bin_size: int = 10,
     numpy.ndarray
         ``(n_samples,)`` int bin labels ``0, 1, ...``; -1 for unbinned.
     """
-    try:
-        x = np.asarray(embeddings, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise DnalibError(f"embeddings must be a numeric 2-D array: {exc}") from None
-    if x.ndim != 2 or not np.all(np.isfinite(x)):
-        raise DnalibError(f"embeddings must be a finite 2-D array, got shape {x.shape}")
+    x = _embedding_matrix(embeddings)
     _check_int_param("min_bin_size", min_bin_size, 1)
     _check_int_param("refinements", refinements, 1)
     x = _unit_rows(x)
@@ -798,7 +784,7 @@ def binning_scores(
     """
     from scipy.optimize import linear_sum_assignment
 
-    x, y = _embeddings_and_labels(embeddings, labels)
+    x, y = _embeddings_and_labels(embeddings, labels, "binning")
     species, counts = np.unique(y, return_counts=True)
     keep_species = species[counts >= min_per_species]
     if len(keep_species) < 2:
@@ -899,7 +885,8 @@ def evaluate_embeddings(
         raise DnalibError(f"tasks must be among {', '.join(TASKS)}; got {list(tasks)}")
     if not isinstance(taxonomy, pd.DataFrame) or "species" not in taxonomy.columns:
         raise DnalibError("taxonomy must be a DataFrame with a 'species' column, one row per sample")
-    x, species = _embeddings_and_labels(embeddings, taxonomy["species"].astype(str).to_numpy())
+    x, species = _embeddings_and_labels(embeddings, taxonomy["species"].astype(str).to_numpy(),
+                                        "evaluation")
     seeds = [int(s) for s in seeds]
     rows: list[dict[str, Any]] = []
     out: dict[str, Any] = {"seeds": seeds, "skipped": {}, "n_samples": int(len(x)),
