@@ -80,6 +80,7 @@ def main(argv: list[str] | None = None) -> None:
     from dnalib import contrastive as C
     from dnalib import embed, evaluate, kmers, simulate
     from dnalib import pretrain as P
+    from dnalib.pretrain import _atomic_write_text
 
     hf_logging.set_verbosity_error()
     community = simulate.default_community()
@@ -118,9 +119,7 @@ def main(argv: list[str] | None = None) -> None:
         }
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_suffix(".tmp")
-        tmp.write_text(json.dumps(record, indent=2) + "\n")
-        os.replace(tmp, out)
+        _atomic_write_text(out, json.dumps(record, indent=2) + "\n")
 
     def score(method: str, seed: int | None, emb: np.ndarray, seconds: float) -> None:
         s = evaluate.clustering_scores(emb, labels)

@@ -47,14 +47,11 @@ def cache_root() -> Path:
     return (Path(base) if base else Path.home() / ".cache" / "dnalib") / "artifacts"
 
 
-def _plain(value: Any) -> Any:
-    if dataclasses.is_dataclass(value):
-        value = dataclasses.asdict(value)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
+def _plain(cfg: Any) -> dict[str, Any]:
+    """A config dataclass as JSON values (tuples become lists)."""
+    from dnalib.pretrain import _comparable
+
+    return _comparable(dataclasses.asdict(cfg))
 
 
 def recipe(name: str, profile: str | None = None) -> dict[str, Any]:
@@ -107,8 +104,10 @@ def is_cached(name: str, profile: str | None = None) -> bool:
     where = path(name, profile) / RECIPE_FILE
     if not where.exists():
         return False
+    from dnalib.pretrain import _comparable
+
     try:
-        return json.loads(where.read_text()) == json.loads(json.dumps(recipe(name, profile)))
+        return json.loads(where.read_text()) == _comparable(recipe(name, profile))
     except (OSError, ValueError):
         return False
 

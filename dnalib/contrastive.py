@@ -48,7 +48,6 @@ import dataclasses
 import json
 import math
 import os
-import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -768,6 +767,7 @@ def finetune(
         _comparable,
         _encode,
         _read_log,
+        _write_checkpoint,
         latest_checkpoint,
         setup_processes,
     )
@@ -840,19 +840,8 @@ def finetune(
                   directory / HEAD_FILE)
 
     def checkpoint(step: int) -> None:
-        root = out / "checkpoints"
-        root.mkdir(parents=True, exist_ok=True)
-        final, tmp = root / f"step-{step:07d}", root / f"step-{step:07d}.tmp-{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir()
-        save(tmp)
-        torch.save({"step": step, "optimizer": optimizer.state_dict(),
-                    "config": dataclasses.asdict(cfg)}, tmp / STATE_FILE)
-        shutil.rmtree(final, ignore_errors=True)
-        os.replace(tmp, final)
-        for old in sorted(p for p in root.glob("step-*") if p.is_dir())[:-cfg.keep_checkpoints or None]:
-            if old != final:
-                shutil.rmtree(old, ignore_errors=True)
+        _write_checkpoint(out, step, save, {"step": step, "optimizer": optimizer.state_dict(),
+                                           "config": dataclasses.asdict(cfg)}, cfg.keep_checkpoints)
 
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)

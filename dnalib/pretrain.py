@@ -604,25 +604,42 @@ def evaluate_mlm(model: Any, tokenizer: Any, fragments: list[str], cfg: Pretrain
 # --------------------------------------------------------------------------- checkpoints
 
 
-def save_checkpoint(out_dir: Path, step: int, model: Any, tokenizer: Any,
-                    optimizer: torch.optim.Optimizer, cfg: PretrainConfig, keep: int) -> Path:
-    """Write ``checkpoints/step-NNNNNN`` atomically (temporary directory, then rename)."""
+def _write_checkpoint(out_dir: Path, step: int, save: Callable[[Path], None],
+                     state: dict[str, Any], keep: int) -> Path:
+    """Write ``checkpoints/step-NNNNNNN`` atomically and keep the newest *keep*.
+
+    ``save(directory)`` writes the model files into a temporary directory,
+    *state* goes to its ``STATE_FILE``, then the directory is renamed into
+    place (an interrupted write never looks like a checkpoint). Shared by
+    pretraining and contrastive fine-tuning.
+    """
     root = out_dir / CHECKPOINT_DIR
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"step-{step:07d}"
     tmp = root / f"step-{step:07d}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp, safe_serialization=True)
-    tokenizer.save_pretrained(tmp)
-    torch.save({"step": step, "optimizer": optimizer.state_dict(),
-                "torch_rng": torch.get_rng_state(), "config": dataclasses.asdict(cfg)},
-               tmp / STATE_FILE)
+    tmp.mkdir()
+    save(tmp)
+    torch.save(state, tmp / STATE_FILE)
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
     for old in sorted(p for p in root.glob("step-*") if p.is_dir())[:-keep or None]:
         if old != final:
             shutil.rmtree(old, ignore_errors=True)
     return final
+
+
+def save_checkpoint(out_dir: Path, step: int, model: Any, tokenizer: Any,
+                    optimizer: torch.optim.Optimizer, cfg: PretrainConfig, keep: int) -> Path:
+    """Write a pretraining checkpoint (model, tokenizer, optimizer, RNG, settings)."""
+
+    def save(directory: Path) -> None:
+        model.save_pretrained(directory, safe_serialization=True)
+        tokenizer.save_pretrained(directory)
+
+    state = {"step": step, "optimizer": optimizer.state_dict(),
+             "torch_rng": torch.get_rng_state(), "config": dataclasses.asdict(cfg)}
+    return _write_checkpoint(out_dir, step, save, state, keep)
 
 
 def _comparable(settings: dict[str, Any]) -> dict[str, Any]:
