@@ -9,6 +9,7 @@
     dnalib pretrain --data DIR --out MODEL        masked-language-model pretraining (resumable, torchrun-ready)
     dnalib finetune --init MODEL --data DIR --out M   contrastive curriculum (SimCLR, then MI-Mix)
     dnalib evaluate --model tnf --genomes DIR --out results.json   clustering, few-shot, binning, taxonomy
+    dnalib embed --model MODEL --input reads.fa --out emb   streamed: emb.npy + emb.ids.txt
 
 Bad input never ends in a traceback: every :class:`~dnalib.errors.DnalibError`
 is printed as one line ``dnalib: error: ...`` and the exit status is 1 (2 for a
@@ -80,6 +81,18 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     from dnalib.io import format_summary, inspect_path
 
     print(format_summary(inspect_path(args.path)))
+    return 0
+
+
+def _cmd_embed(args: argparse.Namespace) -> int:
+    from dnalib.embed import embed_file
+
+    info = embed_file(args.model, args.input, args.out, block_size=args.block_size,
+                      batch_size=args.batch_size, device=args.device, resume=args.resume,
+                      progress=not args.no_progress)
+    print(f"{info['n']} embeddings of dimension {info['dim']} -> {info['embeddings']} "
+          f"(ids: {info['ids']}) in {info['seconds']:.1f} s"
+          + (f"; {info['resumed_from']} were done before" if info["resumed_from"] else ""))
     return 0
 
 
@@ -227,7 +240,8 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
         overrides["curriculum"] = tuple(p.strip() for p in args.curriculum.split(",") if p.strip())
     if args.steps:
         steps = [int(x) for x in args.steps.split(",")]
-        n = len(overrides.get("curriculum", finetune_config(args.profile).curriculum))
+        n = len(overrides.get("curriculum",
+                              finetune_config(args.profile, label_free=args.label_free).curriculum))
         overrides["phase_steps"] = tuple(steps if len(steps) == n else steps[:1] * n)
     for name, value in (("fragment_length", args.fragment_length), ("chunk_length", args.chunk_length),
                         ("batch_pairs", args.batch_pairs),
@@ -235,7 +249,17 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
                         ("checkpoint_every", args.checkpoint_every)):
         if value is not None:
             overrides[name] = value
-    cfg = finetune_config(args.profile, **overrides)
+    if args.init == "scratch" and not args.label_free:
+        raise DnalibError("--init scratch trains a fresh encoder on an unlabelled sample: add --label-free "
+                          "(or pass a `dnalib pretrain` output directory as --init)")
+    cfg = finetune_config(args.profile, label_free=args.label_free, **overrides)
+    init = args.init
+    if init == "scratch":
+        from dnalib.contrastive import scratch_encoder
+
+        init, tokenizer = scratch_encoder(cfg.profile, seed=cfg.seed)
+    else:
+        tokenizer = None
     out = _training_output(args)
     from dnalib.pretrain import load_training_sequences
 
@@ -259,7 +283,7 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
             f"{data} is a sequence file: pass a labelled genome set directory, or --label-free to "
             "use two fragments of the same contig as positives"
         )
-    result = finetune(groups, out, args.init, cfg, resume=args.resume,
+    result = finetune(groups, out, init, cfg, tokenizer=tokenizer, resume=args.resume,
                       progress=not args.no_progress, device=args.device,
                       data_description=str(data.resolve()) + (" (label-free)" if args.label_free else ""),
                       command="dnalib " + " ".join(shlex.quote(a) for a in args.argv))
@@ -335,7 +359,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("finetune", help="contrastive fine-tuning: weighted SimCLR, then MI-Mix")
     p.add_argument("--profile", choices=["smoke", "cpu", "gpu"], default=None)
-    p.add_argument("--init", required=True, help="model directory written by `dnalib pretrain`")
+    p.add_argument("--init", required=True,
+                   help="model directory written by `dnalib pretrain` (or `dnalib finetune`), or "
+                        "'scratch' with --label-free: a fresh 4-mer encoder trained on the sample alone")
     p.add_argument("--data", required=True,
                    help="labelled genome set (train split if split.tsv) or, with --label-free, "
                         "any genome set or FASTA/FASTQ of contigs")
@@ -380,6 +406,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="JSON file for the results")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("embed", help="embed every record of a FASTA/FASTQ file (streamed) and write "
+                                     "PREFIX.npy + PREFIX.ids.txt")
+    p.add_argument("--model", required=True,
+                   help="tnf, kmer6 (baselines) or a model directory (dnalib pretrain/finetune output)")
+    p.add_argument("--input", required=True, help="FASTA or FASTQ file, plain or compressed")
+    p.add_argument("--out", required=True, help="output prefix: writes OUT.npy and OUT.ids.txt")
+    p.add_argument("--block-size", type=int, default=2048, help="records held in memory at once (2048)")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--device", default=None)
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run with the same --out")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_cmd_embed)
 
     p = sub.add_parser("inspect", help="validate FASTA/FASTQ or a labelled genome set and summarise it")
     p.add_argument("path", help="a FASTA/FASTQ file (plain or .gz) or a genome-set directory")

@@ -366,6 +366,7 @@ __all__ = [
     "finetune",
     "finetune_config",
     "genome_groups",
+    "scratch_encoder",
     "draw_mix",
     "encode",
     "mimix_loss",
@@ -420,6 +421,12 @@ class FinetuneConfig:
         Output size of the projection head (128).
     reverse_complement : bool
         Draw each view from either strand.
+    sample_by : str
+        How each step picks its groups: ``"group"``, evenly (with labels:
+        every species counts the same however large its genome), or
+        ``"length"``, in proportion to the bases a group holds (label-free:
+        every base of the sample is equally likely, as reads are, so a genome
+        split into many short contigs is not over-sampled).
     checkpoint_every : int
         Steps between checkpoints (0: only at the end).
     keep_checkpoints : int
@@ -445,6 +452,7 @@ class FinetuneConfig:
     alpha: float = 1.0
     proj_dim: int = 128
     reverse_complement: bool = True
+    sample_by: str = "group"
     checkpoint_every: int = 50
     keep_checkpoints: int = 2
     seed: int = 0
@@ -481,11 +489,14 @@ class FinetuneConfig:
             )
         if self.batch_pairs < 2:
             raise DnalibError(f"batch_pairs must be at least 2 (negatives are needed); got {self.batch_pairs}")
+        if self.sample_by not in SAMPLE_BY:
+            raise DnalibError(f"sample_by must be one of {SAMPLE_BY}; got {self.sample_by!r}")
         if self.bf16 not in ("auto", "on", "off"):
             raise DnalibError(f"bf16 must be auto, on or off; got {self.bf16!r}")
 
 
 PHASES = ("simclr", "mimix", "imix")
+SAMPLE_BY = ("group", "length")
 
 #: Settings that differ between profiles (everything else is a FinetuneConfig default).
 PROFILE_SETTINGS: dict[str, dict[str, Any]] = {
@@ -501,13 +512,41 @@ PROFILE_SETTINGS: dict[str, dict[str, Any]] = {
 }
 
 
-def finetune_config(profile: str | None = None, **overrides: Any) -> FinetuneConfig:
+#: Label-free settings per profile: a fresh encoder (:func:`scratch_encoder`) trained on the
+#: unlabelled sample itself, positives = two fragments of one contig, contigs drawn by length.
+#: cpu: about 0.4 s a step on 2 cores, so 600 steps take about 4 minutes.
+LABEL_FREE_SETTINGS: dict[str, dict[str, Any]] = {
+    "smoke": dict(curriculum=("simclr",), phase_steps=(4,), fragment_length=60, chunk_length=0,
+                  batch_pairs=6, sample_by="length", checkpoint_every=4, warmup_steps=1),
+    "cpu": dict(curriculum=("simclr",), phase_steps=(600,), fragment_length=1000, chunk_length=0,
+                batch_pairs=32, lr=3e-4, sample_by="length", checkpoint_every=100),
+    "gpu": dict(curriculum=("simclr", "mimix"), phase_steps=(2000, 2000), fragment_length=4000,
+                chunk_length=2000, batch_pairs=64, lr=3e-4, sample_by="length", checkpoint_every=500,
+                warmup_steps=100),
+}
+
+#: Architecture of :func:`scratch_encoder` per profile (non-overlapping 4-mers).
+SCRATCH_ENCODERS: dict[str, dict[str, int]] = {
+    "smoke": dict(k=4, chunk_length=200, num_hidden_layers=2, hidden_size=64, num_attention_heads=2,
+                  intermediate_size=128),
+    "cpu": dict(k=4, chunk_length=1000, num_hidden_layers=3, hidden_size=128, num_attention_heads=4,
+                intermediate_size=512),
+    "gpu": dict(k=4, chunk_length=2000, num_hidden_layers=6, hidden_size=512, num_attention_heads=8,
+                intermediate_size=2048),
+}
+
+
+def finetune_config(profile: str | None = None, *, label_free: bool = False,
+                    **overrides: Any) -> FinetuneConfig:
     """The fine-tuning settings of a profile, with *overrides* applied.
 
     Parameters
     ----------
     profile : str, optional
         ``smoke``, ``cpu`` or ``gpu`` (default: ``$DNALIB_PROFILE`` or ``cpu``).
+    label_free : bool
+        The label-free settings (:data:`LABEL_FREE_SETTINGS`) instead of the
+        labelled ones (:data:`PROFILE_SETTINGS`).
     **overrides
         Any :class:`FinetuneConfig` field.
 
@@ -517,7 +556,44 @@ def finetune_config(profile: str | None = None, **overrides: Any) -> FinetuneCon
     """
     from dnalib.profiles import config_for_profile
 
-    return config_for_profile(FinetuneConfig, PROFILE_SETTINGS, profile, overrides, "fine-tuning")
+    table = LABEL_FREE_SETTINGS if label_free else PROFILE_SETTINGS
+    return config_for_profile(FinetuneConfig, table, profile, overrides, "fine-tuning")
+
+
+def scratch_encoder(profile: str | None = None, *, seed: int = 0) -> tuple[Any, Any]:
+    """A fresh encoder and tokenizer for label-free training on a sample, no pretraining needed.
+
+    A RoBERTa encoder (:data:`SCRATCH_ENCODERS`) over non-overlapping 4-mers
+    (a quarter of the tokens of overlapping k-mers, so a 1 kbp chunk is 250
+    tokens), whose token embeddings start reverse-complement tied
+    (:func:`dnalib.models.reverse_complement_init_`): untrained, it already
+    embeds a fragment like a random projection of its canonical 4-mer
+    spectrum, and contrastive training on the sample improves on that.
+
+    Parameters
+    ----------
+    profile : str, optional
+        ``smoke``, ``cpu`` or ``gpu`` (default: ``$DNALIB_PROFILE`` or ``cpu``).
+    seed : int
+        Seed of the initial weights.
+
+    Returns
+    -------
+    tuple
+        ``(model, tokenizer)``: a ``RobertaForMaskedLM`` (:func:`finetune`
+        uses its encoder) and its tokenizer.
+    """
+    from dnalib.models import model_config, new_mlm_model, reverse_complement_init_
+    from dnalib.profiles import current_profile
+    from dnalib.tokenizers import nonoverlapping_kmer_tokenizer
+
+    arch = dict(SCRATCH_ENCODERS[current_profile(profile)])
+    k, chunk = arch.pop("k"), arch.pop("chunk_length")
+    tok = nonoverlapping_kmer_tokenizer(k, model_max_length=chunk // k + 2)
+    cfg = model_config(tok, profile=profile, max_tokens=chunk // k + 2, **arch)
+    model = new_mlm_model(cfg, seed=seed)
+    reverse_complement_init_(model, tok, seed=seed)
+    return model, tok
 
 
 def genome_groups(genomes: Any) -> list[list[str]]:
@@ -569,7 +645,8 @@ class PairSampler:
 
     Each step draws ``n`` distinct groups (with repetition only when there are
     fewer groups than pairs), uniformly, so every genome (species) contributes
-    equally however long it is; then two non-overlapping fragments from the
+    equally however long it is (or, with ``sample_by="length"``, in
+    proportion to their bases); then two non-overlapping fragments from the
     group's contigs (from the same contig when one is long enough for both,
     otherwise from two contigs). The batch of step *s* depends only on
     ``(seed, s)``.
@@ -584,10 +661,15 @@ class PairSampler:
         Seed of the sampler.
     reverse_complement : bool
         Draw each view from either strand.
+    sample_by : str
+        ``"group"``: groups drawn evenly; ``"length"``: in proportion to their
+        usable bases (see :class:`FinetuneConfig`).
     """
 
     def __init__(self, groups: Sequence[Sequence[str]], length: int, *, seed: int = 0,
-                 reverse_complement: bool = True) -> None:
+                 reverse_complement: bool = True, sample_by: str = "group") -> None:
+        if sample_by not in SAMPLE_BY:
+            raise DnalibError(f"sample_by must be one of {SAMPLE_BY}; got {sample_by!r}")
         usable = []
         for contigs in groups:
             contigs = [c.upper() for c in contigs if len(c) >= length]
@@ -599,6 +681,9 @@ class PairSampler:
                 "use shorter fragments or longer sequences"
             )
         self.groups = usable
+        self.sample_by = sample_by
+        sizes = np.array([sum(len(c) for c in g) for g in usable], dtype=np.float64)
+        self._p = sizes / sizes.sum() if sample_by == "length" else None
         self.length = length
         self.seed = seed
         self.reverse_complement = reverse_complement
@@ -620,7 +705,7 @@ class PairSampler:
         """
         rng = np.random.default_rng([self.seed, 5, step])
         replace = n > len(self.groups)
-        chosen = rng.choice(len(self.groups), size=n, replace=replace)
+        chosen = rng.choice(len(self.groups), size=n, replace=replace, p=self._p)
         pairs = [self._pair(self.groups[g], rng) for g in chosen]
         views = [p[0] for p in pairs], [p[1] for p in pairs]
         return (*views, [int(g) for g in chosen]) if return_groups else views
@@ -803,7 +888,7 @@ def finetune(
         head = ProjectionHead(encoder.config.hidden_size, cfg.proj_dim)
     objective = ContrastiveObjective(encoder, head, tok, cfg.temperature,
                                      chunks=n_chunks).to(dev).train()
-    sampler = PairSampler(groups, cfg.fragment_length, seed=cfg.seed,
+    sampler = PairSampler(groups, cfg.fragment_length, seed=cfg.seed, sample_by=cfg.sample_by,
                           reverse_complement=cfg.reverse_complement)
     groups_enc = [{"params": encoder.parameters(), "lr": cfg.lr, "base_lr": cfg.lr},
                   {"params": head.parameters(), "lr": cfg.lr * cfg.head_lr_mult,

@@ -13,7 +13,9 @@ and, on a GPU, in bf16.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -144,6 +146,69 @@ def embed_sequences(
 BASELINES = ("tnf", "kmer6")
 
 
+def load_embedder(
+    model: str,
+    *,
+    batch_size: int = 64,
+    device: str | None = None,
+    progress: bool = False,
+) -> Callable[[Sequence[str]], np.ndarray]:
+    """Load a baseline or a saved model once; return a function that embeds sequences.
+
+    Parameters
+    ----------
+    model : str
+        ``"tnf"`` (256 tetranucleotide frequencies, L2-normalised, the
+        DNABERT-S baseline), ``"kmer6"`` (canonical 6-mer spectrum,
+        L2-normalised) or a model directory (``dnalib pretrain`` /
+        ``dnalib finetune`` output, or any directory with a dnalib tokenizer).
+    batch_size, device, progress
+        As in :func:`embed_sequences` (ignored for baselines).
+
+    Returns
+    -------
+    callable
+        ``f(seqs) -> (len(seqs), dim)`` float32 array; the model stays loaded
+        between calls (what :func:`embed_file` uses block after block).
+    """
+    from dnalib import kmers
+
+    if model == "tnf":
+        return lambda seqs: kmers.tnf(_nonempty(seqs)).astype(np.float32)
+    if model == "kmer6":
+        return lambda seqs: kmers.kmer_spectrum(_nonempty(seqs), 6, canonical=True,
+                                                normalize="l2").astype(np.float32)
+    path = Path(model)
+    if not (path / "config.json").exists():
+        raise DnalibError(
+            f"{model!r} is neither a baseline ({', '.join(BASELINES)}) nor a model directory "
+            "(no config.json): pass the output directory of `dnalib pretrain` or `dnalib finetune`"
+        )
+    import json
+
+    from transformers import AutoModel, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    extra = {}
+    if json.loads((path / "config.json").read_text()).get("model_type") == "roberta":
+        extra["add_pooling_layer"] = False  # dnalib never uses the pooler (mean pooling)
+    encoder = AutoModel.from_pretrained(path, **extra)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    if device:
+        encoder = encoder.to(device)
+    encoder.eval()
+    return lambda seqs: embed_sequences(encoder, tokenizer, _nonempty(seqs), batch_size=batch_size,
+                                        progress=progress)
+
+
+def _nonempty(seqs: Sequence[str]) -> list[str]:
+    seqs = list(seqs)
+    if not seqs:
+        raise DnalibError("no sequences to embed")
+    return seqs
+
+
 def embed_with(
     model: str,
     seqs: Sequence[str],
@@ -157,10 +222,7 @@ def embed_with(
     Parameters
     ----------
     model : str
-        ``"tnf"`` (256 tetranucleotide frequencies, L2-normalised, the
-        DNABERT-S baseline), ``"kmer6"`` (canonical 6-mer spectrum,
-        L2-normalised) or a model directory (``dnalib pretrain`` /
-        ``dnalib finetune`` output, or any directory with a dnalib tokenizer).
+        ``"tnf"``, ``"kmer6"`` or a model directory (see :func:`load_embedder`).
     seqs : sequence of str
         DNA sequences.
     batch_size, device, progress
@@ -171,32 +233,197 @@ def embed_with(
     numpy.ndarray
         ``(len(seqs), dim)`` float32 embeddings.
     """
-    from pathlib import Path
+    seqs = _nonempty(seqs)
+    return load_embedder(model, batch_size=batch_size, device=device, progress=progress)(seqs)
 
-    from dnalib import kmers
 
-    seqs = list(seqs)
-    if not seqs:
-        raise DnalibError("no sequences to embed")
-    if model == "tnf":
-        return kmers.tnf(seqs).astype(np.float32)
-    if model == "kmer6":
-        return kmers.kmer_spectrum(seqs, 6, canonical=True, normalize="l2").astype(np.float32)
-    path = Path(model)
-    if not (path / "config.json").exists():
+def _output_paths(out: str | os.PathLike[str]) -> tuple[Path, Path]:
+    """``(PREFIX.npy, PREFIX.ids.txt)`` for an output prefix (a trailing ``.npy`` is dropped)."""
+    out = Path(out)
+    if out.suffix == ".npy":
+        out = out.with_suffix("")
+    if out.is_dir():
+        raise DnalibError(f"{out} is a directory: give an output prefix such as {out / 'embeddings'}")
+    return out.with_name(out.name + ".npy"), out.with_name(out.name + ".ids.txt")
+
+
+def _resume_state(raw: Path, ids_part: Path) -> tuple[list[str], int]:
+    """Ids and row count already written by an interrupted run, trimmed to what both files hold."""
+    ids = ids_part.read_text().split("\n") if ids_part.exists() else []
+    complete = ids[:-1]  # the text after the last newline was not finished
+    return complete, raw.stat().st_size if raw.exists() else 0
+
+
+def embed_file(
+    model: str,
+    path: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    block_size: int = 2048,
+    batch_size: int = 64,
+    device: str | None = None,
+    resume: bool = False,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Stream a FASTA/FASTQ file through a model and write the embeddings with their ids.
+
+    Records are read and embedded *block_size* at a time, and each block's
+    rows are appended to disk before the next block is read, so memory stays
+    flat however large the file is. The result is ``PREFIX.npy`` (float32,
+    ``(n, dim)``, row *i* = record *i* in file order; open it with
+    ``numpy.load(..., mmap_mode="r")``) and ``PREFIX.ids.txt`` (record ids,
+    one per line, same order). Both appear only when the whole file is done;
+    until then the rows live in ``PREFIX.npy.part`` / ``PREFIX.ids.txt.part``
+    and an interrupted run continues with ``resume=True`` (``--resume``)
+    without embedding anything twice. Embeddings do not depend on
+    *block_size* or on whether the run was resumed.
+
+    Parameters
+    ----------
+    model : str
+        ``"tnf"``, ``"kmer6"`` or a model directory (see :func:`load_embedder`).
+    path : str or path-like
+        FASTA or FASTQ, plain or compressed.
+    out : str or path-like
+        Output prefix (``results/emb`` writes ``results/emb.npy`` and
+        ``results/emb.ids.txt``).
+    block_size : int
+        Records held in memory at once.
+    batch_size, device
+        As in :func:`embed_sequences`.
+    resume : bool
+        Continue an interrupted run with the same *out*.
+    progress : bool
+        Show a progress bar (records).
+
+    Returns
+    -------
+    dict
+        ``embeddings`` and ``ids`` (the two paths), ``n``, ``dim``,
+        ``resumed_from`` (records found done), ``seconds``.
+    """
+    import time
+
+    from tqdm.auto import tqdm
+
+    from dnalib.io import read_sequences
+
+    if block_size < 1:
+        raise DnalibError(f"block_size must be positive; got {block_size}")
+    npy, ids_path = _output_paths(out)
+    raw = npy.with_name(npy.name + ".part")
+    ids_part = ids_path.with_name(ids_path.name + ".part")
+    records = read_sequences(path)  # a missing file fails here, before any model is loaded
+    done_ids: list[str] = []
+    done_bytes = 0
+    if raw.exists() or ids_part.exists():
+        if not resume:
+            raise DnalibError(
+                f"an interrupted run left {raw.name} / {ids_part.name} in {raw.parent}: continue it "
+                "with resume=True (--resume), or delete those files to start again"
+            )
+        done_ids, done_bytes = _resume_state(raw, ids_part)
+    npy.parent.mkdir(parents=True, exist_ok=True)
+    embedder = load_embedder(model, batch_size=batch_size, device=device)
+    dim: int | None = None
+    if done_ids or done_bytes:
+        # A block's rows are written before its ids: keep the records both files hold in full.
+        dim = embedder(["ACGT" * 64]).shape[1]
+        keep = min(done_bytes // (4 * dim), len(done_ids))
+        if raw.exists():
+            os.truncate(raw, keep * 4 * dim)
+        done_ids = done_ids[:keep]
+        ids_part.write_text("".join(i + "\n" for i in done_ids))
+    t0 = time.perf_counter()
+    n = 0
+    bar = tqdm(disable=not progress, desc="embed", unit="seq")
+    with open(raw, "ab") as fraw, open(ids_part, "a") as fids:
+        block_ids: list[str] = []
+        block_seqs: list[str] = []
+
+        def flush_block() -> None:
+            nonlocal dim
+            emb = np.ascontiguousarray(embedder(block_seqs), dtype=np.float32)
+            if dim is None:
+                dim = emb.shape[1]
+            fraw.write(emb.tobytes())
+            fraw.flush()
+            fids.write("".join(i + "\n" for i in block_ids))
+            fids.flush()
+            bar.update(len(block_ids))
+            block_ids.clear()
+            block_seqs.clear()
+
+        for rec in records:
+            if n < len(done_ids):
+                if rec.id != done_ids[n]:
+                    raise DnalibError(
+                        f"cannot resume: record {n + 1} of {path} is {rec.id!r} but the interrupted run "
+                        f"wrote {done_ids[n]!r} there; the input changed, so delete {raw} and "
+                        f"{ids_part} and start again"
+                    )
+                n += 1
+                bar.update(1)
+                continue
+            block_ids.append(rec.id)
+            block_seqs.append(rec.sequence)
+            n += 1
+            if len(block_ids) == block_size:
+                flush_block()
+        if block_ids:
+            flush_block()
+    bar.close()
+    if n == 0:
+        raw.unlink(missing_ok=True)
+        ids_part.unlink(missing_ok=True)
+        raise DnalibError(f"{path} holds no sequences")
+    if dim is None:  # everything was done before the interruption
+        dim = embedder(["ACGT" * 64]).shape[1]
+    if raw.stat().st_size != n * 4 * dim:
         raise DnalibError(
-            f"{model!r} is neither a baseline ({', '.join(BASELINES)}) nor a model directory "
-            "(no config.json): pass the output directory of `dnalib pretrain` or `dnalib finetune`"
+            f"{raw} holds {raw.stat().st_size} bytes, not {n} rows of {dim} float32: it was "
+            "written by another model or run; delete it and start again"
         )
-    from transformers import AutoModel, AutoTokenizer
-    from transformers.utils import logging as hf_logging
+    tmp = npy.with_name(npy.name + f".tmp-{os.getpid()}")
+    rows = np.memmap(raw, dtype=np.float32, mode="r", shape=(n, dim))
+    dest = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(n, dim))
+    for a in range(0, n, 65536):
+        dest[a:a + 65536] = rows[a:a + 65536]
+    dest.flush()
+    del dest, rows
+    os.replace(tmp, npy)
+    os.replace(ids_part, ids_path)
+    raw.unlink()
+    return {"embeddings": str(npy), "ids": str(ids_path), "n": n, "dim": int(dim),
+            "resumed_from": len(done_ids), "seconds": time.perf_counter() - t0}
 
-    hf_logging.disable_progress_bar()
-    encoder = AutoModel.from_pretrained(path)
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    if device:
-        encoder = encoder.to(device)
-    return embed_sequences(encoder, tokenizer, seqs, batch_size=batch_size, progress=progress)
+
+def load_embeddings(out: str | os.PathLike[str], *, mmap: bool = True) -> tuple[list[str], np.ndarray]:
+    """Read what :func:`embed_file` wrote: ``(ids, embeddings)``.
+
+    Parameters
+    ----------
+    out : str or path-like
+        The output prefix given to :func:`embed_file` (or its ``.npy`` path).
+    mmap : bool
+        Memory-map the array instead of reading it into memory.
+
+    Returns
+    -------
+    tuple
+        The ids (list of str) and the ``(n, dim)`` float32 array.
+    """
+    npy, ids_path = _output_paths(out)
+    for f in (npy, ids_path):
+        if not f.exists():
+            raise DnalibError(f"{f} does not exist: run embed_file / `dnalib embed` with this prefix first")
+    ids = ids_path.read_text().splitlines()
+    emb = np.load(npy, mmap_mode="r" if mmap else None)
+    if emb.ndim != 2 or emb.shape[0] != len(ids):
+        raise DnalibError(f"{npy} has shape {emb.shape} but {ids_path} lists {len(ids)} ids: "
+                          "the two files do not belong together")
+    return ids, emb
 
 
-__all__ = ["BASELINES", "embed_sequences", "embed_with", "max_chunk_length"]
+__all__ = ["BASELINES", "embed_file", "embed_sequences", "embed_with", "load_embedder",
+           "load_embeddings", "max_chunk_length"]

@@ -138,6 +138,57 @@ def new_mlm_model(config: Any, *, seed: int = 0) -> Any:
     return model
 
 
+def reverse_complement_init_(model: Any, tokenizer: Any, *, std: float = 1.0, seed: int = 0) -> int:
+    """Give every k-mer token the same input embedding as its reverse complement (in place).
+
+    The token embeddings are redrawn from N(0, *std*^2), then each k-mer's row
+    is copied from its reverse complement's (so ``AAAC`` and ``GTTT`` share
+    one vector). A DNA fragment and its reverse complement are the same
+    molecule; with tied embeddings the mean of the token embeddings of a
+    sequence is a random projection of its *canonical* k-mer spectrum, so an
+    untrained encoder already embeds both strands alike and starts where
+    canonical k-mer baselines are, and contrastive training refines that
+    instead of first discovering strand symmetry. A larger *std* than the
+    usual 0.02 keeps the content, not the position embeddings (shared by all
+    sequences), dominant in mean-pooled encodings. Only the initial values are
+    tied: training may untie them.
+
+    Parameters
+    ----------
+    model
+        A model from :func:`new_mlm_model` (or its encoder).
+    tokenizer
+        Its k-mer tokenizer (overlapping or non-overlapping).
+    std : float
+        Standard deviation of the redrawn embeddings.
+    seed : int
+        Seed of the redrawn embeddings.
+
+    Returns
+    -------
+    int
+        Number of k-mer tokens whose row was copied from their reverse complement.
+    """
+    from dnalib.sequences import reverse_complement
+
+    vocab = tokenizer.get_vocab()
+    emb = base_model(model).embeddings.word_embeddings.weight
+    gen = torch.Generator().manual_seed(seed)
+    tied = 0
+    with torch.no_grad():
+        emb.copy_(torch.randn(emb.shape, generator=gen) * std)
+        pad = tokenizer.pad_token_id
+        if pad is not None:
+            emb[pad].zero_()
+        for token, i in vocab.items():
+            if len(token) > 1 and set(token) <= set("ACGT"):
+                rc = reverse_complement(token)
+                if rc < token and rc in vocab:
+                    emb[i] = emb[vocab[rc]]
+                    tied += 1
+    return tied
+
+
 def base_model(model: Any) -> Any:
     """The encoder inside a model with a head (``model.roberta`` / ``model.esm``), or *model*."""
     prefix = getattr(model, "base_model_prefix", None)

@@ -404,6 +404,58 @@ def test_finetune_ablations_and_label_free_mode(small_set, tmp_path):
     assert main([*base, "--label-free", "--out", str(tmp_path / "lf")]) == 0
     info = _json.loads((tmp_path / "lf" / "dnalib_finetune.json").read_text())
     assert info["groups"] == 9 and "label-free" in info["data"]
+    assert info["config"]["sample_by"] == "length"
+    # A fresh encoder trained on the sample alone: no pretraining, no labels.
+    scratch = [*base[:4], "scratch", *base[5:], "--label-free", "--out", str(tmp_path / "s")]
+    assert main(scratch) == 0
+    from dnalib.embed import embed_with
+
+    emb = embed_with(str(tmp_path / "s"), ["ACGTTGCA" * 40, "GGCATTAC" * 25])
+    assert emb.shape == (2, 64) and np.isfinite(emb).all()
+    assert main([*base[:4], "scratch", *base[5:], "--out", str(tmp_path / "t")]) == 1
+
+
+def test_reverse_complement_init_ties_each_kmer_to_its_reverse_complement():
+    import torch
+
+    from dnalib.contrastive import scratch_encoder
+    from dnalib.embed import embed_sequences
+    from dnalib.models import base_model
+    from dnalib.sequences import reverse_complement
+
+    model, tok = scratch_encoder("smoke", seed=3)
+    vocab = tok.get_vocab()
+    emb = base_model(model).embeddings.word_embeddings.weight
+    assert torch.equal(emb[vocab["AAAC"]], emb[vocab["GTTT"]])
+    assert not torch.equal(emb[vocab["AAAC"]], emb[vocab["AAAG"]])
+    assert float(emb[vocab["ACGT"]].std()) > 0.5  # std 1, not the usual 0.02
+    # Untrained, a sequence and its reverse complement already embed (nearly) alike,
+    # much more alike than two unrelated sequences.
+    rng = np.random.default_rng(0)
+    seqs = ["".join(rng.choice(list("ACGT"), 200)) for _ in range(6)]
+    fwd = embed_sequences(model, tok, seqs)
+    rev = embed_sequences(model, tok, [reverse_complement(s) for s in seqs])
+    unit = lambda x: x / np.linalg.norm(x, axis=1, keepdims=True)  # noqa: E731
+    same = (unit(fwd) * unit(rev)).sum(1)
+    other = (unit(fwd) * unit(np.roll(rev, 1, axis=0))).sum(1)
+    assert (same > other).all()
+
+
+def test_sampling_by_length_draws_groups_in_proportion_to_their_bases():
+    from dnalib.contrastive import PairSampler
+
+    rng = np.random.default_rng(1)
+    groups = [["".join(rng.choice(list("ACGT"), n))] for n in (400, 400, 3200)]
+    counts = {"group": np.zeros(3), "length": np.zeros(3)}
+    for how in counts:
+        sampler = PairSampler(groups, 100, seed=0, sample_by=how)
+        for step in range(300):
+            _, _, chosen = sampler.batch(step, 1, return_groups=True)
+            counts[how][chosen[0]] += 1
+    assert abs(counts["group"][2] / 300 - 1 / 3) < 0.1
+    assert abs(counts["length"][2] / 300 - 0.8) < 0.08
+    with pytest.raises(DnalibError, match="sample_by"):
+        PairSampler(groups, 100, sample_by="size")
 
 
 def test_finetune_bad_settings_are_clear_errors(small_set, tmp_path, capsys):

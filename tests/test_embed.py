@@ -69,3 +69,118 @@ def test_embed_with_baselines_and_bad_names(tmp_path):
         embed_with(str(tmp_path), seqs)
     with pytest.raises(DnalibError, match="no sequences"):
         embed_with("tnf", [])
+
+
+@pytest.fixture(scope="module")
+def saved(tiny, tmp_path_factory):
+    model, tok = tiny
+    path = tmp_path_factory.mktemp("model") / "tiny"
+    model.save_pretrained(path)
+    tok.save_pretrained(path)
+    return path
+
+
+def _fasta(path, seqs, prefix="r"):
+    from dnalib.io import write_fasta
+
+    write_fasta({f"{prefix}{i}": s for i, s in enumerate(seqs)}, path)
+    return path
+
+
+def test_embed_file_streams_in_blocks_and_keeps_ids(saved, tmp_path):
+    from dnalib.embed import embed_file, embed_with, load_embeddings
+
+    seqs = [s[: 30 + 9 * i] for i, s in enumerate(_random(23, 250, seed=2))]
+    fa = _fasta(tmp_path / "in.fa", seqs)
+    info = embed_file(str(saved), fa, tmp_path / "out" / "emb", block_size=5, progress=False)
+    assert info["n"] == 23 and info["resumed_from"] == 0
+    ids, emb = load_embeddings(tmp_path / "out" / "emb")
+    assert ids == [f"r{i}" for i in range(23)]
+    np.testing.assert_allclose(emb, embed_with(str(saved), seqs), rtol=1e-4, atol=1e-5)
+    assert not list((tmp_path / "out").glob("*.part"))  # nothing half-written is left
+    # baselines through the same interface; a trailing .npy in the prefix is accepted
+    embed_file("tnf", fa, tmp_path / "tnf.npy", block_size=7, progress=False)
+    ids, emb = load_embeddings(tmp_path / "tnf")
+    np.testing.assert_allclose(emb, embed_with("tnf", seqs), rtol=1e-6)
+
+
+def test_embed_file_resumes_an_interrupted_run_without_redoing_rows(saved, tmp_path, monkeypatch):
+    import dnalib.embed as E
+
+    seqs = _random(12, 80, seed=3)
+    fa = _fasta(tmp_path / "in.fa", seqs)
+    full = E.embed_with(str(saved), seqs)
+    real = E.load_embedder
+    calls = []
+
+    def failing(model, **kw):
+        f = real(model, **kw)
+
+        def g(batch):
+            calls.append(len(batch))
+            if len(calls) == 3:  # the third block dies (Ctrl-C, OOM, power)
+                raise KeyboardInterrupt
+            return f(batch)
+        return g
+
+    monkeypatch.setattr(E, "load_embedder", failing)
+    with pytest.raises(KeyboardInterrupt):
+        E.embed_file(str(saved), fa, tmp_path / "emb", block_size=4, progress=False)
+    assert not (tmp_path / "emb.npy").exists()
+    # a half-written last line of ids (crash between the two writes) is dropped, not trusted
+    with open(tmp_path / "emb.ids.txt.part", "a") as fh:
+        fh.write("r8")
+    with pytest.raises(DnalibError, match="resume"):
+        E.embed_file(str(saved), fa, tmp_path / "emb", block_size=4, progress=False)
+    seen = []
+
+    def counting(model, **kw):
+        f = real(model, **kw)
+        return lambda batch: (seen.append(len(batch)), f(batch))[1]
+
+    monkeypatch.setattr(E, "load_embedder", counting)
+    info = E.embed_file(str(saved), fa, tmp_path / "emb", block_size=4, resume=True, progress=False)
+    assert info["resumed_from"] == 8
+    assert sum(seen) == 1 + 4  # the dimension probe + the one block that was missing
+    ids, emb = E.load_embeddings(tmp_path / "emb")
+    assert ids == [f"r{i}" for i in range(12)]
+    np.testing.assert_allclose(emb, full, rtol=1e-4, atol=1e-5)
+
+
+def test_embed_file_refuses_to_resume_onto_a_different_input(saved, tmp_path):
+    from dnalib.embed import embed_file
+
+    fa = _fasta(tmp_path / "a.fa", _random(6, 60, seed=4))
+    (tmp_path / "emb.npy.part").write_bytes(np.zeros(256, np.float32).tobytes())  # one TNF row
+    (tmp_path / "emb.ids.txt.part").write_text("other0\n")
+    with pytest.raises(DnalibError, match="input changed"):
+        embed_file("tnf", fa, tmp_path / "emb", resume=True, progress=False)
+
+
+def test_embed_file_bad_input_is_a_clear_error(saved, tmp_path):
+    from dnalib.embed import embed_file, load_embeddings
+    from dnalib.errors import DataNotFoundError, InputFormatError
+
+    with pytest.raises(DataNotFoundError):
+        embed_file("tnf", tmp_path / "missing.fa", tmp_path / "e", progress=False)
+    bad = tmp_path / "bad.fa"
+    bad.write_text(">a\nACGT\n>b\nAC!GT\n")
+    with pytest.raises(InputFormatError):
+        embed_file("tnf", bad, tmp_path / "e", progress=False)
+    with pytest.raises(DnalibError, match="directory"):
+        embed_file("tnf", _fasta(tmp_path / "ok.fa", ["ACGT" * 10]), tmp_path, progress=False)
+    with pytest.raises(DnalibError, match="does not exist"):
+        load_embeddings(tmp_path / "nothing")
+
+
+def test_cli_embed(saved, tmp_path, capsys):
+    from dnalib.cli import main
+    from dnalib.embed import load_embeddings
+
+    fa = _fasta(tmp_path / "in.fa.gz", _random(5, 90, seed=5))
+    assert main(["embed", "--model", str(saved), "--input", str(fa), "--out", str(tmp_path / "e"),
+                 "--no-progress"]) == 0
+    assert "5 embeddings" in capsys.readouterr().out
+    ids, emb = load_embeddings(tmp_path / "e")
+    assert len(ids) == 5 and emb.shape[0] == 5
+    assert main(["embed", "--model", "nope", "--input", str(fa), "--out", str(tmp_path / "f")]) == 1

@@ -1,0 +1,150 @@
+"""Embedding throughput against a naive loop, and memory while streaming a large file.
+
+Model: the ``cpu``-profile encoder architecture (what ``dnalib pretrain
+--profile cpu`` trains: overlapping 6-mers, 200 bp per pass, 2 layers x 128),
+randomly initialised: speed does not depend on the weights.
+
+Figures (one ``name: value`` per line):
+
+* ``embed_{1kbp,10kbp}_seq_per_s``: :func:`dnalib.embed.embed_sequences` on
+  random sequences (every sequence is cut into 200 bp chunks, chunks of all
+  sequences are sorted by length and batched, no gradients).
+* ``naive_{1kbp,10kbp}_seq_per_s``: the loop a reader would write first, in
+  the same run: one sequence at a time, its chunks one at a time through the
+  Hugging Face tokenizer and the model, float32, no length bucketing, mean of
+  the chunk means. ``*_speedup`` is the ratio.
+* ``stream_rss_mb_at_{N}``: resident memory of a child process streaming a
+  FASTA file of 100,000 sequences (1 kbp) through ``dnalib embed`` (the
+  :func:`dnalib.embed.embed_file` code path) after N records; flat means
+  bounded memory. ``stream_seq_per_s`` is that run's throughput.
+
+Run: ``python benchmarks/bench_embed.py [--stream N] [--model-dir DIR]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def _random_dna(rng: np.random.Generator, n: int) -> str:
+    return np.frombuffer(b"ACGT", dtype=np.uint8)[rng.integers(0, 4, n)].tobytes().decode()
+
+
+def _model(directory: Path):
+    from dnalib.models import model_config, new_mlm_model
+    from dnalib.pretrain import pretrain_config
+    from dnalib.tokenizers import make_tokenizer
+
+    cfg = pretrain_config("cpu")
+    tok = make_tokenizer(cfg.tokenizer, k=cfg.k)
+    model = new_mlm_model(model_config(tok, profile="cpu", max_tokens=cfg.tokens_per_fragment), seed=0)
+    model.base_model.save_pretrained(directory)
+    tok.save_pretrained(directory)
+    return model.base_model.eval(), tok
+
+
+@torch.inference_mode()
+def naive_embed(model, tok, seqs: list[str], chunk: int) -> np.ndarray:
+    """One sequence at a time, one chunk at a time, float32, plain HF tokenizer."""
+    out = []
+    for s in seqs:
+        means = []
+        for a in range(0, len(s), chunk):
+            enc = tok(s[a:a + chunk], return_tensors="pt")
+            hidden = model(**enc).last_hidden_state[0, 1:-1]
+            means.append(hidden.mean(0))
+        out.append(torch.stack(means).mean(0).numpy())
+    return np.stack(out)
+
+
+def _stream(model_dir: Path, n: int, workdir: Path) -> dict[str, float]:
+    """Stream n random 1 kbp records through `dnalib embed` in a child; sample its RSS."""
+    rng = np.random.default_rng(1)
+    fa = workdir / "stream.fa"
+    with open(fa, "w") as fh:
+        for i in range(n):
+            fh.write(f">read{i}\n{_random_dna(rng, 1000)}\n")
+    code = (
+        "import sys, resource\n"
+        "import dnalib.embed as E\n"
+        "real = E.load_embedder\n"
+        "seen = [0]\n"
+        "marks = {int(x) for x in sys.argv[3].split(',')}\n"
+        "def rss():\n"
+        "    return int(open('/proc/self/statm').read().split()[1]) * resource.getpagesize() / 2**20\n"
+        "def loader(m, **kw):\n"
+        "    f = real(m, **kw)\n"
+        "    def g(b):\n"
+        "        r = f(b); seen[0] += len(b)\n"
+        "        if seen[0] in marks: print(f'rss {seen[0]} {rss():.1f}', flush=True)\n"
+        "        return r\n"
+        "    return g\n"
+        "E.load_embedder = loader\n"
+        "import time; t = time.perf_counter()\n"
+        "info = E.embed_file(sys.argv[1], sys.argv[2], sys.argv[4], block_size=2000, progress=False)\n"
+        "print(f\"rate {info['n'] / (time.perf_counter() - t):.1f}\")\n"
+    )
+    marks = sorted({m for m in (2000, n // 10, n // 2, n) if m % 2000 == 0 and m > 0})
+    res = subprocess.run([sys.executable, "-c", code, str(model_dir), str(fa),
+                          ",".join(map(str, marks)), str(workdir / "stream")],
+                         capture_output=True, text=True, check=True)
+    figures = {}
+    for line in res.stdout.splitlines():
+        parts = line.split()
+        if parts[0] == "rss":
+            figures[f"stream_rss_mb_at_{parts[1]}"] = float(parts[2])
+        elif parts[0] == "rate":
+            figures["stream_seq_per_s"] = float(parts[1])
+    emb = np.load(workdir / "stream.npy", mmap_mode="r")
+    assert emb.shape[0] == n, emb.shape
+    return figures
+
+
+def main(argv: list[str] | None = None) -> dict[str, float]:
+    """Run the benchmark, print and return the figures."""
+    from dnalib.embed import embed_sequences
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--stream", type=int, default=100_000, help="records streamed (0: skip)")
+    p.add_argument("--n-1kbp", type=int, default=256)
+    p.add_argument("--n-10kbp", type=int, default=32)
+    args = p.parse_args(argv)
+    rng = np.random.default_rng(0)
+    figures: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        model, tok = _model(tmp / "model")
+        chunk = 200
+        for label, length, n in (("1kbp", 1000, args.n_1kbp), ("10kbp", 10_000, args.n_10kbp)):
+            seqs = [_random_dna(rng, length) for _ in range(n)]
+            embed_sequences(model, tok, seqs[:8], chunk_length=chunk)  # warm-up
+            t0 = time.perf_counter()
+            fast = embed_sequences(model, tok, seqs, chunk_length=chunk)
+            fast_s = time.perf_counter() - t0
+            sub = seqs[: max(4, n // 8)]
+            naive_embed(model, tok, sub[:2], chunk)
+            t0 = time.perf_counter()
+            slow = naive_embed(model, tok, sub, chunk)
+            slow_s = time.perf_counter() - t0
+            # Same numbers, not just faster: the naive loop is the reference.
+            np.testing.assert_allclose(fast[: len(sub)], slow, rtol=2e-3, atol=2e-4)
+            figures[f"embed_{label}_seq_per_s"] = n / fast_s
+            figures[f"naive_{label}_seq_per_s"] = len(sub) / slow_s
+            figures[f"embed_{label}_speedup"] = (n / fast_s) / (len(sub) / slow_s)
+        if args.stream:
+            figures.update(_stream(tmp / "model", args.stream, tmp))
+    for name, value in figures.items():
+        print(f"{name}: {value:.1f}")
+    return figures
+
+
+if __name__ == "__main__":
+    main()
