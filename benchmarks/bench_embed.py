@@ -14,9 +14,10 @@ Figures (one ``name: value`` per line):
   Hugging Face tokenizer and the model, float32, no length bucketing, mean of
   the chunk means. ``*_speedup`` is the ratio.
 * ``stream_rss_mb_at_{N}``: resident memory of a child process streaming a
-  FASTA file of 100,000 sequences (1 kbp) through ``dnalib embed`` (the
-  :func:`dnalib.embed.embed_file` code path) after N records; flat means
-  bounded memory. ``stream_seq_per_s`` is that run's throughput.
+  FASTA file of 100,000 reads (200 bp, one model pass each) through
+  :func:`dnalib.embed.embed_file` (what ``dnalib embed`` runs), after N
+  records; flat means bounded memory. ``stream_seq_per_s`` is that run's
+  throughput.
 
 Run: ``python benchmarks/bench_embed.py [--stream N] [--model-dir DIR]``.
 """
@@ -65,13 +66,13 @@ def naive_embed(model, tok, seqs: list[str], chunk: int) -> np.ndarray:
     return np.stack(out)
 
 
-def _stream(model_dir: Path, n: int, workdir: Path) -> dict[str, float]:
-    """Stream n random 1 kbp records through `dnalib embed` in a child; sample its RSS."""
+def _stream(model_dir: Path, n: int, workdir: Path, length: int) -> dict[str, float]:
+    """Stream n random records through embed_file in a child; sample its RSS."""
     rng = np.random.default_rng(1)
     fa = workdir / "stream.fa"
     with open(fa, "w") as fh:
         for i in range(n):
-            fh.write(f">read{i}\n{_random_dna(rng, 1000)}\n")
+            fh.write(f">read{i}\n{_random_dna(rng, length)}\n")
     code = (
         "import sys, resource\n"
         "import dnalib.embed as E\n"
@@ -114,6 +115,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--stream", type=int, default=100_000, help="records streamed (0: skip)")
+    p.add_argument("--stream-length", type=int, default=200, help="bp per streamed record")
     p.add_argument("--n-1kbp", type=int, default=256)
     p.add_argument("--n-10kbp", type=int, default=32)
     args = p.parse_args(argv)
@@ -140,7 +142,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             figures[f"naive_{label}_seq_per_s"] = len(sub) / slow_s
             figures[f"embed_{label}_speedup"] = (n / fast_s) / (len(sub) / slow_s)
         if args.stream:
-            figures.update(_stream(tmp / "model", args.stream, tmp))
+            figures.update(_stream(tmp / "model", args.stream, tmp, args.stream_length))
     for name, value in figures.items():
         print(f"{name}: {value:.1f}")
     return figures

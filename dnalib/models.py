@@ -150,8 +150,9 @@ def reverse_complement_init_(model: Any, tokenizer: Any, *, std: float = 1.0, se
     canonical k-mer baselines are, and contrastive training refines that
     instead of first discovering strand symmetry. A larger *std* than the
     usual 0.02 keeps the content, not the position embeddings (shared by all
-    sequences), dominant in mean-pooled encodings. Only the initial values are
-    tied: training may untie them.
+    sequences), dominant in mean-pooled encodings; for the same reason learned
+    absolute position embeddings (RoBERTa) start at zero. Only the initial
+    values are set: training may untie them and learn positions.
 
     Parameters
     ----------
@@ -180,6 +181,9 @@ def reverse_complement_init_(model: Any, tokenizer: Any, *, std: float = 1.0, se
         pad = tokenizer.pad_token_id
         if pad is not None:
             emb[pad].zero_()
+        positions = getattr(base_model(model).embeddings, "position_embeddings", None)
+        if positions is not None:  # RoBERTa: start position-free; training learns what it needs
+            positions.weight.zero_()
         for token, i in vocab.items():
             if len(token) > 1 and set(token) <= set("ACGT"):
                 rc = reverse_complement(token)
