@@ -357,6 +357,9 @@ def draw_mix(
 
 
 __all__ = [
+    "LABEL_FREE_SETTINGS",
+    "PROFILE_SETTINGS",
+    "SCRATCH_ENCODERS",
     "TEMPERATURE",
     "ContrastiveObjective",
     "FinetuneConfig",
