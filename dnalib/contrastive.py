@@ -515,9 +515,9 @@ PROFILE_SETTINGS: dict[str, dict[str, Any]] = {
 }
 
 
-#: Label-free settings per profile: a fresh encoder (:func:`scratch_encoder`) trained on the
-#: unlabelled sample itself, positives = two fragments of one contig, contigs drawn by length.
-#: cpu: about 0.27 s a step on 2 cores, so 800 steps take about 3.5 minutes.
+#: Label-free settings per profile, for a fresh encoder (see scratch_encoder) trained on the
+#: unlabelled sample itself (positives are two fragments of one contig, contigs drawn by
+#: length). On the cpu profile a step takes about 0.27 s on 2 cores, 800 steps about 4 minutes.
 LABEL_FREE_SETTINGS: dict[str, dict[str, Any]] = {
     "smoke": dict(curriculum=("simclr",), phase_steps=(4,), fragment_length=60, chunk_length=0,
                   batch_pairs=6, sample_by="length", checkpoint_every=4, warmup_steps=1),
@@ -528,7 +528,7 @@ LABEL_FREE_SETTINGS: dict[str, dict[str, Any]] = {
                 warmup_steps=100),
 }
 
-#: Architecture of :func:`scratch_encoder` per profile (non-overlapping 4-mers).
+#: Architecture of the scratch encoder per profile (non-overlapping 4-mers).
 SCRATCH_ENCODERS: dict[str, dict[str, int]] = {
     "smoke": dict(k=4, chunk_length=200, num_hidden_layers=2, hidden_size=64, num_attention_heads=2,
                   intermediate_size=128),
