@@ -295,6 +295,18 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_model_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True,
+                   help="tnf, kmer6 (baselines) or a model directory (dnalib pretrain/finetune output)")
+
+
+def _add_embedding_args(p: argparse.ArgumentParser) -> None:
+    """How the commands that embed (evaluate, embed) run the model."""
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--device", default=None)
+    p.add_argument("--no-progress", action="store_true")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``dnalib`` command."""
     parser = argparse.ArgumentParser(
@@ -388,8 +400,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", help="score a model or baseline on a labelled genome set "
                                         "(clustering, few-shot, binning, taxonomy)")
-    p.add_argument("--model", required=True,
-                   help="tnf, kmer6 (baselines) or a model directory (dnalib pretrain/finetune output)")
+    _add_model_arg(p)
     p.add_argument("--genomes", required=True,
                    help="directory of FASTA files named by genome id (gzipped or not) + taxonomy.tsv")
     p.add_argument("--taxonomy", default=None,
@@ -401,23 +412,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma-separated subset of clustering,fewshot,binning,taxonomy")
     p.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 for KMeans and few-shot (5)")
     p.add_argument("--seed", type=int, default=0, help="seed of the fragment positions")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--device", default=None)
     p.add_argument("--out", required=True, help="JSON file for the results")
-    p.add_argument("--no-progress", action="store_true")
+    _add_embedding_args(p)
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("embed", help="embed every record of a FASTA/FASTQ file (streamed) and write "
                                      "PREFIX.npy + PREFIX.ids.txt")
-    p.add_argument("--model", required=True,
-                   help="tnf, kmer6 (baselines) or a model directory (dnalib pretrain/finetune output)")
+    _add_model_arg(p)
     p.add_argument("--input", required=True, help="FASTA or FASTQ file, plain or compressed")
     p.add_argument("--out", required=True, help="output prefix: writes OUT.npy and OUT.ids.txt")
     p.add_argument("--block-size", type=int, default=2048, help="records held in memory at once (2048)")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--device", default=None)
     p.add_argument("--resume", action="store_true", help="continue an interrupted run with the same --out")
-    p.add_argument("--no-progress", action="store_true")
+    _add_embedding_args(p)
     p.set_defaults(func=_cmd_embed)
 
     p = sub.add_parser("inspect", help="validate FASTA/FASTQ or a labelled genome set and summarise it")

@@ -198,7 +198,7 @@ def load_embedder(
     if device:
         encoder = encoder.to(device)
     encoder.eval()
-    return lambda seqs: embed_sequences(encoder, tokenizer, _nonempty(seqs), batch_size=batch_size,
+    return lambda seqs: embed_sequences(encoder, tokenizer, seqs, batch_size=batch_size,
                                         progress=progress)
 
 
@@ -377,8 +377,7 @@ def embed_file(
         raw.unlink(missing_ok=True)
         ids_part.unlink(missing_ok=True)
         raise DnalibError(f"{path} holds no sequences")
-    if dim is None:  # everything was done before the interruption
-        dim = embedder(["ACGT" * 64]).shape[1]
+    assert dim is not None  # set by the resume probe or by the first block written
     if raw.stat().st_size != n * 4 * dim:
         raise DnalibError(
             f"{raw} holds {raw.stat().st_size} bytes, not {n} rows of {dim} float32: it was "
