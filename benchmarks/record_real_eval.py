@@ -7,7 +7,8 @@ for the chapter 8 build on a CPU. This script runs the chapter's protocol
 (``dnalib evaluate``: 100 fragments of 10 kbp per genome, fragment seed 0,
 clustering / few-shot / binning / taxonomy, 5 seeds) for each of them and for
 TNF and 6-mer spectra on the same fragments, and writes one record with the
-command, commit, hardware and date; chapter 8 reads it::
+command, commit, hardware and date, after every model (``complete`` is false
+until all are done); chapter 8 reads it::
 
     python benchmarks/record_real_eval.py --profile cpu --out results/kmcp15_eval_cpu.json
 """
@@ -42,7 +43,8 @@ def main(argv: list[str] | None = None) -> None:
               "command": "python benchmarks/record_real_eval.py " + " ".join(sys.argv[1:] if argv is None
                                                                              else argv),
               "commit": commit, "hardware": _hardware(), "profile": args.profile,
-              "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "models": {}}
+              "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "complete": False,
+              "models": {}}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -58,6 +60,7 @@ def main(argv: list[str] | None = None) -> None:
             record["models"][name] = result
             print(f"{name}: ARI {result['clustering']['ari']:.3f}", flush=True)
             record["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            record["complete"] = len(record["models"]) == len(args.models)
             out.write_text(json.dumps(record, indent=2) + "\n")
 
 
