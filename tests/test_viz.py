@@ -46,3 +46,166 @@ def test_plotly_renderer_is_set_on_import():
     import plotly.io as pio
 
     assert pio.renderers.default == PLOTLY_RENDERER == "plotly_mimetype+notebook"
+
+
+# ---------------------------------------------------------------------------
+# Projections, interactive figures, explorer
+# ---------------------------------------------------------------------------
+
+import numpy as np  # noqa: E402
+
+from dnalib import viz  # noqa: E402
+
+
+def _blobs(n_per=30, k=4, d=12, seed=0):
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(0, 10, (k, d))
+    x = np.vstack([c + rng.normal(0, 0.5, (n_per, d)) for c in centers])
+    species = np.repeat([f"sp{i}" for i in range(k)], n_per)
+    genus = np.repeat([f"g{i // 2}" for i in range(k)], n_per)
+    meta = pd.DataFrame({"id": [f"frag{i}" for i in range(len(x))], "genus": genus,
+                         "species": species, "gc": rng.random(len(x)), "length": 5000})
+    return x, meta
+
+
+@pytest.mark.parametrize("method", ["pca", "tsne", "umap"])
+def test_project_shapes_determinism_and_separation(method, tmp_path):
+    x, meta = _blobs()
+    a = viz.project(x, method, cache_dir=tmp_path)
+    b = viz.project(x, method, cache=False)
+    assert a.shape == (len(x), 2) and a.dtype == np.float32
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)  # cached == recomputed
+    # Well-separated blobs stay separated: each point's nearest neighbour is of its species.
+    d = ((a[:, None, :] - a[None, :, :]) ** 2).sum(-1)
+    np.fill_diagonal(d, np.inf)
+    same = meta["species"].to_numpy()[d.argmin(1)] == meta["species"].to_numpy()
+    assert same.mean() > 0.95
+    assert viz.project(x, method, n_components=3, cache=False).shape == (len(x), 3)
+
+
+def test_project_cache_is_keyed_by_input_and_parameters(tmp_path, monkeypatch):
+    x, _ = _blobs(n_per=10)
+    calls = []
+    real = viz._compute_projection
+
+    def counting(*args, **kwargs):
+        calls.append(args[1:])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(viz, "_compute_projection", counting)
+    viz.project(x, "tsne", perplexity=5, cache_dir=tmp_path)
+    viz.project(x, "tsne", perplexity=5, cache_dir=tmp_path)
+    assert len(calls) == 1, "the second identical call must come from the cache"
+    viz.project(x, "tsne", perplexity=6, cache_dir=tmp_path)
+    x2 = x.copy()
+    x2[0, 0] += 1e-3
+    viz.project(x2, "tsne", perplexity=5, cache_dir=tmp_path)
+    viz.project(x, "tsne", perplexity=5, seed=1, cache_dir=tmp_path)
+    assert len(calls) == 4, "other parameters, input or seed must not reuse the cache"
+    files = list((tmp_path / "projections").glob("tsne-*.npy"))
+    assert len(files) == 4
+    # A corrupt cache entry is recomputed, not trusted.
+    for f in files:
+        f.write_bytes(b"not an npy file")
+    again = viz.project(x, "tsne", perplexity=5, cache_dir=tmp_path)
+    assert len(calls) == 5 and again.shape == (len(x), 2)
+
+
+def test_project_rejects_bad_input_with_clear_errors():
+    x, _ = _blobs(n_per=5)
+    with pytest.raises(DnalibError, match="2-D"):
+        viz.project(x[0])
+    with pytest.raises(DnalibError, match="at least 3 rows"):
+        viz.project(x[:2])
+    bad = x.copy()
+    bad[3, 1] = np.nan
+    with pytest.raises(DnalibError, match=r"NaN.*rows \[3\]"):
+        viz.project(bad, "pca")
+    with pytest.raises(DnalibError, match="unknown projection"):
+        viz.project(x, "mds")
+    with pytest.raises(DnalibError, match="does not take n_neighbors"):
+        viz.project(x, "tsne", n_neighbors=5)
+    with pytest.raises(DnalibError, match="smaller than the number of points"):
+        viz.project(x, "tsne", perplexity=50)
+    with pytest.raises(DnalibError, match="smaller than the number of points"):
+        viz.project(x, "umap", n_neighbors=len(x))
+    with pytest.raises(DnalibError, match="n_components"):
+        viz.project(x, "pca", n_components=4)
+    # Defaults too large for tiny inputs are lowered instead of failing.
+    assert viz.project(x, "tsne", cache=False).shape == (len(x), 2)
+
+
+def test_scatter_colour_dropdown_and_projection_buttons():
+    x, meta = _blobs()
+    p1, p2 = viz.project(x, "pca", cache=False), viz.project(x, "tsne", cache=False)
+    fig = viz.scatter({"PCA": p1, "t-SNE (perplexity=30)": p2}, meta,
+                      color_by=["species", "genus"])
+    # one trace per species, then one per genus; species shown first
+    names = [t.name for t in fig.data]
+    assert names == ["sp0", "sp1", "sp2", "sp3", "g0", "g1"]
+    assert [t.visible for t in fig.data] == [True] * 4 + [False] * 2
+    colour, proj = fig.layout.updatemenus
+    assert [b.label for b in colour.buttons] == ["colour by species", "colour by genus"]
+    assert colour.buttons[1].args[0]["visible"] == [False] * 4 + [True] * 2
+    # the projection buttons move every trace's points to the other projection
+    upd = proj.buttons[1].args[0]
+    sp1 = np.flatnonzero(meta["species"] == "sp1")
+    np.testing.assert_allclose(upd["x"][1], p2[sp1, 0])
+    np.testing.assert_allclose(upd["y"][5], p2[np.flatnonzero(meta["genus"] == "g1"), 1])
+    assert proj.buttons[1].args[1]["xaxis.title.text"] == "t-SNE 1"
+    # hover shows the id, the ranks, GC and length
+    t = fig.data[0]
+    assert "customdata[4]" in t.hovertemplate and t.customdata[0][0] == "frag0"
+    assert list(t.customdata[0][1:3]) == ["g0", "sp0"]
+    # slider variant and 3D
+    fig = viz.scatter({"a": p1, "b": p2}, meta, control="slider")
+    assert len(fig.layout.sliders[0].steps) == 2
+    fig3 = viz.scatter(viz.project(x, "pca", n_components=3, cache=False), meta)
+    assert fig3.data[0].type == "scatter3d"
+
+
+def test_scatter_highlight_and_validation():
+    x, meta = _blobs()
+    p = viz.project(x, "pca", cache=False)
+    fig = viz.scatter(p, meta, color_by="species", highlight=("genus", "g1"))
+    assert [t.marker.opacity for t in fig.data] == [0.15, 0.15, 0.85, 0.85]
+    with pytest.raises(DnalibError, match="no point has genus == 'g9'"):
+        viz.scatter(p, meta, highlight=("genus", "g9"))
+    with pytest.raises(DnalibError, match="meta has 120 rows but the projection has 119"):
+        viz.scatter(p[:-1], meta)
+    with pytest.raises(DnalibError, match="lacks"):
+        viz.scatter(p, meta, color_by="phylum")
+    with pytest.raises(DnalibError, match="same shape"):
+        viz.scatter({"a": p, "b": p[:-1]}, meta)
+
+
+def test_compare_shares_one_legend_across_panels():
+    x, meta = _blobs()
+    fig = viz.compare({"A": viz.project(x, "pca", cache=False),
+                       "B": viz.project(x[:, :6], "pca", cache=False)}, meta)
+    assert len(fig.data) == 8
+    assert [t.showlegend for t in fig.data] == [True] * 4 + [False] * 4
+    assert {t.legendgroup for t in fig.data} == {"sp0", "sp1", "sp2", "sp3"}
+    assert [a.text for a in fig.layout.annotations] == ["A", "B"]
+
+
+def test_explorer_recomputes_when_controls_change(tmp_path, monkeypatch):
+    monkeypatch.setenv("DNALIB_CACHE", str(tmp_path))
+    x, meta = _blobs(n_per=15)
+    ex = viz.Explorer({"full": x, "half": x[:, :6]}, meta, method="pca")
+    first = ex.coords.copy()
+    assert ex.controls["perplexity"].layout.display == "none"
+    ex.controls["model"].value = "half"
+    assert not np.allclose(ex.coords, first)
+    ex.controls["method"].value = "tsne"
+    assert ex.controls["perplexity"].layout.display is None
+    assert "t-SNE" in ex.figure.layout.title.text
+    ex.controls["rank"].value = "genus"
+    assert [t.name for t in ex.figure.data] == ["g0", "g1"]
+    assert ex.controls["highlight"].options == ("(none)", "g0", "g1")
+    ex.controls["highlight"].value = "g1"
+    assert [t.marker.opacity for t in ex.figure.data] == [0.15, 0.85]
+    ex.controls["dims"].value = 3
+    assert ex.coords.shape == (len(x), 3) and ex.figure.data[0].type == "scatter3d"
+    with pytest.raises(DnalibError, match="same sequences"):
+        viz.Explorer({"a": x, "b": x[:-1]}, meta)
