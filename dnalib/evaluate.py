@@ -85,6 +85,7 @@ def clustering_scores(
     seeds: Sequence[int] = (0, 1, 2, 3, 4),
     n_init: int = 3,
     max_iter: int = 1000,
+    normalize: bool = True,
 ) -> dict[str, Any]:
     """Species clustering scores (ARI and NMI) of embeddings, DNABERT-S protocol.
 
@@ -104,6 +105,10 @@ def clustering_scores(
         KMeans restarts per seed (the best inertia is kept).
     max_iter
         KMeans iteration limit.
+    normalize
+        L2-normalise rows first (the protocol). Pass ``False`` to cluster
+        coordinates as they are, e.g. a 2-D projection from
+        :func:`dnalib.viz.project`, where unit length would be meaningless.
 
     Returns
     -------
@@ -131,7 +136,8 @@ def clustering_scores(
     seeds = [int(s) for s in seeds]
     if not seeds:
         raise DnalibError("seeds must name at least one KMeans random state")
-    x = _unit_rows(x)
+    if normalize:
+        x = _unit_rows(x)
 
     per_seed: list[dict[str, float | int]] = []
     for seed in seeds:

@@ -211,6 +211,18 @@ def test_clustering_scores_still_separates_clusters():
     assert scores["ari"] == pytest.approx(1.0)
 
 
+def test_clustering_scores_normalize_false_clusters_raw_coordinates():
+    # Two groups that differ only in length along the same direction: unit rows
+    # merge them, raw coordinates keep them apart.
+    rng = np.random.default_rng(0)
+    angle = rng.normal(np.pi / 4, 0.2, 40)
+    radius = np.repeat([1.0, 5.0], 20)
+    x = np.c_[radius * np.cos(angle), radius * np.sin(angle)]
+    y = np.repeat(["near", "far"], 20)
+    assert clustering_scores(x, y, seeds=(0,))["ari"] < 0.1
+    assert clustering_scores(x, y, seeds=(0,), normalize=False)["ari"] == pytest.approx(1.0)
+
+
 # --------------------------------------------------------------------------- few-shot and binning
 
 
