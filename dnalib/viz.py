@@ -651,8 +651,6 @@ class Explorer:
         """Recompute the projection for the current controls and redraw; returns the figure."""
         import time
 
-        from IPython.display import display
-
         c = self.controls
         method = c["method"].value
         for name, shown in (("perplexity", method == "tsne"), ("n_neighbors", method == "umap"),
@@ -671,9 +669,12 @@ class Explorer:
                               title=f"{model}: {label}")
         self.status.value = (f"<small>{model}, {label}, {len(self.meta)} points, "
                              f"{time.perf_counter() - t:.1f} s</small>")
-        self.output.clear_output(wait=True)
-        with self.output:
-            display(self.figure)
+        # Replace the Output widget's outputs in one state update rather than
+        # `with output: display(...)`: capturing displays makes nbclient (the book
+        # build) echo every output back to the kernel, which stalled or killed the
+        # kernel with plotly's multi-MB first output.
+        data = self.figure._repr_mimebundle_()
+        self.output.outputs = ({"output_type": "display_data", "data": data, "metadata": {}},)
         return self.figure
 
     def _ipython_display_(self) -> None:

@@ -195,6 +195,9 @@ def test_explorer_recomputes_when_controls_change(tmp_path, monkeypatch):
     ex = viz.Explorer({"full": x, "half": x[:, :6]}, meta, method="pca")
     first = ex.coords.copy()
     assert ex.controls["perplexity"].layout.display == "none"
+    # the figure is the Output widget's single output, in plotly's mime type
+    (out,) = ex.output.outputs
+    assert "application/vnd.plotly.v1+json" in out["data"]
     ex.controls["model"].value = "half"
     assert not np.allclose(ex.coords, first)
     ex.controls["method"].value = "tsne"
