@@ -38,6 +38,7 @@ $(STAMP): requirements-lock.txt pyproject.toml
 env: $(STAMP)
 
 book: $(STAMP)
+	$(BIN)/python .ci/vendor_js.py $(BOOK_DIR)/book/_vendor
 	$(BIN)/jupyter-book build $(BOOK_DIR) $(BOOK_FLAGS)
 	@echo "book built: $(abspath $(BOOK_DIR))/_build/html/index.html"
 
