@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -36,12 +37,40 @@ from dnalib.errors import DnalibError
 PLOTLY_RENDERER = "plotly_mimetype+notebook"
 
 
+#: plotly's notebook renderer loads MathJax from cdnjs with every figure, which a
+#: site that must work offline cannot have (the book serves its own MathJax).
+_CDN_MATHJAX = re.compile(r'<script src="https://cdnjs\.cloudflare\.com/ajax/libs/mathjax/[^"]*"></script>')
+
+
+def _offline_notebook_renderer() -> Any:
+    from plotly.io._base_renderers import NotebookRenderer
+
+    class OfflineNotebookRenderer(NotebookRenderer):
+        """plotly's ``notebook`` renderer without the MathJax script from a CDN."""
+
+        def to_mimebundle(self, fig_dict: Any) -> dict[str, Any]:
+            bundle = super().to_mimebundle(fig_dict)
+            if "text/html" in bundle:
+                bundle["text/html"] = _CDN_MATHJAX.sub("", bundle["text/html"])
+            return bundle
+
+    return OfflineNotebookRenderer(connected=False)
+
+
 def use_book_renderer() -> None:
-    """Set plotly's default renderer to :data:`PLOTLY_RENDERER` (done on import)."""
+    """Set plotly's default renderer to :data:`PLOTLY_RENDERER` (done on import).
+
+    The ``notebook`` part is replaced by a renderer that leaves out the
+    ``<script>`` plotly adds to load MathJax from cdnjs.com with every figure,
+    so that the static site makes no request to the internet (figure text here
+    uses no LaTeX; pages with formulas get the site's own MathJax).
+    """
     try:
         import plotly.io as pio
     except ImportError:  # plotly is a dependency, but keep viz importable without it
         return
+    if type(pio.renderers["notebook"]).__name__ != "OfflineNotebookRenderer":
+        pio.renderers["notebook"] = _offline_notebook_renderer()
     pio.renderers.default = PLOTLY_RENDERER
 
 
@@ -176,13 +205,13 @@ def project(embeddings: Any, method: str = "umap", *, n_components: int = 2, see
 
     Parameters
     ----------
-    embeddings : array-like, shape (n, d)
-        One row per sequence (at least 3 rows, all values finite).
-    method : {"pca", "tsne", "umap"}
-        PCA (linear, shows global structure), t-SNE (scikit-learn, PCA
+    embeddings : array-like
+        Shape (n, d): one row per sequence (at least 3 rows, all values finite).
+    method : str
+        ``"pca"``, ``"tsne"`` or ``"umap"``: PCA (linear, shows global structure), t-SNE (scikit-learn, PCA
         initialisation) or UMAP (umap-learn).
-    n_components : {2, 3}
-        Output dimension.
+    n_components : int
+        Output dimension, 2 or 3.
     seed : int
         Random state of t-SNE / UMAP (the result is deterministic for a seed).
     normalize : bool
@@ -326,8 +355,9 @@ def scatter(projections: Any, meta: pd.DataFrame, *, color_by: Sequence[str] | s
 
     Parameters
     ----------
-    projections : array (n, 2 or 3) or mapping of label -> array
-        The coordinates; several arrays must be projections of the same points
+    projections : numpy.ndarray or mapping
+        The coordinates, shape (n, 2) or (n, 3), or a mapping of label to such
+        arrays; several arrays must be projections of the same points
         in the same order (e.g. UMAP with different ``n_neighbors``). Three
         columns make a 3D figure.
     meta : pandas.DataFrame
@@ -337,10 +367,10 @@ def scatter(projections: Any, meta: pd.DataFrame, *, color_by: Sequence[str] | s
         ranks in *meta*, species first).
     hover : sequence of str, optional
         Columns shown on hover (default :func:`default_hover`).
-    highlight : (column, value), optional
-        Draw points with ``meta[column] == value`` normally and the rest faded.
-    control : {"buttons", "slider"}
-        How to switch between several projections.
+    highlight : tuple, optional
+        ``(column, value)``: draw points with ``meta[column] == value`` normally and the rest faded.
+    control : str
+        How to switch between several projections: ``"buttons"`` or ``"slider"``.
     title : str, optional
     point_size : float
     height : int
@@ -463,8 +493,9 @@ def compare(projections: Mapping[str, Any], meta: pd.DataFrame, *, color_by: str
 
     Parameters
     ----------
-    projections : mapping of panel title -> array (n, 2)
-        One projection per model, rows in the same order as *meta*.
+    projections : mapping
+        Panel title to projection, shape (n, 2): one per model, rows in the
+        same order as *meta*.
     meta : pandas.DataFrame
         One row per point.
     color_by : str
@@ -538,8 +569,8 @@ class Explorer:
 
     Parameters
     ----------
-    embeddings : mapping of model name -> array (n, d)
-        Embeddings of the same n sequences by each model.
+    embeddings : mapping
+        Model name to embeddings, shape (n, d): the same n sequences by each model.
     meta : pandas.DataFrame
         One row per sequence: ranks and hover columns.
     ranks : sequence of str, optional
@@ -547,8 +578,8 @@ class Explorer:
         species first).
     hover : sequence of str, optional
         Hover columns (default :func:`default_hover`).
-    method : {"pca", "tsne", "umap"}
-        Projection shown first.
+    method : str
+        Projection shown first: ``"pca"``, ``"tsne"`` or ``"umap"``.
     seed : int
         Random state of the projections.
 

@@ -212,3 +212,14 @@ def test_explorer_recomputes_when_controls_change(tmp_path, monkeypatch):
     assert ex.coords.shape == (len(x), 3) and ex.figure.data[0].type == "scatter3d"
     with pytest.raises(DnalibError, match="same sequences"):
         viz.Explorer({"a": x, "b": x[:-1]}, meta)
+
+
+def test_book_renderer_loads_nothing_from_a_cdn():
+    import plotly.graph_objects as go
+    import plotly.io as pio
+
+    viz.use_book_renderer()
+    bundle = pio.renderers["notebook"].to_mimebundle(go.Figure(go.Scatter(x=[1], y=[2])).to_dict())
+    assert "Plotly.newPlot" in bundle["text/html"]
+    assert "cdnjs" not in bundle["text/html"] and "https://" not in bundle["text/html"].split(
+        "Plotly.newPlot")[0]
