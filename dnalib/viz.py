@@ -340,7 +340,7 @@ def default_hover(meta: pd.DataFrame) -> list[str]:
 
 def scatter(projections: Any, meta: pd.DataFrame, *, color_by: Sequence[str] | str | None = None,
             hover: Sequence[str] | None = None, highlight: tuple[str, Any] | None = None,
-            control: str = "buttons", title: str | None = None, point_size: float = 6,
+            control: str = "dropdown", title: str | None = None, point_size: float = 6,
             height: int = 560) -> Any:
     """An interactive scatter plot of one or several projections of the same points.
 
@@ -350,8 +350,8 @@ def scatter(projections: Any, meta: pd.DataFrame, *, color_by: Sequence[str] | s
     - one trace per category of each colouring rank, with a legend (click a
       taxon to hide it, double-click to isolate it);
     - a dropdown "colour by" switching between the ranks in *color_by*;
-    - when several projections are given, buttons (or a slider) switching
-      between them; the colouring chosen is kept.
+    - when several projections are given, a second dropdown (or buttons, or a
+      slider) switching between them; the colouring chosen is kept.
 
     Parameters
     ----------
@@ -370,7 +370,9 @@ def scatter(projections: Any, meta: pd.DataFrame, *, color_by: Sequence[str] | s
     highlight : tuple, optional
         ``(column, value)``: draw points with ``meta[column] == value`` normally and the rest faded.
     control : str
-        How to switch between several projections: ``"buttons"`` or ``"slider"``.
+        How to switch between several projections: ``"dropdown"`` (default, any
+        number of settings), ``"buttons"`` (one row: a few short labels) or
+        ``"slider"`` (settings that are steps of one parameter).
     title : str, optional
     point_size : float
     height : int
@@ -400,8 +402,8 @@ def scatter(projections: Any, meta: pd.DataFrame, *, color_by: Sequence[str] | s
         _check_meta(meta, n, [highlight[0]], "highlight")
         if not (meta[highlight[0]] == highlight[1]).any():
             raise DnalibError(f"no point has {highlight[0]} == {highlight[1]!r}")
-    if control not in ("buttons", "slider"):
-        raise DnalibError(f"control must be 'buttons' or 'slider'; got {control!r}")
+    if control not in ("dropdown", "buttons", "slider"):
+        raise DnalibError(f"control must be 'dropdown', 'buttons' or 'slider'; got {control!r}")
     custom, template = _hover(meta.reset_index(drop=True), hover)
     focus = (np.ones(n, bool) if highlight is None
              else (meta[highlight[0]] == highlight[1]).to_numpy())
@@ -454,9 +456,12 @@ def scatter(projections: Any, meta: pd.DataFrame, *, color_by: Sequence[str] | s
         return {f"scene.{a}axis.title.text": f"{base} {i}" for i, a in enumerate("xyz", 1)}
 
     if len(names) > 1:
-        if control == "buttons":
+        if control in ("dropdown", "buttons"):
+            # A dropdown fits any number of settings; buttons sit in one row (a few
+            # short labels only: plotly does not wrap them).
             menus.append({
-                "type": "buttons", "direction": "right", "x": 1.0, "xanchor": "right",
+                "type": control, "direction": "down" if control == "dropdown" else "right",
+                "x": 0.32 if len(color_by) > 1 else 0.0, "xanchor": "left",
                 "y": 1.0, "yanchor": "bottom", "showactive": True, "active": 0,
                 "pad": {"t": 4, "b": 4}, "name": "projection",
                 "buttons": [{"label": name, "method": "update",

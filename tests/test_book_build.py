@@ -23,6 +23,8 @@ def _make_book(tmp: Path, code: str) -> subprocess.CompletedProcess:
     (tmp / "book").mkdir()
     for name in ("references.bib", "logo.svg"):
         shutil.copy(ROOT / "book" / name, tmp / "book" / name)
+    for folder in ("_ext", "_js"):  # the local Sphinx extension and our own JavaScript
+        shutil.copytree(ROOT / "book" / folder, tmp / "book" / folder)
     (tmp / "book" / "intro.md").write_text("# Throwaway book\n\nA test page.\n")
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_markdown_cell("# A chapter"), nbformat.v4.new_code_cell(code)]

@@ -142,6 +142,8 @@ def _plotly_state(page) -> list[dict]:
         visible: (gd.data || []).map(t => t.visible === undefined ? true : t.visible),
         names: (gd.data || []).map(t => t.name),
         x0: (gd.data || []).length ? Array.from(gd.data[0].x || []).slice(0, 3) : [],
+        type: (gd.data || []).length ? gd.data[0].type : null,
+        canvas: gd.querySelectorAll('canvas').length,
         menus: ((gd.layout || {}).updatemenus || []).map(m => m.buttons.map(b => b.label)),
     }))""")
 
@@ -177,28 +179,36 @@ def test_chapter_7_figures_respond_and_widgets_render(browser, site):
         gd = page.locator(".js-plotly-plot").nth(idx)
         gd.scroll_into_view_if_needed()
         gd.locator(".updatemenu-header-group").first.click()
-        gd.locator(".updatemenu-button", has_text=labels[1]).first.click()
+        gd.locator(".updatemenu-dropdown-button", has_text=labels[1]).first.click()
         page.wait_for_timeout(500)
         after = _plotly_state(page)[idx]
         assert after["visible"] != before[idx]["visible"], "the colour dropdown did not restyle"
         shown = {n for n, v in zip(after["names"], after["visible"], strict=True) if v is True}
-        legend = set(gd.locator(".legendtext").all_inner_texts())
+        legend = set(gd.locator(".legendtext").all_text_contents())
         assert shown and shown <= legend, f"legend {sorted(legend)[:5]} does not show {sorted(shown)[:5]}"
 
-        # The figure with projection buttons: switch to another projection.
+        # The figure with a projection menu: switch to another projection.
         jdx = next(i for i, s in enumerate(before) if len(s["menus"]) > 1)
         gd = page.locator(".js-plotly-plot").nth(jdx)
         gd.scroll_into_view_if_needed()
         second = before[jdx]["menus"][1][1]
-        gd.locator(".updatemenu-button", has_text=second).first.click()
+        gd.locator(".updatemenu-header-group").nth(1).click()
+        gd.locator(".updatemenu-dropdown-button", has_text=second).first.click()
         page.wait_for_timeout(500)
-        assert _plotly_state(page)[jdx]["x0"] != before[jdx]["x0"], "projection buttons did nothing"
+        assert _plotly_state(page)[jdx]["x0"] != before[jdx]["x0"], "the projection menu did nothing"
 
-        # Saved widget state: the explorer's controls are drawn by the widget manager.
+        # 3-D figures draw with WebGL.
+        gl = [s for s in before if s["type"] == "scatter3d"]
+        assert gl and all(s["canvas"] > 0 for s in gl), f"3-D figures without a canvas: {gl}"
+
+        # Saved widget state: the explorer's controls are drawn by the widget manager,
+        # with its last figure inside the Output widget.
         assert page.locator('script[type="application/vnd.jupyter.widget-state+json"]').count() == 1
         page.wait_for_selector(".widget-dropdown select", timeout=60_000)
         options = page.locator(".widget-dropdown select").first.locator("option").all_inner_texts()
         assert "TNF" in options, options
+        inner = page.locator(".widget-output .js-plotly-plot, .jupyter-widgets-output-area .js-plotly-plot")
+        assert inner.count() >= 1, "the explorer's saved figure did not render"
         assert problems.report() == "", problems.report()
     finally:
         page.close()

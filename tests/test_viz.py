@@ -135,7 +135,7 @@ def test_project_rejects_bad_input_with_clear_errors():
     assert viz.project(x, "tsne", cache=False).shape == (len(x), 2)
 
 
-def test_scatter_colour_dropdown_and_projection_buttons():
+def test_scatter_colour_dropdown_and_projection_menu():
     x, meta = _blobs()
     p1, p2 = viz.project(x, "pca", cache=False), viz.project(x, "tsne", cache=False)
     fig = viz.scatter({"PCA": p1, "t-SNE (perplexity=30)": p2}, meta,
@@ -157,7 +157,10 @@ def test_scatter_colour_dropdown_and_projection_buttons():
     t = fig.data[0]
     assert "customdata[4]" in t.hovertemplate and t.customdata[0][0] == "frag0"
     assert list(t.customdata[0][1:3]) == ["g0", "sp0"]
-    # slider variant and 3D
+    assert colour.type == "dropdown" and proj.type == "dropdown"
+    # buttons and slider variants, and 3D
+    fig = viz.scatter({"a": p1, "b": p2}, meta, control="buttons")
+    assert fig.layout.updatemenus[1].type == "buttons"
     fig = viz.scatter({"a": p1, "b": p2}, meta, control="slider")
     assert len(fig.layout.sliders[0].steps) == 2
     fig3 = viz.scatter(viz.project(x, "pca", n_components=3, cache=False), meta)
