@@ -17,12 +17,13 @@ export DNALIB_DATA_MIRROR := $(abspath ../shared/data)
 endif
 endif
 
-.PHONY: help env book test lab clean-book lock
+.PHONY: help env book test lab student clean-book lock
 
 help:
 	@echo "make book   set up .venv and build the book (executes every chapter) -> _build/html/index.html"
 	@echo "make test   set up .venv and run the whole test suite"
 	@echo "make lab    set up .venv and open JupyterLab on the notebooks"
+	@echo "make student  write student copies of the chapters (solutions removed) to student/"
 	@echo "make env    only set up .venv"
 	@echo "make lock   re-resolve requirements-lock.txt and environment.yml from pyproject.toml"
 
@@ -44,6 +45,11 @@ book: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+STUDENT_DIR ?= student
+
+student: $(STAMP)
+	$(BIN)/python -m dnalib.classroom notebooks $(STUDENT_DIR)
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/

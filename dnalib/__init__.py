@@ -14,7 +14,9 @@ Modules (one idea each):
 - :mod:`dnalib.artifacts`  named models shared between chapters, trained once and cached
 - :mod:`dnalib.embed`      embeddings of sequences of any length with a trained encoder
 - :mod:`dnalib.evaluate`   evaluation protocols: clustering (ARI/NMI), taxonomic classification by rank
-- :mod:`dnalib.viz`        figures and the plotly renderer for the book
+- :mod:`dnalib.viz`        projections, interactive plotly figures, the JupyterLab explorer
+- :mod:`dnalib.exercises`  immediate feedback on exercises with a checkable answer
+- :mod:`dnalib.classroom`  student copies of the chapters (``make student``)
 - :mod:`dnalib.profiles`   run profiles: ``smoke``, ``cpu`` (default), ``gpu``
 - :mod:`dnalib.cli`        the ``dnalib`` command line
 """

@@ -673,6 +673,11 @@ class PairSampler:
                  reverse_complement: bool = True, sample_by: str = "group") -> None:
         if sample_by not in SAMPLE_BY:
             raise DnalibError(f"sample_by must be one of {SAMPLE_BY}; got {sample_by!r}")
+        if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or length < 1:
+            raise DnalibError(
+                f"length (bases per view) must be a positive integer; got {length!r} "
+                "(a chunk_length of 0 means no chunking: pass the fragment length instead)"
+            )
         usable = []
         for contigs in groups:
             contigs = [c.upper() for c in contigs if len(c) >= length]

@@ -456,6 +456,9 @@ def test_sampling_by_length_draws_groups_in_proportion_to_their_bases():
     assert abs(counts["length"][2] / 300 - 0.8) < 0.08
     with pytest.raises(DnalibError, match="sample_by"):
         PairSampler(groups, 100, sample_by="size")
+    for bad in (0, -5, 2.5, True):
+        with pytest.raises(DnalibError, match="positive integer"):
+            PairSampler(groups, bad)
 
 
 def test_finetune_bad_settings_are_clear_errors(small_set, tmp_path, capsys):

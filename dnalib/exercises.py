@@ -1,0 +1,210 @@
+"""Immediate, friendly feedback on exercises whose answer can be checked.
+
+In a chapter, an auto-checked exercise ends with a cell such as::
+
+    answer = ...                      # the student writes this
+    exercises.check(answer, expected, name="canonical 4-mers")
+
+:func:`check` compares the answer with the expected value (numbers within a
+tolerance, shapes, text, sets, sequences, arrays), shows a short message that
+says what was right or what differs (as HTML in a notebook, plain text
+elsewhere) and returns ``True`` or ``False``. It never raises on a wrong
+answer: a student's notebook keeps running. ``...`` (an answer not written yet)
+gets a reminder instead of a verdict.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Mapping, Sequence, Set
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Feedback", "check", "compare"]
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """The outcome of comparing an answer with the expected value.
+
+    Attributes
+    ----------
+    correct : bool
+        Whether the answer matches.
+    message : str
+        What was right, or what differs and how.
+    """
+
+    correct: bool
+    message: str
+
+    def __bool__(self) -> bool:
+        return self.correct
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool)
+
+
+def _short(x: Any, limit: int = 80) -> str:
+    text = repr(x)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def compare(answer: Any, expected: Any, *, rtol: float = 1e-6, atol: float = 0.0,
+            ignore_case: bool = True, ordered: bool = True) -> Feedback:
+    """Compare *answer* with *expected* and say how they differ.
+
+    Parameters
+    ----------
+    answer
+        What the student computed.
+    expected
+        The right value: a number, a bool, a string, a tuple (e.g. a shape), a
+        sequence, a set, a mapping or a numpy array.
+    rtol, atol : float
+        Relative and absolute tolerance for numbers and float arrays.
+    ignore_case : bool
+        Compare strings without regard to case and surrounding spaces.
+    ordered : bool
+        For sequences: whether order matters (``False`` compares as multisets).
+
+    Returns
+    -------
+    Feedback
+    """
+    if answer is Ellipsis:
+        return Feedback(False, "No answer yet: replace the ... with your answer and run the cell again.")
+    if isinstance(expected, bool) or isinstance(answer, bool):
+        ok = bool(answer) == bool(expected) and isinstance(answer, (bool, np.bool_))
+        if not isinstance(answer, (bool, np.bool_)):
+            return Feedback(False, f"Expected True or False; got {_short(answer)}.")
+        return Feedback(ok, "Correct." if ok else "Not quite: think about the opposite case.")
+    if _is_number(expected):
+        if not _is_number(answer):
+            if isinstance(answer, np.ndarray) and answer.size == 1:
+                answer = answer.item()
+            else:
+                return Feedback(False, f"Expected a number; got {type(answer).__name__} {_short(answer)}.")
+        if math.isnan(float(answer)):
+            return Feedback(False, "Your answer is NaN: check for a division by zero or empty input.")
+        if math.isclose(float(answer), float(expected), rel_tol=rtol, abs_tol=atol):
+            return Feedback(True, "Correct.")
+        direction = "too large" if float(answer) > float(expected) else "too small"
+        hint = ""
+        if float(expected) != 0:
+            ratio = float(answer) / float(expected)
+            if math.isclose(ratio, round(ratio), rel_tol=1e-6) and round(ratio) not in (0, 1):
+                hint = f" It is exactly {round(ratio)} times the expected value: counted twice?"
+        return Feedback(False, f"Not quite: {_short(answer)} is {direction}.{hint}")
+    if isinstance(expected, str):
+        if not isinstance(answer, str):
+            return Feedback(False, f"Expected text; got {type(answer).__name__} {_short(answer)}.")
+        a, e = (answer.strip().lower(), expected.strip().lower()) if ignore_case else (answer, expected)
+        return Feedback(a == e, "Correct." if a == e else f"Not quite: {_short(answer)}.")
+    if isinstance(expected, np.ndarray) or isinstance(answer, np.ndarray):
+        a, e = np.asarray(answer), np.asarray(expected)
+        if a.shape != e.shape:
+            return Feedback(False, f"Shape {a.shape} where {e.shape} was expected.")
+        if np.issubdtype(e.dtype, np.number) and np.issubdtype(a.dtype, np.number):
+            close = np.isclose(a, e, rtol=rtol, atol=atol)
+        else:
+            close = a == e
+        if bool(np.all(close)):
+            return Feedback(True, "Correct.")
+        bad = np.argwhere(~close)
+        return Feedback(False, f"{len(bad)} of {e.size} values differ, first at index "
+                               f"{tuple(int(i) for i in bad[0])}.")
+    if isinstance(expected, Set):
+        try:
+            a = set(answer)
+        except TypeError:
+            return Feedback(False, f"Expected a collection; got {_short(answer)}.")
+        if a == set(expected):
+            return Feedback(True, "Correct.")
+        missing, extra = set(expected) - a, a - set(expected)
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing")
+        if extra:
+            parts.append(f"{len(extra)} that should not be there (e.g. {_short(sorted(map(str, extra))[0])})")
+        return Feedback(False, "Not quite: " + ", ".join(parts) + ".")
+    if isinstance(expected, Mapping):
+        if not isinstance(answer, Mapping):
+            return Feedback(False, f"Expected a mapping (dict); got {type(answer).__name__}.")
+        missing = [k for k in expected if k not in answer]
+        if missing:
+            return Feedback(False, f"Key {_short(missing[0])} is missing.")
+        for k in expected:
+            sub = compare(answer[k], expected[k], rtol=rtol, atol=atol, ignore_case=ignore_case,
+                          ordered=ordered)
+            if not sub:
+                return Feedback(False, f"At key {_short(k)}: {sub.message}")
+        return Feedback(True, "Correct.")
+    if isinstance(expected, Sequence):
+        if isinstance(answer, str) or not isinstance(answer, (Sequence, np.ndarray)):
+            return Feedback(False, f"Expected a sequence of {len(expected)} items; got {_short(answer)}.")
+        answer = list(answer)
+        if len(answer) != len(expected):
+            return Feedback(False, f"{len(answer)} items where {len(expected)} were expected.")
+        if not ordered:
+            try:
+                answer, expected = sorted(answer), sorted(expected)
+            except TypeError:
+                pass
+        for i, (a, e) in enumerate(zip(answer, expected, strict=True)):
+            sub = compare(a, e, rtol=rtol, atol=atol, ignore_case=ignore_case)
+            if not sub:
+                return Feedback(False, f"Item {i}: {sub.message}")
+        return Feedback(True, "Correct.")
+    ok = answer == expected
+    return Feedback(bool(ok), "Correct." if ok else f"Not quite: {_short(answer)}.")
+
+
+def check(answer: Any, expected: Any, *, name: str | None = None, hint: str | None = None,
+          display: bool = True, **options: Any) -> bool:
+    """Check an exercise answer and show friendly feedback.
+
+    Parameters
+    ----------
+    answer
+        The student's answer (``...`` while not written yet).
+    expected
+        The right value (see :func:`compare` for what can be compared).
+    name : str, optional
+        The exercise, shown in the message.
+    hint : str, optional
+        Shown after a wrong answer.
+    display : bool
+        Show the message (HTML in a notebook, printed otherwise).
+    **options
+        Passed to :func:`compare` (``rtol``, ``atol``, ``ignore_case``, ``ordered``).
+
+    Returns
+    -------
+    bool
+        Whether the answer is right. A wrong answer never raises.
+    """
+    fb = compare(answer, expected, **options)
+    if display:
+        label = f"{name}: " if name else ""
+        text = label + fb.message + (f" Hint: {hint}" if hint and not fb.correct else "")
+        try:
+            from IPython import get_ipython
+            from IPython.display import HTML
+            from IPython.display import display as show
+
+            in_notebook = get_ipython() is not None and type(get_ipython()).__name__ == "ZMQInteractiveShell"
+        except ImportError:  # IPython is there with the book extras; plain Python works too
+            in_notebook = False
+        if in_notebook:
+            colour = "#1a7f37" if fb.correct else ("#9a6700" if answer is Ellipsis else "#cf222e")
+            mark = "✔" if fb.correct else ("…" if answer is Ellipsis else "✘")
+            show(HTML(f'<div style="border-left:4px solid {colour};padding:4px 10px;'
+                      f'margin:4px 0"><b style="color:{colour}">{mark}</b> {html.escape(text)}</div>'))
+        else:
+            print(("[correct] " if fb.correct else "[try again] ") + text)
+    return fb.correct

@@ -1,0 +1,136 @@
+"""Student notebooks: no solution leaks, a place to work after every exercise,
+and each student copy still runs up to its first exercise."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from dnalib.classroom import (
+    ANSWER_TAG,
+    exercise_labels,
+    solution_texts,
+    student_notebook,
+    write_student_notebooks,
+)
+from dnalib.errors import DnalibError
+
+ROOT = Path(__file__).resolve().parent.parent
+CHAPTERS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+SECRET = "the_secret_answer = 6 * 7"
+
+
+def _nb(*cells):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = list(cells)
+    return nb
+
+
+def _md(text):
+    return nbformat.v4.new_markdown_cell(text)
+
+
+def _code(text, tags=()):
+    cell = nbformat.v4.new_code_cell(text)
+    if tags:
+        cell.metadata["tags"] = list(tags)
+    cell.outputs = [nbformat.v4.new_output("stream", text="42\n")]
+    cell.execution_count = 3
+    return cell
+
+
+def test_solutions_of_every_form_are_removed_and_answer_cells_added():
+    nb = _nb(
+        _md("# Chapter\n\nText."),
+        _code("x = 1"),
+        _md("## Exercises\n\n````{exercise} First\n:label: ex-a\n\nCompute it.\n````\n\n"
+            "````{solution} ex-a\n:class: dropdown\n\n```python\n" + SECRET + "\n```\n\nBecause.\n````\n\n"
+            ":::{exercise} Second\n:label: ex-b\nAgain.\n:::\n\n:::{solution} ex-b\nSECOND SECRET\n:::"),
+        _code("print('solution code')  # SOLUTION CELL", tags=["solution"]),
+        _md("```{solution-start} ex-b\n```"),
+        _code("gated = 'GATED SECRET'"),
+        _md("```{solution-end}\n```"),
+        _md("Closing words."),
+    )
+    student = student_notebook(nb)
+    text = "\n".join(c.source for c in student.cells)
+    for secret in (SECRET, "SECOND SECRET", "SOLUTION CELL", "GATED SECRET", "{solution"):
+        assert secret not in text
+    assert "Compute it." in text and "Again." in text and "Closing words." in text
+    answers = [c for c in student.cells if ANSWER_TAG in c.metadata.get("tags", [])]
+    assert [c.source.splitlines()[0] for c in answers] == [
+        "# Exercise ex-a: your answer here", "# Exercise ex-b: your answer here"]
+    code = [c for c in student.cells if c.cell_type == "code" and c not in answers]
+    assert [c.source for c in code] == ["x = 1"] and code[0].outputs == []
+    assert exercise_labels(nb) == ["ex-a", "ex-b"]
+    assert len(solution_texts(nb)) == 4
+    assert nb.cells[1].outputs, "the chapter itself is not modified"
+
+
+def test_malformed_directives_are_reported():
+    with pytest.raises(DnalibError, match="unclosed {solution}"):
+        student_notebook(_nb(_md("````{solution} ex\nno end")))
+    with pytest.raises(DnalibError, match="solution-start"):
+        student_notebook(_nb(_md("```{solution-start} ex\n```"), _code("y = 2")))
+    with pytest.raises(DnalibError, match="no notebooks"):
+        write_student_notebooks(ROOT / "tests", ROOT / "nowhere")
+
+
+@pytest.fixture(scope="module")
+def student_dir(tmp_path_factory):
+    """The README's command, `make student`, into a temporary folder."""
+    out = tmp_path_factory.mktemp("student")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAKE")}
+    result = subprocess.run(["make", "-C", str(ROOT), "student", f"STUDENT_DIR={out}"],
+                            capture_output=True, text=True, env=env, timeout=600)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    return out
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
+def test_every_chapter_has_exercises_and_no_solution_leaks(chapter, student_dir):
+    nb = nbformat.read(chapter, as_version=4)
+    labels = exercise_labels(nb)
+    assert len(labels) >= 3, f"{chapter.name}: {len(labels)} exercises (at least 3)"
+    solutions = solution_texts(nb)
+    assert len(solutions) >= len(labels), f"{chapter.name}: an exercise has no solution"
+    student = nbformat.read(student_dir / chapter.name, as_version=4)
+    text = "\n".join(c.source for c in student.cells)
+    assert "{solution" not in text
+    # A line may appear in a solution and in the chapter's own code; the student
+    # copy may keep it only as often as it appears outside the solutions.
+    from collections import Counter
+
+    def lines(t):
+        return [ln.strip() for ln in t.splitlines() if len(ln.strip()) > 12
+                and not ln.strip().startswith((":", "```", "#"))]
+
+    total = Counter(lines("\n".join(c.source for c in nb.cells)))
+    in_solutions = Counter(ln for sol in solutions for ln in lines(sol))
+    in_student = Counter(lines(text))
+    leaked = [ln for ln in in_solutions if in_student[ln] > total[ln] - in_solutions[ln]]
+    assert not leaked, f"{chapter.name}: solution text in the student copy: {leaked[:2]}"
+    answers = [c for c in student.cells if ANSWER_TAG in c.metadata.get("tags", [])]
+    assert len(answers) == len(labels)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
+def test_student_copy_runs_up_to_the_first_exercise(chapter, student_dir, tmp_path, monkeypatch):
+    """Executes every code cell before the first answer cell, with the smoke profile
+    (the kernel inherits the environment; smoke models are cached apart from cpu ones)."""
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(student_dir / chapter.name, as_version=4)
+    first = next(i for i, c in enumerate(nb.cells) if ANSWER_TAG in c.metadata.get("tags", []))
+    assert any(c.cell_type == "code" for c in nb.cells[:first])
+    nb.cells = nb.cells[:first]
+    monkeypatch.setenv("DNALIB_PROFILE", "smoke")
+    client = NotebookClient(nb, timeout=900, kernel_name="python3",
+                            resources={"metadata": {"path": str(ROOT / "notebooks")}})
+    client.execute()

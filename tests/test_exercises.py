@@ -1,0 +1,52 @@
+"""dnalib.exercises: the checker says right from wrong, and how an answer is wrong."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dnalib.exercises import check, compare
+
+
+@pytest.mark.parametrize("answer, expected", [
+    (136, 136), (0.30000001, 0.3), (np.int64(4), 4), (np.array(2.0), 2.0),
+    ("  Escherichia ", "escherichia"), ((240, 136), (240, 136)), ([1, 2, 3], [1, 2, 3]),
+    ({"b", "a"}, {"a", "b"}), (np.arange(3) / 3, np.array([0, 1 / 3, 2 / 3])),
+    ({"k": 4, "n": [1, 2]}, {"k": 4, "n": [1, 2]}), (True, True),
+])
+def test_right_answers_are_accepted(answer, expected):
+    assert compare(answer, expected).correct
+
+
+@pytest.mark.parametrize("answer, expected, says", [
+    (272, 136, "2 times the expected value"),
+    (100, 136, "too small"),
+    ("136", 136, "Expected a number"),
+    (float("nan"), 1.0, "NaN"),
+    ((136, 240), (240, 136), "Item 0"),
+    ([1, 2], [1, 2, 3], "2 items where 3"),
+    (np.zeros((2, 3)), np.zeros((3, 2)), "Shape (2, 3) where (3, 2)"),
+    (np.array([0.0, 1.0, 5.0]), np.array([0.0, 1.0, 2.0]), "1 of 3 values differ, first at index (2,)"),
+    ({"a"}, {"a", "b"}, "1 missing"),
+    ({"k": 3}, {"k": 4}, "At key 'k'"),
+    ("yes", True, "True or False"),
+    (..., 5, "No answer yet"),
+])
+def test_wrong_answers_say_what_differs(answer, expected, says):
+    fb = compare(answer, expected)
+    assert not fb.correct and says in fb.message, fb.message
+
+
+def test_unordered_sequences_and_tolerances():
+    assert compare([3, 1, 2], [1, 2, 3], ordered=False)
+    assert not compare([3, 1, 2], [1, 2, 3])
+    assert compare(0.52, 0.5, atol=0.05) and not compare(0.52, 0.5)
+
+
+def test_check_prints_feedback_and_never_raises(capsys):
+    assert check(136, 136, name="canonical 4-mers") is True
+    assert check(272, 136, name="canonical 4-mers", hint="a k-mer and its reverse complement") is False
+    out = capsys.readouterr().out
+    assert "[correct] canonical 4-mers: Correct." in out
+    assert "[try again] canonical 4-mers: Not quite" in out and "Hint: a k-mer" in out
+    assert check(object(), 1) is False  # nonsense input: feedback, no exception
