@@ -3,9 +3,9 @@
 The chapters are the solution notebooks. Solutions are written with
 sphinx-exercise:
 
-- a ``{solution}`` directive in a Markdown cell (a dropdown on the site), in a
-  backtick fence (```` ````{solution} label ```` ... ```` ```` ````) or a colon
-  fence (``:::{solution} label`` ... ``:::``);
+- a ``{solution}`` directive in a Markdown cell (a dropdown on the site),
+  fenced with four or more backticks or with three or more colons (for example
+  ``:::{solution} label`` ... ``:::``);
 - solution *code* lives in code cells tagged ``solution`` (optionally between
   ``{solution-start}`` and ``{solution-end}`` Markdown cells).
 

@@ -90,7 +90,7 @@ def site():
 
 
 def _pages() -> list[str]:
-    pages = ["index.html", "book/setup.html", "book/api.html"]
+    pages = ["index.html", "book/setup.html", "book/instructors.html", "book/api.html"]
     pages += [f"notebooks/{nb.stem}.html" for nb in sorted((ROOT / "notebooks").glob("*.ipynb"))]
     return pages
 
