@@ -65,31 +65,43 @@ def _blocks(text: str) -> list[tuple[str, str, int, int, str]]:
 def exercise_labels(nb: Any) -> list[str]:
     """Labels (or titles) of the ``{exercise}`` directives of a notebook, in order."""
     labels = []
-    for cell in nb.cells:
-        if cell.cell_type == "markdown":
-            labels += [label or arg for name, arg, _, _, label in _blocks(cell.source)
-                       if name == "exercise"]
+    for _cell, _gated, blocks in _walk(nb)[0]:
+        labels += [label or arg for name, arg, _, _, label in blocks if name == "exercise"]
     return labels
+
+
+def _walk(nb: Any) -> tuple[list[tuple[Any, bool, list[tuple[str, str, int, int, str]]]], bool]:
+    """Each cell with whether it lies between ``{solution-start}`` and
+    ``{solution-end}`` (the state before the cell) and its directive blocks
+    (Markdown cells only); plus whether a gate is still open at the end."""
+    walked = []
+    gated = False
+    for cell in nb.cells:
+        blocks = _blocks(cell.source) if cell.cell_type == "markdown" else []
+        walked.append((cell, gated, blocks))
+        for name, *_ in blocks:
+            if name == "solution-start":
+                gated = True
+            elif name == "solution-end":
+                gated = False
+    return walked, gated
+
+
+def _is_solution_code(cell: Any, gated: bool) -> bool:
+    return cell.cell_type != "markdown" and (
+        gated or SOLUTION_TAG in cell.get("metadata", {}).get("tags", []))
 
 
 def solution_texts(nb: Any) -> list[str]:
     """Every piece of solution content of a notebook: the body of each
     ``{solution}`` directive and the source of each solution code cell."""
     texts = []
-    inside_gate = False
-    for cell in nb.cells:
-        tags = cell.get("metadata", {}).get("tags", [])
-        if cell.cell_type == "markdown":
-            lines = cell.source.split("\n")
-            for name, _, start, end, _ in _blocks(cell.source):
-                if name == "solution":
-                    texts.append("\n".join(lines[start + 1:end]))
-                elif name == "solution-start":
-                    inside_gate = True
-                elif name == "solution-end":
-                    inside_gate = False
-        elif SOLUTION_TAG in tags or inside_gate:
+    for cell, gated, blocks in _walk(nb)[0]:
+        if _is_solution_code(cell, gated):
             texts.append(cell.source)
+        lines = cell.source.split("\n")
+        texts += ["\n".join(lines[start + 1:end])
+                  for name, _, start, end, _ in blocks if name == "solution"]
     return texts
 
 
@@ -123,42 +135,31 @@ def student_notebook(nb: Any) -> Any:
         If a directive is not closed, or a solution-start has no solution-end.
     """
     out = copy.deepcopy(nb)
+    walked, open_gate = _walk(out)
+    if open_gate:
+        raise DnalibError("a {solution-start} has no matching {solution-end}")
     cells = []
-    inside_gate = False
-    for cell in out.cells:
-        tags = cell.get("metadata", {}).get("tags", [])
+    for cell, gated, blocks in walked:
         if cell.cell_type == "markdown":
             lines = cell.source.split("\n")
             keep = [True] * len(lines)
-            exercises = []
-            gate_here = None
-            for name, arg, start, end, label in _blocks(cell.source):
+            for name, _, start, end, _ in blocks:
                 if name in ("solution", "solution-start", "solution-end"):
-                    for k in range(start, end + 1):
-                        keep[k] = False
-                if name == "solution-start":
-                    gate_here = True
-                elif name == "solution-end":
-                    gate_here = False
-                elif name == "exercise":
-                    exercises.append(label or arg)
+                    keep[start:end + 1] = [False] * (end + 1 - start)
             text = "\n".join(ln for ln, k in zip(lines, keep, strict=True) if k)
             text = re.sub(r"\n{3,}", "\n\n", text).strip("\n")
-            if not inside_gate and text.strip():
+            if not gated and text.strip():
                 cell.source = text
                 cells.append(cell)
-            cells.extend(_placeholder(label) for label in exercises)
-            if gate_here is not None:
-                inside_gate = gate_here
+            cells.extend(_placeholder(label or arg)
+                         for name, arg, _, _, label in blocks if name == "exercise")
             continue
-        if SOLUTION_TAG in tags or inside_gate:
+        if _is_solution_code(cell, gated):
             continue
         if cell.cell_type == "code":
             cell.outputs = []
             cell.execution_count = None
         cells.append(cell)
-    if inside_gate:
-        raise DnalibError("a {solution-start} has no matching {solution-end}")
     out.cells = cells
     out.metadata.pop("widgets", None)
     return out
