@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import shutil
 import sys
 import tarfile
@@ -54,8 +53,9 @@ SKIP_SUFFIXES = (".map", ".d.ts", ".LICENSE.txt")
 
 
 def _cache_dir() -> Path:
-    base = os.environ.get("DNALIB_CACHE")
-    return (Path(base) if base else Path(pooch.os_cache("dnalib"))) / "npm"
+    from dnalib.datasets import cache_root  # <dnalib cache>/data: the same root, resolved once
+
+    return cache_root().parent / "npm"
 
 
 def _known_hash(integrity: str) -> str:
