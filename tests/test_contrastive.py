@@ -441,6 +441,65 @@ def test_reverse_complement_init_ties_each_kmer_to_its_reverse_complement():
     assert (same > other).all()
 
 
+@pytest.mark.parametrize("position", ["absolute", "rotary"])
+def test_spectrum_init_makes_the_untrained_encoder_a_function_of_the_kmer_spectrum(position):
+    import torch
+
+    from dnalib.contrastive import encode
+    from dnalib.models import base_model, masked_mean, model_config, new_mlm_model, spectrum_init_
+    from dnalib.sequences import reverse_complement
+    from dnalib.tokenizers import fast_encode, make_tokenizer
+
+    tok = make_tokenizer("kmer", k=4, model_max_length=120)
+    model = new_mlm_model(model_config(tok, profile="smoke", max_tokens=120, position=position,
+                                       tie_word_embeddings=False), seed=1)
+    spectrum_init_(model, tok, seed=1)
+    enc = base_model(model).eval()
+    rng = np.random.default_rng(2)
+    seqs = ["".join(rng.choice(list("ACGT"), n)) for n in (100, 60, 117)]
+    both = seqs + [reverse_complement(s) for s in seqs]
+    e = fast_encode(tok, both, dtype=np.int64)
+    ids, att = torch.from_numpy(e["input_ids"]), torch.from_numpy(e["attention_mask"])
+    content = att.bool() & (ids != tok.cls_token_id) & (ids != tok.sep_token_id)
+    with torch.no_grad():
+        pooled = encode(enc, ids, att, content=content)
+        if position == "absolute":  # every layer passes the embedding output through unchanged
+            direct = masked_mean(enc.embeddings(input_ids=ids), content)
+            torch.testing.assert_close(pooled, direct, atol=1e-4, rtol=1e-4)
+    # Same k-mer multiset up to reverse complements -> same encoding; other sequences differ.
+    torch.testing.assert_close(pooled[:3], pooled[3:], atol=1e-4, rtol=1e-4)
+    assert float((pooled[0] - pooled[1]).abs().max()) > 1e-2
+    # Layers still learn: the zeroed projections get gradients at once.
+    model.train()
+    encode(enc, ids, att, content=content).pow(2).sum().backward()
+    layer = enc.encoder.layer[0]
+    assert float(layer.output.dense.weight.grad.abs().sum()) > 0
+
+
+def test_embedding_learning_rate_multiplier_is_checked_and_used(small_set, tmp_path):
+    from safetensors.torch import load_file
+
+    from dnalib import contrastive as C
+
+    with pytest.raises(DnalibError, match="must not be negative"):
+        C.finetune_config("smoke", embedding_lr_mult=-1.0)
+    assert C.finetune_config("cpu").embedding_lr_mult == 10.0
+    root, community = small_set
+    groups = C.genome_groups({g: community.genomes[g] for g in community.train_ids})
+    key = "embeddings.word_embeddings.weight"
+    start = load_file(root / "mlm" / "model.safetensors")
+    start = next(v for k, v in start.items() if k.endswith(key))
+    moved = {}
+    for mult in (1.0, 100.0):
+        out = tmp_path / str(mult)
+        C.finetune(groups, out, root / "mlm", C.finetune_config(
+            "smoke", curriculum=("simclr",), phase_steps=(1,), embedding_lr_mult=mult,
+            lr=1e-5, checkpoint_every=0), progress=False)
+        after = next(v for k, v in load_file(out / "model.safetensors").items() if k.endswith(key))
+        moved[mult] = float((after - start).abs().max())
+    assert moved[100.0] > 20 * moved[1.0] > 0
+
+
 def test_sampling_by_length_draws_groups_in_proportion_to_their_bases():
     from dnalib.contrastive import PairSampler
 

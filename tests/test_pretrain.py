@@ -73,6 +73,28 @@ def test_bad_settings_are_clear_errors():
         P.pretrain_config("smoke", batch_size=10, grad_accum=4)
     with pytest.raises(DnalibError, match="at least 200 bp"):
         P.FragmentSampler(["ACGT" * 10], 200)
+    with pytest.raises(DnalibError, match="init must be one of"):
+        P.pretrain_config("smoke", init="random")
+
+
+@pytest.mark.parametrize("init", ["spectrum", "standard"])
+def test_init_choice_decides_the_starting_encoder_and_decoder_tying(tmp_path, init):
+    from transformers import AutoModelForMaskedLM
+
+    from dnalib.models import base_model
+
+    rng = np.random.default_rng(0)
+    seqs = ["".join(rng.choice(list("ACGT"), 2000)) for _ in range(3)]
+    out = tmp_path / init
+    P.pretrain(seqs, out, _smoke(init=init, max_steps=2, checkpoint_every=0, eval_every=0),
+               progress=False)
+    model = AutoModelForMaskedLM.from_pretrained(out)
+    words = base_model(model).embeddings.word_embeddings.weight
+    tied = model.lm_head.decoder.weight.data_ptr() == words.data_ptr()
+    if init == "spectrum":  # std-1 embeddings (2 steps barely move them), decoder separate
+        assert not tied and float(words[5:].std()) > 0.5
+    else:
+        assert tied and float(words[5:].std()) < 0.1
 
 
 def test_same_seed_same_losses_and_the_output_loads_with_auto_classes(community_dir, tmp_path):
