@@ -198,9 +198,9 @@ def spectrum_init_(model: Any, tokenizer: Any, *, std: float = 1.0, seed: int = 
 
     Two changes to a fresh model:
 
-    1. :func:`reverse_complement_init_`: token embeddings drawn from
-       N(0, *std*^2) and tied to their reverse complements; learned absolute
-       position embeddings start at zero.
+    1. :func:`reverse_complement_init_`: token embeddings drawn from a normal
+       distribution of standard deviation *std* and tied to their reverse
+       complements; learned absolute position embeddings start at zero.
     2. The last linear map of every residual branch (the attention output
        projection and the feed-forward down-projection) starts at zero, so at
        initialisation every layer passes its input through unchanged.
