@@ -407,6 +407,35 @@ def mask_tokens(
     return inputs, selected
 
 
+def initial_model(cfg: PretrainConfig, tokenizer: Any) -> Any:
+    """The masked-language model a pretraining run with *cfg* starts from.
+
+    Sizes from the profile and ``cfg.model``; with ``cfg.init == "spectrum"``
+    an untied decoder and :func:`dnalib.models.spectrum_init_`, otherwise the
+    stock initialisation. Seeded with ``cfg.seed``.
+
+    Parameters
+    ----------
+    cfg : PretrainConfig
+        The run's settings.
+    tokenizer
+        Its tokenizer (:func:`make_pretrain_tokenizer`).
+
+    Returns
+    -------
+    transformers.RobertaForMaskedLM or transformers.EsmForMaskedLM
+    """
+    sizes = dict(cfg.model)
+    if cfg.init == "spectrum":
+        sizes.setdefault("tie_word_embeddings", False)
+    config = model_config(tokenizer, profile=cfg.profile, max_tokens=cfg.tokens_per_fragment,
+                          position=cfg.position, dropout=cfg.dropout, **sizes)
+    model = new_mlm_model(config, seed=cfg.seed)
+    if cfg.init == "spectrum":
+        spectrum_init_(model, tokenizer, seed=cfg.seed)
+    return model
+
+
 def _freeze_unused_head_bias(model: Any) -> None:
     """Freeze RoBERTa's ``lm_head.bias`` when its decoder has a bias of its own.
 
@@ -415,12 +444,10 @@ def _freeze_unused_head_bias(model: Any) -> None:
     ``lm_head.bias``, which DistributedDataParallel rejects as a parameter
     without gradient.
     """
-    head = getattr(model, "lm_head", None)
-    decoder = getattr(head, "decoder", None)
-    bias = getattr(head, "bias", None)
-    if decoder is not None and getattr(decoder, "bias", None) is not None and bias is not None \
-            and bias is not decoder.bias:
-        bias.requires_grad_(False)
+    head = lm_head(model)
+    decoder = getattr(head, "decoder", None)  # ESM's head adds its own bias after a bias-free decoder
+    if decoder is not None and decoder.bias is not None and head.bias is not decoder.bias:
+        head.bias.requires_grad_(False)
 
 
 class MaskedLMScorer(torch.nn.Module):
@@ -783,14 +810,7 @@ def pretrain(
         history = _read_log(out / LOG_FILE, start_step)
         evals = [r for r in history if "eval_loss" in r]
     else:
-        sizes = dict(cfg.model)
-        if cfg.init == "spectrum":
-            sizes.setdefault("tie_word_embeddings", False)
-        config = model_config(tokenizer, profile=cfg.profile, max_tokens=cfg.tokens_per_fragment,
-                              position=cfg.position, dropout=cfg.dropout, **sizes)
-        model = new_mlm_model(config, seed=cfg.seed)
-        if cfg.init == "spectrum":
-            spectrum_init_(model, tokenizer, seed=cfg.seed)
+        model = initial_model(cfg, tokenizer)
         torch.manual_seed(cfg.seed)
     _freeze_unused_head_bias(model)
     model.to(dev).train()

@@ -443,12 +443,8 @@ def test_reverse_complement_init_ties_each_kmer_to_its_reverse_complement():
 
 @pytest.mark.parametrize("position", ["absolute", "rotary"])
 def test_spectrum_init_makes_the_untrained_encoder_a_function_of_the_kmer_spectrum(position):
-    import torch
-
-    from dnalib.contrastive import encode
-    from dnalib.models import base_model, masked_mean, model_config, new_mlm_model, spectrum_init_
+    from dnalib.models import spectrum_init_
     from dnalib.sequences import reverse_complement
-    from dnalib.tokenizers import fast_encode, make_tokenizer
 
     tok = make_tokenizer("kmer", k=4, model_max_length=120)
     model = new_mlm_model(model_config(tok, profile="smoke", max_tokens=120, position=position,
@@ -460,7 +456,7 @@ def test_spectrum_init_makes_the_untrained_encoder_a_function_of_the_kmer_spectr
     both = seqs + [reverse_complement(s) for s in seqs]
     e = fast_encode(tok, both, dtype=np.int64)
     ids, att = torch.from_numpy(e["input_ids"]), torch.from_numpy(e["attention_mask"])
-    content = att.bool() & (ids != tok.cls_token_id) & (ids != tok.sep_token_id)
+    content = content_mask(ids, att, tok)
     with torch.no_grad():
         pooled = encode(enc, ids, att, content=content)
         if position == "absolute":  # every layer passes the embedding output through unchanged
