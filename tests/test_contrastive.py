@@ -472,6 +472,43 @@ def test_spectrum_init_makes_the_untrained_encoder_a_function_of_the_kmer_spectr
     assert float(layer.output.dense.weight.grad.abs().sum()) > 0
 
 
+def test_spectrum_init_with_axes_embeds_the_spectrum_projected_on_them():
+    from dnalib.kmers import kmer_columns, kmer_spectrum, spectrum_axes
+    from dnalib.models import spectrum_init_
+    from dnalib.sequences import reverse_complement
+
+    tok = make_tokenizer("kmer", k=4, model_max_length=220)
+    model = new_mlm_model(model_config(tok, profile="smoke", max_tokens=220,
+                                       tie_word_embeddings=False), seed=0)
+    rng = np.random.default_rng(0)
+    corpus = ["".join(rng.choice(list("ACGT"), 4000, p=p)) for p in
+              ([0.3, 0.2, 0.2, 0.3], [0.2, 0.3, 0.3, 0.2], [0.25] * 4)]
+    axes = spectrum_axes(corpus, 4, 40, fragment_length=400, max_fragments=300)
+    assert axes.shape == (136, 40)  # fewer axes than the 64 hidden dimensions
+    spectrum_init_(model, tok, seed=0, axes=axes)
+    vocab = tok.get_vocab()
+    emb = base_model(model).embeddings.word_embeddings.weight.detach().numpy()
+    column = {c: i for i, c in enumerate(kmer_columns(4, canonical=True))}
+    for kmer in ("AAAC", "GTTT", "ACGT", "CCGA"):
+        np.testing.assert_allclose(emb[vocab[kmer], :40],
+                                   axes[column[min(kmer, reverse_complement(kmer))]] * np.sqrt(136),
+                                   rtol=1e-5, atol=1e-6)
+    assert float(np.abs(emb[:, 40:]).mean()) > 0.5  # the other dimensions stay random (std 1)
+    # Untrained, the pooled encoding's first 40 dimensions are a linear map of the spectrum:
+    # sequences whose spectra differ along the first axis differ there too.
+    seqs = ["".join(rng.choice(list("ACGT"), 200, p=p)) for p in ([0.35, 0.15, 0.15, 0.35],
+                                                                  [0.15, 0.35, 0.35, 0.15])]
+    e = fast_encode(tok, seqs, dtype=np.int64)
+    ids, att = torch.from_numpy(e["input_ids"]), torch.from_numpy(e["attention_mask"])
+    with torch.no_grad():
+        direct = masked_mean(base_model(model).embeddings.word_embeddings(ids),
+                             content_mask(ids, att, tok)).numpy()
+    spec = kmer_spectrum(seqs, 4, canonical=True) @ axes * np.sqrt(136)
+    np.testing.assert_allclose(direct[:, :40], spec, rtol=1e-4, atol=1e-4)
+    with pytest.raises(DnalibError, match="axes must have shape"):
+        spectrum_init_(model, tok, axes=axes[:100])
+
+
 def test_embedding_learning_rate_multiplier_is_checked_and_used(small_set, tmp_path):
     from safetensors.torch import load_file
 

@@ -244,3 +244,38 @@ def test_conditional_entropy_of_random_and_periodic_sequences():
     assert h[3] == pytest.approx(0.0, abs=1e-6)
     with pytest.raises(Exception, match="between 0 and 7"):
         conditional_entropy(periodic, max_context=9)
+
+
+def test_spectrum_axes_are_orthonormal_deterministic_principal_directions():
+    rng = np.random.default_rng(0)
+    # Two kinds of sequence that differ in GC: the first axis must tell them apart.
+    at = ["".join(rng.choice(list("ACGT"), 3000, p=[0.35, 0.15, 0.15, 0.35])) for _ in range(4)]
+    gc = ["".join(rng.choice(list("ACGT"), 3000, p=[0.15, 0.35, 0.35, 0.15])) for _ in range(4)]
+    axes = kmers_module.spectrum_axes(at + gc, 3, 8, fragment_length=500, max_fragments=200)
+    assert axes.shape == (kmers_module.n_kmer_columns(3, canonical=True), 8)
+    np.testing.assert_allclose(axes.T @ axes, np.eye(8), atol=1e-10)
+    assert (axes[np.abs(axes).argmax(axis=0), np.arange(8)] > 0).all()  # fixed signs
+    np.testing.assert_array_equal(
+        axes, kmers_module.spectrum_axes(at + gc, 3, 8, fragment_length=500, max_fragments=200))
+    proj = kmers_module.kmer_spectrum(at + gc, 3, canonical=True) @ axes[:, 0]
+    assert max(proj[:4]) < min(proj[4:]) or min(proj[:4]) > max(proj[4:])
+    # The first axis is the direction of largest variance: no random direction beats it.
+    x = kmers_module.kmer_spectrum(at + gc, 3, canonical=True).astype(np.float64)
+    x -= x.mean(0)
+    top = np.var(x @ axes[:, 0])
+    for _ in range(20):
+        v = rng.standard_normal(x.shape[1])
+        assert np.var(x @ (v / np.linalg.norm(v))) <= top + 1e-12
+
+
+def test_spectrum_axes_handle_short_inputs_and_report_bad_ones():
+    # Contigs shorter than a fragment are used whole; no more axes than the data span.
+    few = kmers_module.spectrum_axes(["ACGTTGCAAC", "GGGCCCATAT", "ATATATATCG"], 2, 50,
+                                     fragment_length=1000)
+    assert few.shape[0] == kmers_module.n_kmer_columns(2, canonical=True) and 1 <= few.shape[1] <= 2
+    with pytest.raises(InputFormatError, match="no sequence of at least"):
+        kmers_module.spectrum_axes(["AC"], 3, 4)
+    with pytest.raises(InputFormatError, match="no valid 3-mer"):
+        kmers_module.spectrum_axes(["NNNNNNNN"], 3, 4)
+    with pytest.raises(InputFormatError, match="n_axes must be a positive integer"):
+        kmers_module.spectrum_axes(["ACGTACGT"], 3, 0)

@@ -77,7 +77,7 @@ def test_bad_settings_are_clear_errors():
         P.pretrain_config("smoke", init="random")
 
 
-@pytest.mark.parametrize("init", ["spectrum", "standard"])
+@pytest.mark.parametrize("init", ["pca", "spectrum", "standard"])
 def test_init_choice_decides_the_starting_encoder_and_decoder_tying(tmp_path, init):
     from transformers import AutoModelForMaskedLM
 
@@ -91,10 +91,24 @@ def test_init_choice_decides_the_starting_encoder_and_decoder_tying(tmp_path, in
     model = AutoModelForMaskedLM.from_pretrained(out)
     words = base_model(model).embeddings.word_embeddings.weight
     tied = model.lm_head.decoder.weight.data_ptr() == words.data_ptr()
-    if init == "spectrum":  # std-1 embeddings (2 steps barely move them), decoder separate
+    if init != "standard":  # std-1 embeddings (2 steps barely move them), decoder separate
         assert not tied and float(words[5:].std()) > 0.5
     else:
         assert tied and float(words[5:].std()) < 0.1
+    cfg = _smoke(init=init)
+    start = P.initial_model(cfg, P.make_pretrain_tokenizer(cfg), seqs)
+    first = base_model(start).embeddings.word_embeddings.weight.detach().numpy()
+    if init == "pca":  # the principal axes of the corpus's spectra, a k-mer's loadings in its row
+        from dnalib.kmers import kmer_columns, spectrum_axes
+
+        axes = spectrum_axes(seqs, cfg.k, first.shape[1], seed=cfg.seed)
+        row = P.make_pretrain_tokenizer(cfg).get_vocab()["ACGT"]
+        col = kmer_columns(cfg.k, canonical=True).index("ACGT")
+        m = axes.shape[1]
+        np.testing.assert_allclose(first[row, :m], axes[col] * np.sqrt(axes.shape[0]), rtol=1e-5,
+                                   atol=1e-6)
+        with pytest.raises(DnalibError, match="pass sequences"):
+            P.initial_model(cfg, P.make_pretrain_tokenizer(cfg))
 
 
 def test_same_seed_same_losses_and_the_output_loads_with_auto_classes(community_dir, tmp_path):

@@ -284,3 +284,18 @@ def test_clustering_scores_validates_input():
         clustering_scores(np.ones((4, 2)), [0, 0, 0, 0])
     with pytest.raises(DnalibError, match="NaN"):
         clustering_scores(np.full((4, 2), np.nan), [0, 1, 0, 1])
+
+
+def test_training_community_extends_the_default_one_without_its_evaluation_species(com):
+    from dnalib.simulate import TRAINING_GENERA, training_community, training_genomes
+
+    big = training_community()
+    assert training_community() is big
+    assert big.taxonomy["genus"].nunique() == TRAINING_GENERA > com.taxonomy["genus"].nunique()
+    for g in com.ids:  # the default community's genomes and split, unchanged
+        assert big.genomes[g] == com.genomes[g]
+        assert big.split[g] == com.split[g]
+    train = training_genomes()
+    assert set(train) == set(big.train_ids) and len(train) == 3 * TRAINING_GENERA
+    assert not set(train) & set(com.eval_ids)
+    assert not set(big.taxonomy.loc[list(train), "species"]) & set(com.taxonomy.loc[com.eval_ids, "species"])
