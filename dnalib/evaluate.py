@@ -36,6 +36,7 @@ __all__ = [
     "evaluate_embeddings",
     "fewshot_classification",
     "kmedoid_bins",
+    "pipeline_runs",
     "taxonomy_classification",
     "usable_labels",
 ]
@@ -944,3 +945,56 @@ def evaluate_embeddings(
                       "value": r[m]} for r in out["taxonomy"] for m in ("accuracy", "macro_f1")]
     out["table"] = pd.DataFrame(rows, columns=["task", "setting", "metric", "value"])
     return out
+
+
+def pipeline_runs(results: Any = "results") -> pd.DataFrame:
+    """The full-pipeline runs recorded in *results* (``pipeline_*.json``), one row each.
+
+    ``benchmarks/pipeline.py`` writes these records (simulate, pretrain,
+    curriculum, evaluate; timed, with MFU and ARIs). Chapter 8 and the
+    instructors page show this table.
+
+    Parameters
+    ----------
+    results : str or path-like
+        The results directory.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by record file name: profile, hardware, minutes, pretraining
+        MFU (None without a known peak), tokens/s, the model's and TNF's ARI on
+        the synthetic evaluation species and on kmcp15 (None when that
+        evaluation was skipped), commit, complete. Empty when none is recorded.
+
+    Raises
+    ------
+    DnalibError
+        If a record cannot be read (names the file).
+    """
+    import json
+    from pathlib import Path
+
+    rows = []
+    for path in sorted(Path(results).glob("pipeline_*.json")):
+        try:
+            r = json.loads(path.read_text())
+            syn = r["evaluation"]["synthetic"]["ari"]
+            real = r["evaluation"].get("kmcp15", {}).get("ari", {})
+            rows.append({
+                "record": path.name, "profile": r["profile"],
+                "hardware": r["hardware"].get("gpu", r["hardware"].get("processor")),
+                "minutes": r["total_seconds"] / 60, "pretraining MFU": r.get("mfu"),
+                "tokens/s": r.get("tokens_per_s"), "synthetic ARI": syn["model"],
+                "synthetic TNF": syn["TNF"], "kmcp15 ARI": real.get("model"),
+                "kmcp15 TNF": real.get("TNF"), "commit": str(r.get("commit", ""))[:8],
+                "complete": bool(r.get("complete")),
+            })
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise DnalibError(f"{path} is not a readable pipeline record ({err!r}): "
+                              "write it again with benchmarks/pipeline.py") from err
+    columns = ["profile", "hardware", "minutes", "pretraining MFU", "tokens/s", "synthetic ARI",
+               "synthetic TNF", "kmcp15 ARI", "kmcp15 TNF", "commit", "complete"]
+    if not rows:
+        return pd.DataFrame(columns=columns).rename_axis("record")
+    return pd.DataFrame(rows).set_index("record")[columns]
