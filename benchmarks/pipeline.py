@@ -209,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     record["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     save()
     syn = record["evaluation"]["synthetic"]["ari"]
-    print(f"stages: " + ", ".join(f"{k} {v['seconds']:.0f} s" + (" (skipped)" if v["skipped"] else "")
+    print("stages: " + ", ".join(f"{k} {v['seconds']:.0f} s" + (" (skipped)" if v["skipped"] else "")
                                   for k, v in record["stages"].items()))
     print(f"total: {record['total_seconds']:.0f} s")
     print(f"pretrain tokens/s: {record['tokens_per_s']:.0f}; MFU: "

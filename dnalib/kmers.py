@@ -659,7 +659,7 @@ def spectrum_axes(
         fits = np.where(long, lengths - fragment_length + 1, 0.0)
         which = rng.choice(len(contigs), size=max_fragments, p=fits / fits.sum())
         starts = (rng.random(max_fragments) * fits[which]).astype(np.int64)
-        frags = [contigs[w][s:s + fragment_length] for w, s in zip(which, starts)]
+        frags = [contigs[w][s:s + fragment_length] for w, s in zip(which, starts, strict=True)]
     else:
         frags = contigs[:max_fragments]
     x = np.asarray(kmer_spectrum(frags, k, canonical=True, normalize="l1"), dtype=np.float64)
