@@ -1,8 +1,9 @@
 """The whole pipeline, one resumable stage at a time, timed and recorded in results/.
 
-Stages (each a separate command, run in a subprocess, that starts from the
-previous stage's output and resumes from its checkpoints if an earlier run was
-interrupted; a stage whose output is complete is skipped):
+Stages (the first three each a separate ``dnalib`` command, run in a
+subprocess, that starts from the previous stage's output and resumes from its
+checkpoints if an earlier run was interrupted; a stage whose output is complete
+is skipped; evaluation runs in this process every time):
 
 1. ``simulate``: the training community (``dnalib simulate --genera 40``: the
    book's 8 genera and 32 more; models train on its training species);
@@ -96,7 +97,7 @@ def _steady(values: list[float]) -> float | None:
     return float(np.median(values[len(values) // 10:]))
 
 
-def _evaluate(model_dir: Path, profile: str, real: bool) -> dict:
+def _evaluate(model_dir: Path, real: bool) -> dict:
     from transformers import AutoModel, AutoTokenizer
 
     from dnalib import datasets, embed, evaluate, kmers, simulate
@@ -185,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
                                      "--data", str(community), "--out", str(species), "--no-progress",
                                      *resume]))
     t = time.perf_counter()
-    record["evaluation"] = _evaluate(species, args.profile, real=not args.no_real)
+    record["evaluation"] = _evaluate(species, real=not args.no_real)
     record["stages"]["evaluate"] = {"seconds": round(time.perf_counter() - t, 1), "skipped": False}
 
     peak = _peak_tflops(args.peak_tflops)

@@ -265,17 +265,19 @@ def _axes_embeddings_(model: Any, tokenizer: Any, axes: Any, std: float) -> None
 
     from dnalib.kmers import kmer_columns
     from dnalib.sequences import reverse_complement
+    from dnalib.tokenizers import tokenizer_scheme
 
     axes = np.asarray(axes, dtype=np.float64)
-    vocab = tokenizer.get_vocab()
-    kmers = [t for t in vocab if t and set(t) <= set("ACGT")]
-    lengths = {len(t) for t in kmers}
-    if len(lengths) != 1:
+    scheme, k = tokenizer_scheme(tokenizer)
+    if scheme not in ("kmer", "nonoverlap"):
         raise DnalibError(
-            f"spectrum axes need a k-mer tokenizer with one k-mer length; this vocabulary has "
-            f"{sorted(lengths) or 'no'} k-mer lengths: use init='spectrum' without axes"
+            f"spectrum axes need a k-mer tokenizer (overlapping or not); this one is {scheme!r}: "
+            "use init='spectrum' without axes"
         )
-    k = lengths.pop()
+    vocab = tokenizer.get_vocab()
+    # k-mer tokens only: the single bases a non-overlapping tokenizer uses for a remainder keep
+    # their random vectors, as reverse_complement_init_ leaves them.
+    kmers = [t for t in vocab if len(t) == k and set(t) <= set("ACGT")]
     columns = {c: i for i, c in enumerate(kmer_columns(k, canonical=True))}
     if axes.ndim != 2 or axes.shape[0] != len(columns):
         raise DnalibError(

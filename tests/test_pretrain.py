@@ -77,6 +77,19 @@ def test_bad_settings_are_clear_errors():
         P.pretrain_config("smoke", init="random")
 
 
+def test_pca_init_works_for_non_overlapping_kmers_and_refuses_characters():
+    from dnalib.models import base_model
+
+    rng = np.random.default_rng(0)
+    seqs = ["".join(rng.choice(list("ACGT"), 3000)) for _ in range(3)]
+    cfg = _smoke(tokenizer="nonoverlap", k=4)  # its vocabulary also holds single bases
+    tok = P.make_pretrain_tokenizer(cfg)
+    words = base_model(P.initial_model(cfg, tok, seqs)).embeddings.word_embeddings.weight
+    assert torch.equal(words[tok.get_vocab()["AAAC"]], words[tok.get_vocab()["GTTT"]])
+    with pytest.raises(DnalibError, match="needs k-mer tokens"):
+        P.initial_model(_smoke(tokenizer="char"), P.make_pretrain_tokenizer(_smoke(tokenizer="char")), seqs)
+
+
 @pytest.mark.parametrize("init", ["pca", "spectrum", "standard"])
 def test_init_choice_decides_the_starting_encoder_and_decoder_tying(tmp_path, init):
     from transformers import AutoModelForMaskedLM
