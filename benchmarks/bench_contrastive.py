@@ -59,7 +59,9 @@ def _commit() -> str:
 def _hardware() -> dict:
     import torch
 
-    info = {"machine": platform.machine(), "processor": platform.processor() or platform.machine(),
+    from dnalib.profiles import cpu_model
+
+    info = {"machine": platform.machine(), "processor": cpu_model(),
             "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
             "python": platform.python_version(), "torch": torch.__version__}
     if torch.cuda.is_available():

@@ -49,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--note", default="", help="how the build was run (clean cache, load, ...)")
     args = parser.parse_args(argv)
+    from dnalib.profiles import cpu_model
+
     seconds = chapter_seconds(args.cache)
     if not seconds:
         raise SystemExit("the cache holds no executed notebooks")
@@ -68,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         "command": "python benchmarks/chapter_timings.py " + " ".join(sys.argv[1:] if argv is None else argv),
         "commit": commit,
         "profile": args.profile,
-        "hardware": {"machine": platform.machine(), "processor": platform.processor(),
+        "hardware": {"machine": platform.machine(), "processor": cpu_model(),
                      "cpu_count": os.cpu_count(), "device": device},
         "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "note": args.note,

@@ -203,6 +203,7 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
             ("tokenizer", args.tokenizer), ("k", args.k), ("fragment_length", args.fragment_length),
             ("position", args.position), ("batch_size", args.batch_size),
             ("grad_accum", args.grad_accum), ("max_steps", args.steps), ("lr", args.lr),
+            ("embedding_lr_mult", args.embedding_lr_mult),
             ("seed", args.seed), ("checkpoint_every", args.checkpoint_every),
             ("eval_every", args.eval_every), ("bf16", args.bf16),
         )
@@ -359,6 +360,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--grad-accum", type=int, default=None, help="micro-batches per step")
     p.add_argument("--steps", type=int, default=None, help="optimizer steps")
     p.add_argument("--lr", type=float, default=None, help="peak learning rate")
+    p.add_argument("--embedding-lr-mult", type=float, default=None,
+                   help="learning-rate multiple of the token embeddings; 0 freezes them "
+                        "(default: 0 for the PCA start, else 1)")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--checkpoint-every", type=int, default=None, help="steps between checkpoints")
     p.add_argument("--eval-every", type=int, default=None, help="steps between evaluations")

@@ -19,6 +19,25 @@ PROFILES: tuple[str, ...] = ("smoke", "cpu", "gpu")
 DEFAULT_PROFILE = "cpu"
 
 
+def cpu_model() -> str:
+    """The processor's model name (``/proc/cpuinfo`` on Linux), for benchmark records.
+
+    Timings only compare on the same kind of processor: 2-core machines of
+    this project's CI have differed by a factor of about five in matrix
+    throughput (AVX-512 versus AVX2 cores).
+    """
+    import platform
+
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def current_profile(name: str | None = None) -> str:
     """Return the profile to use: *name* if given, else ``$DNALIB_PROFILE``, else ``cpu``.
 

@@ -55,8 +55,11 @@ def test_clean_book_builds_without_warnings(tmp_path):
 def test_the_book_builds_strictly():
     """The README's book command on the real book: exit 0, every chapter page written."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAKE")}
+    # A guard against a hung kernel, not a speed target (results/chapter_timings_*.json records
+    # those): the clean build took about 17 minutes on a 2-core AVX-512 machine and is several
+    # times slower on 2 older AVX2 cores.
     result = subprocess.run(["make", "-C", str(ROOT), "book"], capture_output=True, text=True,
-                            env=env, timeout=3600)
+                            env=env, timeout=5000)
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-5000:]
     html = ROOT / "_build" / "html"
     for nb in sorted((ROOT / "notebooks").glob("*.ipynb")):

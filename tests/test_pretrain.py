@@ -124,6 +124,39 @@ def test_init_choice_decides_the_starting_encoder_and_decoder_tying(tmp_path, in
             P.initial_model(cfg, P.make_pretrain_tokenizer(cfg))
 
 
+@pytest.mark.parametrize("mult", [0.0, 0.1])
+def test_embedding_lr_mult_freezes_or_slows_only_the_token_embeddings(tmp_path, mult):
+    from transformers import AutoModelForMaskedLM
+
+    from dnalib.models import base_model
+
+    rng = np.random.default_rng(0)
+    seqs = ["".join(rng.choice(list("ACGT"), 2000)) for _ in range(3)]
+    moved = {}
+    for m in (1.0, mult):
+        cfg = _smoke(embedding_lr_mult=m, max_steps=3, checkpoint_every=0, eval_every=0)
+        start = base_model(P.initial_model(cfg, P.make_pretrain_tokenizer(cfg), seqs))
+        out = tmp_path / f"m{m}"
+        P.pretrain(seqs, out, cfg, progress=False)
+        end = base_model(AutoModelForMaskedLM.from_pretrained(out))
+        moved[m] = {name: float((end.state_dict()[name] - w).abs().max())
+                    for name, w in start.state_dict().items()
+                    if name in ("embeddings.word_embeddings.weight",
+                                "encoder.layer.0.attention.self.query.weight")}
+    word = "embeddings.word_embeddings.weight"
+    other = "encoder.layer.0.attention.self.query.weight"
+    assert moved[1.0][word] > 0 and moved[mult][other] > 0
+    if mult == 0:
+        assert moved[mult][word] == 0.0
+    else:  # Adam moves a weight by about its learning rate per step
+        assert 0 < moved[mult][word] < 0.5 * moved[1.0][word]
+    with pytest.raises(DnalibError, match="embedding_lr_mult"):
+        _smoke(embedding_lr_mult=-1.0)
+    # Default: frozen for the PCA start (its embeddings are the spectrum axes), learned otherwise.
+    assert _smoke().embedding_rate == 0.0 and _smoke(init="spectrum").embedding_rate == 1.0
+    assert _smoke(init="standard", embedding_lr_mult=0.5).embedding_rate == 0.5
+
+
 def test_same_seed_same_losses_and_the_output_loads_with_auto_classes(community_dir, tmp_path):
     from transformers import AutoModelForMaskedLM, AutoTokenizer
 
