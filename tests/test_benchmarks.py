@@ -1,0 +1,56 @@
+"""The contrastive ablation benchmark continues an interrupted record only with the same settings."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("bench_contrastive",
+                                                  ROOT / "benchmarks" / "bench_contrastive.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _record(path: Path, settings: dict, rows: list[dict]) -> None:
+    path.write_text(json.dumps({**settings, "commit": "abc123", "date": "2026-01-01T00:00:00Z",
+                                "seeds": [0], "methods": ["SimCLR"], "rows": rows}))
+
+
+def test_resume_keeps_the_rows_and_merges_seeds_and_methods(bench, tmp_path):
+    from dnalib import contrastive as C
+    from dnalib import pretrain as P
+
+    settings = {"profile": "smoke",
+                "pretrain_config": bench._plain(P.pretrain_config("smoke", checkpoint_every=0,
+                                                                  eval_every=0)),
+                "finetune_config": bench._plain(C.finetune_config("smoke")),
+                "data": {"training_genera": 40, "fragments_per_species": 15}}
+    rows = [{"method": m, "seed": s, "ari": 0.5} for m, s in
+            (("TNF", None), ("6-mer", None), ("MLM only", 0), ("SimCLR", 0))]
+    out = tmp_path / "ablation.json"
+    _record(out, settings, rows)
+    kept, date, seeds, methods = bench.resume_record(out, settings, [1], ["curriculum", "SimCLR"])
+    assert [r["method"] for r in kept] == ["TNF", "6-mer", "MLM only", "SimCLR"]
+    assert all(r["commit"] == "abc123" for r in kept)  # rows name the commit that made them
+    assert date == "2026-01-01T00:00:00Z" and seeds == [0, 1] and methods == ["SimCLR", "curriculum"]
+    assert bench.recorded(kept, "SimCLR", 0) and not bench.recorded(kept, "SimCLR", 1)
+    assert not bench.recorded(kept, "curriculum", 0)
+
+    # Other settings (here: the MLM's) make a record that cannot be continued.
+    changed = json.loads(json.dumps(settings))
+    changed["pretrain_config"]["embedding_lr_mult"] = 1.0
+    with pytest.raises(SystemExit, match=r"other settings \(pretrain_config\)"):
+        bench.resume_record(out, changed, [0], ["SimCLR"])
+    # A record from before the data and MLM settings were recorded is refused too.
+    _record(out, {"profile": "smoke", "finetune_config": settings["finetune_config"]}, rows)
+    with pytest.raises(SystemExit, match="pretrain_config, data"):
+        bench.resume_record(out, settings, [0], ["SimCLR"])
