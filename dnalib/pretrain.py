@@ -256,6 +256,38 @@ def pretrain_config(profile: str | None = None, **overrides: Any) -> PretrainCon
     return config_for_profile(PretrainConfig, PROFILE_SETTINGS, profile, overrides, "pretraining")
 
 
+def changed_settings(recorded: dict[str, Any] | None, profile: str | None = None,
+                     **overrides: Any) -> list[str]:
+    """Settings in which a recorded run's pretraining differs from what the code does now.
+
+    Benchmark records (``results/*.json``) keep the ``pretrain_config`` of
+    their MLMs; a chapter that shows such a record says when the code has
+    moved on since.
+
+    Parameters
+    ----------
+    recorded : dict or None
+        The record's pretraining settings (``dataclasses.asdict`` of a
+        :class:`PretrainConfig`, as JSON values); None for a record that
+        kept none.
+    profile : str, optional
+        The record's profile.
+    **overrides
+        Settings the recording run changed from the profile (e.g.
+        ``checkpoint_every=0``).
+
+    Returns
+    -------
+    list of str
+        Names of the settings that differ (sorted), ``["not recorded"]`` when
+        *recorded* is None, empty when the record matches the current code.
+    """
+    if recorded is None:
+        return ["not recorded"]
+    now = _comparable(dataclasses.asdict(pretrain_config(profile, **overrides)))
+    return sorted(k for k in set(now) | set(recorded) if recorded.get(k) != now.get(k))
+
+
 def make_pretrain_tokenizer(cfg: PretrainConfig) -> Any:
     """The Hugging Face tokenizer for *cfg* (saved with the model)."""
     from dnalib.tokenizers import make_tokenizer

@@ -152,6 +152,14 @@ def test_embedding_lr_mult_freezes_or_slows_only_the_token_embeddings(tmp_path, 
         assert 0 < moved[mult][word] < 0.5 * moved[1.0][word]
     with pytest.raises(DnalibError, match="embedding_lr_mult"):
         _smoke(embedding_lr_mult=-1.0)
+    # A record of a run with other settings is told apart from one of the current code.
+    import dataclasses
+
+    current = json.loads(json.dumps(dataclasses.asdict(P.pretrain_config("smoke", eval_every=0))))
+    assert P.changed_settings(current, "smoke", eval_every=0) == []
+    assert P.changed_settings({**current, "embedding_lr_mult": 1.0}, "smoke", eval_every=0) == [
+        "embedding_lr_mult"]
+    assert P.changed_settings(None, "smoke") == ["not recorded"]
     # Default: frozen for the PCA start (its embeddings are the spectrum axes), learned otherwise.
     assert _smoke().embedding_rate == 0.0 and _smoke(init="spectrum").embedding_rate == 1.0
     assert _smoke(init="standard", embedding_lr_mult=0.5).embedding_rate == 0.5
