@@ -87,8 +87,9 @@ def recipe(name: str, profile: str | None = None) -> dict[str, Any]:
                               checkpoint_every=0)
         return {"name": name, "kind": "finetune", "from": "mlm", "config": _plain(cfg), **data}
     if name == "curriculum":
+        # New pairs after phase 1's, as in one two-phase run (benchmarks/bench_contrastive.py).
         cfg = finetune_config(profile, curriculum=("mimix",), phase_steps=full.phase_steps[1:],
-                              checkpoint_every=0)
+                              checkpoint_every=0, data_offset=full.phase_steps[0])
         return {"name": name, "kind": "finetune", "from": "simclr", "config": _plain(cfg), **data}
     raise DnalibError(f"unknown artifact {name!r}: choose one of {', '.join(NAMES)}")
 

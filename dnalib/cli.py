@@ -247,7 +247,8 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
     for name, value in (("fragment_length", args.fragment_length), ("chunk_length", args.chunk_length),
                         ("batch_pairs", args.batch_pairs),
                         ("lr", args.lr), ("seed", args.seed), ("bf16", args.bf16),
-                        ("checkpoint_every", args.checkpoint_every)):
+                        ("checkpoint_every", args.checkpoint_every),
+                        ("data_offset", args.data_offset)):
         if value is not None:
             overrides[name] = value
     if args.init == "scratch" and not args.label_free:
@@ -395,6 +396,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=None, help="encoder learning rate")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--checkpoint-every", type=int, default=None)
+    p.add_argument("--data-offset", type=int, default=None,
+                   help="steps of pairs already seen: a run continuing another (phase 2 from a "
+                        "phase-1 output) passes that run's steps to draw new pairs")
     p.add_argument("--bf16", choices=["auto", "on", "off"], default=None)
     p.add_argument("--device", default=None)
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint")

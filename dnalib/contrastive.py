@@ -444,6 +444,12 @@ class FinetuneConfig:
         Checkpoints kept on disk.
     seed : int
         Seed of data, mixing and head initialisation.
+    data_offset : int
+        Steps of the data stream already used: step *s* draws the pairs (and
+        mixing) of step ``s + data_offset``. A run that continues another
+        one (phase 2 from a phase-1 output) passes the earlier run's steps,
+        so it sees new pairs, as the second phase of a single curriculum run
+        does, rather than the first phase's pairs again.
     bf16 : str
         ``"auto"`` (GPUs only), ``"on"`` or ``"off"``.
     """
@@ -468,6 +474,7 @@ class FinetuneConfig:
     checkpoint_every: int = 50
     keep_checkpoints: int = 2
     seed: int = 0
+    data_offset: int = 0
     bf16: str = "auto"
 
     @property
@@ -504,6 +511,8 @@ class FinetuneConfig:
                 f"lr ({self.lr}), head_lr_mult ({self.head_lr_mult}) and embedding_lr_mult "
                 f"({self.embedding_lr_mult}) must not be negative"
             )
+        if self.data_offset < 0:
+            raise DnalibError(f"data_offset must not be negative; got {self.data_offset}")
         if self.batch_pairs < 2:
             raise DnalibError(f"batch_pairs must be at least 2 (negatives are needed); got {self.batch_pairs}")
         if self.sample_by not in SAMPLE_BY:
@@ -972,14 +981,14 @@ def finetune(
             factor = 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress_)))
         for g in optimizer.param_groups:
             g["lr"] = g["base_lr"] * factor
-        view1, view2 = sampler.batch(step, cfg.batch_pairs)
+        view1, view2 = sampler.batch(step + cfg.data_offset, cfg.batch_pairs)
         sl = slice(rank * local, (rank + 1) * local)
         ids1, att1 = _encode(tok, _split(view1[sl], chunk))
         ids2, att2 = _encode(tok, _split(view2[sl], chunk))
         t = [torch.from_numpy(a).to(dev) for a in (ids1, att1, ids2, att2)]
         mix = None
         if phase != "simclr":
-            rng = np.random.default_rng([cfg.seed, 6, step, rank])
+            rng = np.random.default_rng([cfg.seed, 6, step + cfg.data_offset, rank])
             mix = draw_mix(local, n_layers, rng, alpha=cfg.alpha, input_only=phase == "imix")
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_bf16):
             loss = model(*t, mix=mix)

@@ -608,3 +608,35 @@ def test_a_later_phase_continues_from_a_finetuned_directory_with_its_head(small_
              progress=False)
     a, b = load_file(tmp_path / "p1" / HEAD_FILE), load_file(tmp_path / "p2" / HEAD_FILE)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_data_offset_lets_a_continuation_draw_the_pairs_a_single_run_would(small_set, tmp_path):
+    """Phase 2 run separately from the phase-1 output, with data_offset = phase-1 steps, starts
+    exactly where a single two-phase run is at its first phase-2 step (same weights, pairs and
+    mixing), so its first loss is the same; without the offset it replays phase 1's pairs."""
+    import json as _json
+
+    from dnalib.contrastive import finetune, finetune_config, genome_groups
+
+    root, community = small_set
+    groups = genome_groups({g: community.genomes[g] for g in community.train_ids})
+
+    def losses(out):
+        return [_json.loads(x)["loss"] for x in (out / "log.jsonl").read_text().splitlines()]
+
+    common = dict(checkpoint_every=0, warmup_steps=1)
+    finetune(groups, tmp_path / "one", root / "mlm",
+             finetune_config("smoke", curriculum=("simclr", "mimix"), phase_steps=(3, 2), **common),
+             progress=False)
+    finetune(groups, tmp_path / "p1", root / "mlm",
+             finetune_config("smoke", curriculum=("simclr",), phase_steps=(3,), **common), progress=False)
+    np.testing.assert_allclose(losses(tmp_path / "p1"), losses(tmp_path / "one")[:3], rtol=1e-5)
+    for offset in (3, 0):
+        finetune(groups, tmp_path / f"p2-{offset}", tmp_path / "p1",
+                 finetune_config("smoke", curriculum=("mimix",), phase_steps=(2,), data_offset=offset,
+                                 **common), progress=False)
+    single = losses(tmp_path / "one")[3]
+    assert losses(tmp_path / "p2-3")[0] == pytest.approx(single, rel=1e-5)
+    assert losses(tmp_path / "p2-0")[0] != pytest.approx(single, rel=1e-3)
+    with pytest.raises(DnalibError, match="data_offset"):
+        finetune_config("smoke", data_offset=-1)
