@@ -239,6 +239,12 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
     overrides: dict = {}
     if args.curriculum:
         overrides["curriculum"] = tuple(p.strip() for p in args.curriculum.split(",") if p.strip())
+        if not args.steps:  # each phase keeps its steps in the profile's curriculum (i-Mix: MI-Mix's)
+            profile_cfg = finetune_config(args.profile, label_free=args.label_free)
+            steps_of = dict(zip(profile_cfg.curriculum, profile_cfg.phase_steps, strict=True))
+            overrides["phase_steps"] = tuple(
+                steps_of.get("mimix" if p == "imix" else p, profile_cfg.phase_steps[-1])
+                for p in overrides["curriculum"])
     if args.steps:
         steps = [int(x) for x in args.steps.split(",")]
         n = len(overrides.get("curriculum",

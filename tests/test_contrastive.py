@@ -640,3 +640,22 @@ def test_data_offset_lets_a_continuation_draw_the_pairs_a_single_run_would(small
     assert losses(tmp_path / "p2-0")[0] != pytest.approx(single, rel=1e-3)
     with pytest.raises(DnalibError, match="data_offset"):
         finetune_config("smoke", data_offset=-1)
+
+
+def test_one_phase_from_the_command_line_keeps_that_phases_profile_steps(small_set, tmp_path):
+    """`dnalib finetune --curriculum simclr` (README) runs the profile's phase-1 steps, and
+    `--curriculum mimix --data-offset N` from its output continues with new pairs."""
+    import json as _json
+
+    from dnalib.cli import main
+
+    root, _ = small_set
+    base = ["finetune", "--profile", "smoke", "--data", str(root / "community"), "--no-progress"]
+    assert main([*base, "--init", str(root / "mlm"), "--curriculum", "simclr",
+                 "--out", str(tmp_path / "p1")]) == 0
+    assert main([*base, "--init", str(tmp_path / "p1"), "--curriculum", "mimix", "--data-offset", "4",
+                 "--out", str(tmp_path / "p2")]) == 0
+    for out, phase in (("p1", "simclr"), ("p2", "mimix")):
+        cfg = _json.loads((tmp_path / out / "dnalib_finetune.json").read_text())["config"]
+        assert cfg["curriculum"] == [phase] and cfg["phase_steps"] == [4]  # smoke: (4, 4)
+    assert cfg["data_offset"] == 4
