@@ -26,7 +26,8 @@ rows; ``--resume`` continues it: the rows already in ``--out`` are kept and
 only the missing runs of the seeds given are trained, for every method of the
 record and of ``--methods`` (a seed's MLM is pretrained again,
 deterministically, when one of its fine-tuning runs is missing). It
-refuses a record made with other profile settings. Each row names the commit
+refuses a record made with other profile, pretraining, fine-tuning or data
+settings. Each row names the commit
 that produced it. On 2 AVX-512 cores a seed takes about 12 minutes; on 2 older
 AVX2 cores about 45.
 """
@@ -44,6 +45,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from dnalib.artifacts import _plain  # a config as the JSON values records keep
 
 METHODS = {
     "SimCLR": ("simclr",),
@@ -240,13 +243,6 @@ def resume_record(path: Path, settings: dict, seeds: list[int], methods: list[st
     seeds = list(dict.fromkeys([*old.get("seeds", []), *seeds]))
     methods = list(dict.fromkeys([*old.get("methods", []), *methods]))
     return rows, old.get("date", ""), seeds, methods
-
-
-def _plain(cfg) -> dict:
-    """A config dataclass as JSON values (tuples become lists), as it is recorded."""
-    import dataclasses
-
-    return json.loads(json.dumps(dataclasses.asdict(cfg)))
 
 
 def _summary(rows: list[dict]) -> dict:
