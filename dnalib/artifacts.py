@@ -25,6 +25,11 @@ recipe; it is written last, after the model is complete, and a directory whose
 recipe differs from the current one (settings changed) is trained again.
 Training writes into a temporary directory that is renamed into place, so an
 interrupted run never leaves a half-written model behind.
+
+A model trained elsewhere with exactly the recipe (chapter 4 pretrains its
+MLM live, with held-out evaluations and checkpoints on the way) can be put in
+the cache with :func:`adopt`, which checks the settings and the training data
+first; later chapters then find it instead of training it again.
 """
 
 from __future__ import annotations
@@ -153,6 +158,85 @@ def get(name: str, profile: str | None = None, *, progress: bool = True, force: 
     return target
 
 
+#: Pretraining settings that change what is evaluated, logged or checkpointed on the way, never
+#: the trained weights (evaluation runs in eval mode on its own random generator).
+NOT_TRAINING = ("eval_every", "eval_fragments", "checkpoint_every", "keep_checkpoints")
+
+
+def adopt(name: str, directory: str | os.PathLike[str], profile: str | None = None) -> Path:
+    """Cache a model trained elsewhere as artifact *name*, after checking it is the recipe's.
+
+    Only ``mlm`` can be adopted: *directory* must be the output of
+    :func:`dnalib.pretrain.pretrain` on the contigs of
+    :func:`dnalib.simulate.training_genomes` (in that order) with the recipe's
+    settings, except those in :data:`NOT_TRAINING`. The directory is copied
+    (it is left as it is) and the copy gets the recipe file, so
+    :func:`get` returns it.
+
+    Parameters
+    ----------
+    name : str
+        ``mlm``.
+    directory : str or path-like
+        A finished pretraining output directory.
+    profile : str, optional
+        ``smoke``, ``cpu`` or ``gpu`` (default: ``$DNALIB_PROFILE`` or ``cpu``).
+
+    Returns
+    -------
+    pathlib.Path
+        The cached artifact directory.
+
+    Raises
+    ------
+    DnalibError
+        If *directory* is not a finished pretraining run, or was trained with
+        other settings or data than the recipe (the message names them).
+    """
+    from dnalib.pretrain import INFO_FILE, _comparable, sequences_fingerprint
+    from dnalib.profiles import current_profile
+    from dnalib.simulate import training_genomes
+
+    profile = current_profile(profile)
+    target = path(name, profile)  # checks the name
+    if name != "mlm":
+        raise DnalibError(f"only the 'mlm' artifact can be adopted, not {name!r}: "
+                          f"use artifacts.get({name!r}) to train it")
+    src = Path(directory)
+    info_path = src / INFO_FILE
+    if not info_path.is_file() or not (src / "config.json").is_file():
+        raise DnalibError(f"{src} is not a finished pretraining run (no {INFO_FILE} or config.json): "
+                          "adopt the output directory of dnalib.pretrain.pretrain after it returned")
+    try:
+        info = json.loads(info_path.read_text())
+    except ValueError as err:
+        raise DnalibError(f"{info_path} is not valid JSON ({err}): train again") from err
+    rec = recipe(name, profile)
+    saved = _comparable(info.get("config", {}))
+    wanted = rec["config"]
+    changed = sorted(k for k in set(saved) | set(wanted)
+                     if k not in NOT_TRAINING and saved.get(k) != wanted.get(k))
+    if changed:
+        detail = ", ".join(f"{k}={saved.get(k)!r} (recipe {wanted.get(k)!r})" for k in changed)
+        raise DnalibError(f"{src} was not trained with the {profile} recipe of {name!r}: {detail}; "
+                          f"use dnalib.pretrain.pretrain_config({profile!r}) unchanged")
+    fingerprint = info.get("training_sha256")
+    if fingerprint is None:
+        raise DnalibError(f"{info_path} does not name its training data (written by an older dnalib): "
+                          "train it again with this version")
+    train = training_genomes()
+    if fingerprint != sequences_fingerprint([c for contigs in train.values() for c in contigs]):
+        raise DnalibError(f"{src} was trained on other sequences than the recipe's "
+                          "(all contigs of dnalib.simulate.training_genomes(), in order)")
+    tmp = target.with_name(f"{target.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(src, tmp)
+    _write_recipe(tmp, rec)
+    shutil.rmtree(target, ignore_errors=True)
+    os.replace(tmp, target)
+    return target
+
+
 def _write_recipe(directory: Path, rec: dict[str, Any]) -> None:
     (directory / RECIPE_FILE).write_text(json.dumps(rec, indent=2) + "\n")
 
@@ -174,4 +258,4 @@ def _train(rec: dict[str, Any], out: Path, start: Path | None, progress: bool) -
                  data_description=rec["data"], command=f"dnalib.artifacts.get({rec['name']!r})")
 
 
-__all__ = ["NAMES", "cache_root", "get", "is_cached", "path", "recipe"]
+__all__ = ["NAMES", "NOT_TRAINING", "adopt", "cache_root", "get", "is_cached", "path", "recipe"]

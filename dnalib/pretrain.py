@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import json
 import math
 import os
@@ -802,6 +803,20 @@ def _comparable(settings: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(settings))
 
 
+def sequences_fingerprint(sequences: Sequence[str]) -> str:
+    """SHA-256 of the contigs in order: names the training data in ``dnalib_pretrain.json``.
+
+    Two runs with the same settings and the same fingerprint train the same
+    model (the fragment sampler depends on the contigs and their order).
+    """
+    digest = hashlib.sha256()
+    for seq in sequences:
+        digest.update(str(len(seq)).encode())
+        digest.update(b":")
+        digest.update(seq.encode())
+    return digest.hexdigest()
+
+
 def _read_log(path: Path, upto_step: int) -> list[dict[str, Any]]:
     if not path.exists():
         return []
@@ -995,7 +1010,8 @@ def pretrain(
         tokenizer.save_pretrained(out)
         save_checkpoint(out, cfg.max_steps, model, tokenizer, optimizer, cfg, cfg.keep_checkpoints)
         info = {"kind": "mlm", "config": dataclasses.asdict(cfg), "data": data_description,
-                "training_bases": sampler.total_length, "command": command or " ".join(sys.argv),
+                "training_bases": sampler.total_length,
+                "training_sha256": sequences_fingerprint(sequences), "command": command or " ".join(sys.argv),
                 "world_size": world, "device": str(dev), "bf16": use_bf16,
                 "final": result["final"], "tokens_per_s": tokens_per_s,
                 "dnalib_version": _version(), "torch_version": torch.__version__,

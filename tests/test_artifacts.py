@@ -54,3 +54,59 @@ def test_unknown_names_are_clear_errors(cache):
         artifacts.get("bert", "smoke")
     with pytest.raises(DnalibError, match="unknown artifact"):
         artifacts.recipe("bert", "smoke")
+
+
+def _weights(directory):
+    from safetensors.torch import load_file
+
+    return load_file(directory / "model.safetensors")
+
+
+def test_adopt_caches_a_live_run_identical_to_the_recipe(cache, tmp_path, monkeypatch):
+    """Chapter 4's live run (held-out evaluations, checkpoints) is the `mlm` artifact, weight for weight."""
+    import torch
+
+    from dnalib import pretrain as P
+    from dnalib import simulate
+
+    train = [c for contigs in simulate.training_genomes().values() for c in contigs]
+    held_out = [c for g in simulate.default_community().eval_ids
+                for c in simulate.default_community().genomes[g]]
+    cfg = P.pretrain_config("smoke")
+    assert cfg.eval_every and cfg.checkpoint_every  # unlike the recipe, which neither evaluates nor checkpoints
+    live = tmp_path / "live"
+    result = P.pretrain(train, live, cfg, eval_sequences=held_out, progress=False)
+    assert len(result["evals"]) > 1
+    out = artifacts.adopt("mlm", live, "smoke")
+    assert out == artifacts.path("mlm", "smoke") and artifacts.is_cached("mlm", "smoke")
+    assert artifacts.get("mlm", "smoke", progress=False) == out
+    assert (live / "model.safetensors").is_file()  # the source is left as it was
+    adopted = _weights(out)
+
+    monkeypatch.setenv("DNALIB_CACHE", str(tmp_path / "other-cache"))
+    fresh = _weights(artifacts.get("mlm", "smoke", progress=False))
+    assert adopted.keys() == fresh.keys()
+    for key in fresh:
+        assert torch.equal(adopted[key], fresh[key]), key
+
+
+def test_adopt_refuses_other_settings_data_or_directories(cache, tmp_path):
+    import numpy as np
+
+    from dnalib import pretrain as P
+
+    with pytest.raises(DnalibError, match="only the 'mlm' artifact"):
+        artifacts.adopt("simclr", tmp_path, "smoke")
+    with pytest.raises(DnalibError, match="not a finished pretraining run"):
+        artifacts.adopt("mlm", tmp_path / "nothing", "smoke")
+    rng = np.random.default_rng(0)
+    other = ["".join(rng.choice(list("ACGT"), 20_000)) for _ in range(3)]
+    cfg = P.pretrain_config("smoke")
+    P.pretrain(other, tmp_path / "other-data", cfg, progress=False)
+    with pytest.raises(DnalibError, match="other sequences"):
+        artifacts.adopt("mlm", tmp_path / "other-data", "smoke")
+    P.pretrain(other, tmp_path / "longer", P.pretrain_config("smoke", max_steps=cfg.max_steps + 1),
+               progress=False)
+    with pytest.raises(DnalibError, match="max_steps"):
+        artifacts.adopt("mlm", tmp_path / "longer", "smoke")
+    assert not artifacts.is_cached("mlm", "smoke")
