@@ -38,6 +38,7 @@ import dataclasses
 import json
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -149,13 +150,7 @@ def get(name: str, profile: str | None = None, *, progress: bool = True, force: 
         return target
     rec = recipe(name, profile)
     start = get(rec["from"], profile, progress=progress) if rec["from"] else None
-    tmp = target.with_name(f"{target.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    _train(rec, tmp, start, progress)
-    _write_recipe(tmp, rec)
-    shutil.rmtree(target, ignore_errors=True)
-    os.replace(tmp, target)
-    return target
+    return _install(target, rec, lambda tmp: _train(rec, tmp, start, progress))
 
 
 #: Pretraining settings that change what is evaluated, logged or checkpointed on the way, never
@@ -195,7 +190,6 @@ def adopt(name: str, directory: str | os.PathLike[str], profile: str | None = No
     """
     from dnalib.pretrain import INFO_FILE, _comparable, sequences_fingerprint
     from dnalib.profiles import current_profile
-    from dnalib.simulate import training_genomes
 
     profile = current_profile(profile)
     target = path(name, profile)  # checks the name
@@ -224,21 +218,28 @@ def adopt(name: str, directory: str | os.PathLike[str], profile: str | None = No
     if fingerprint is None:
         raise DnalibError(f"{info_path} does not name its training data (written by an older dnalib): "
                           "train it again with this version")
-    train = training_genomes()
-    if fingerprint != sequences_fingerprint([c for contigs in train.values() for c in contigs]):
+    if fingerprint != sequences_fingerprint(_training_contigs()):
         raise DnalibError(f"{src} was trained on other sequences than the recipe's "
                           "(all contigs of dnalib.simulate.training_genomes(), in order)")
+    return _install(target, rec, lambda tmp: shutil.copytree(src, tmp))
+
+
+def _install(target: Path, rec: dict[str, Any], fill: Callable[[Path], Any]) -> Path:
+    """Fill a temporary directory, write the recipe into it last, then rename it to *target*."""
     tmp = target.with_name(f"{target.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(src, tmp)
-    _write_recipe(tmp, rec)
+    fill(tmp)
+    (tmp / RECIPE_FILE).write_text(json.dumps(rec, indent=2) + "\n")
     shutil.rmtree(target, ignore_errors=True)
     os.replace(tmp, target)
     return target
 
 
-def _write_recipe(directory: Path, rec: dict[str, Any]) -> None:
-    (directory / RECIPE_FILE).write_text(json.dumps(rec, indent=2) + "\n")
+def _training_contigs() -> list[str]:
+    """Every contig of :func:`dnalib.simulate.training_genomes`, in order: the ``mlm`` recipe's data."""
+    from dnalib.simulate import training_genomes
+
+    return [c for contigs in training_genomes().values() for c in contigs]
 
 
 def _train(rec: dict[str, Any], out: Path, start: Path | None, progress: bool) -> None:
@@ -246,15 +247,14 @@ def _train(rec: dict[str, Any], out: Path, start: Path | None, progress: bool) -
     from dnalib.pretrain import PretrainConfig, pretrain
     from dnalib.simulate import training_genomes
 
-    train = training_genomes()
     fields = rec["config"]
     if rec["kind"] == "pretrain":
         cfg = PretrainConfig(**{k: tuple(v) if k == "betas" else v for k, v in fields.items()})
-        pretrain([c for contigs in train.values() for c in contigs], out, cfg, progress=progress,
+        pretrain(_training_contigs(), out, cfg, progress=progress,
                  data_description=rec["data"], command=f"dnalib.artifacts.get({rec['name']!r})")
     else:
         cfg = FinetuneConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
-        finetune(genome_groups(train), out, start, cfg, progress=progress,
+        finetune(genome_groups(training_genomes()), out, start, cfg, progress=progress,
                  data_description=rec["data"], command=f"dnalib.artifacts.get({rec['name']!r})")
 
 
