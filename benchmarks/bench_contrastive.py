@@ -6,9 +6,11 @@ more, 120 species) and evaluated on the default community's 16 evaluation
 species, which are never seen in training:
 
 1. pretrain an MLM with the profile's settings (``dnalib.pretrain``), seed s;
-2. fine-tune it three ways with the same total number of steps: weighted
-   SimCLR only, MI-Mix only, and the curriculum (SimCLR, then MI-Mix from the
-   phase-1 weights); optionally i-Mix (mixing at the input only);
+2. fine-tune it three ways with the same total number of steps and the same
+   learning-rate schedule: weighted SimCLR only, MI-Mix only, and the
+   curriculum (one run: SimCLR, then MI-Mix from the phase-1 weights, scored
+   also when it pauses after phase 1, as ``curriculum after phase 1``);
+   optionally i-Mix (mixing at the input only);
 3. embed the evaluation fragments (5 kbp, 15 per species) with the MLM and
    every fine-tuned encoder, and score species clustering (KMeans, K = number
    of species, ARI / NMI averaged over 5 KMeans seeds), next to TNF and 6-mer
@@ -27,8 +29,10 @@ only the missing runs of the seeds given are trained, for every method of the
 record and of ``--methods`` (a seed's MLM is pretrained again,
 deterministically, when one of its fine-tuning runs is missing). It
 refuses a record made with other profile, pretraining, fine-tuning or data
-settings. Each row names the commit
-that produced it. On 2 AVX-512 cores a seed takes about 12 minutes; on 2 older
+settings. ``--rerun METHOD`` (with ``--resume``) drops the record's rows of
+METHOD and trains them again, after a change to code that only METHOD runs
+(the curriculum's schedule across phases, say). Each row names the commit
+that produced it, and the record lists every invocation. On 2 AVX-512 cores a seed takes about 12 minutes; on 2 older
 AVX2 cores about 45.
 """
 
@@ -95,9 +99,14 @@ def main(argv: list[str] | None = None) -> None:
                         help="evaluation fragments per species (default: the book's 15)")
     parser.add_argument("--resume", action="store_true",
                         help="keep the rows already in --out and run only the missing ones")
+    parser.add_argument("--rerun", nargs="+", default=[], choices=list(METHODS),
+                        help="with --resume: drop the record's rows of these methods and train "
+                             "them again (after a change to code only they run)")
     args = parser.parse_args(argv)
     if args.resume and not args.out:
         parser.error("--resume needs --out (the record to continue)")
+    if args.rerun and not args.resume:
+        parser.error("--rerun needs --resume (it replaces rows of a record)")
 
     from transformers import AutoModel, AutoTokenizer
     from transformers.utils import logging as hf_logging
@@ -119,14 +128,25 @@ def main(argv: list[str] | None = None) -> None:
     n_genera = args.training_genera or simulate.TRAINING_GENERA
     per_species = args.fragments_per_species or simulate.EVAL_FRAGMENTS_PER_GENOME
     data_settings = {"training_genera": n_genera, "fragments_per_species": per_species}
+    invocations: list[dict] = []
     if args.resume and Path(args.out).exists():
         rows, first_date, seeds, methods = resume_record(
             Path(args.out), {"profile": args.profile, "pretrain_config": pretrain_settings,
                              "finetune_config": finetune_settings, "data": data_settings},
             seeds, methods)
+        old = json.loads(Path(args.out).read_text())
+        invocations = old.get("invocations") or [
+            {k: old.get(k) for k in ("command", "commit", "date")}]
+        dropped = {*args.rerun, *(phase1_name(m) for m in args.rerun)}
+        n_before = len(rows)
+        rows = [r for r in rows if r["method"] not in dropped]
         started = first_date or started
-        print(f"resuming {args.out}: {len(rows)} rows kept", flush=True)
-    planned = 2 + len(seeds) * (1 + len(methods))
+        print(f"resuming {args.out}: {len(rows)} rows kept"
+              + (f", {n_before - len(rows)} of {', '.join(args.rerun)} dropped to be trained again"
+                 if args.rerun else ""), flush=True)
+    invocations.append({"command": " ".join([Path(sys.executable).name, *sys.argv]), "commit": commit,
+                        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+    planned = 2 + len(seeds) * (1 + len(methods) + sum(len(METHODS[m]) > 1 for m in methods))
 
     def done(method: str, seed: int | None) -> bool:
         return recorded(rows, method, seed)
@@ -149,6 +169,7 @@ def main(argv: list[str] | None = None) -> None:
             "benchmark": "contrastive ablation, synthetic evaluation species",
             "command": " ".join([Path(sys.executable).name, *sys.argv]),
             "commit": commit,
+            "invocations": invocations,
             "date": started,
             "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "complete": len(rows) == planned,
@@ -207,8 +228,15 @@ def main(argv: list[str] | None = None) -> None:
                 cfg = C.finetune_config(args.profile, curriculum=phases, phase_steps=tuple(steps),
                                         seed=seed, checkpoint_every=0)
                 out = Path(tmp) / f"{method}-{seed}".replace(" ", "_")
-                r = C.finetune(C.genome_groups(train), out, mlm, cfg, progress=False)
-                score(method, seed, embed_dir(out), r["seconds"])
+                groups = C.genome_groups(train)
+                seconds = 0.0
+                if len(phases) > 1:  # one run, paused after phase 1 to score it, then resumed
+                    r = C.finetune(groups, out, mlm, cfg, stop_after=steps[0], progress=False)
+                    seconds = r["seconds"]
+                    if not done(phase1_name(method), seed):
+                        score(phase1_name(method), seed, embed_dir(out), seconds)
+                r = C.finetune(groups, out, mlm, cfg, resume=len(phases) > 1, progress=False)
+                score(method, seed, embed_dir(out), seconds + r["seconds"])
 
     write()
     summary = _summary(rows)
@@ -219,6 +247,11 @@ def main(argv: list[str] | None = None) -> None:
               f"{s['ari_mean'] / tnf:.2f}x")
     if args.out:
         print(f"wrote {args.out}")
+
+
+def phase1_name(method: str) -> str:
+    """The row name of a multi-phase method's model at the end of its first phase."""
+    return f"{method} after phase 1"
 
 
 def recorded(rows: list[dict], method: str, seed: int | None) -> bool:

@@ -14,10 +14,13 @@ the default community's evaluation species are never seen):
 ``mlm``
     MLM pretraining with the profile's settings (:mod:`dnalib.pretrain`).
 ``simclr``
-    Phase 1 of the curriculum, weighted SimCLR, from ``mlm``.
+    Phase 1 of the curriculum, weighted SimCLR, from ``mlm``: the curriculum
+    run of the profile paused at the end of its first phase
+    (``finetune(..., stop_after=phase_steps[0])``), with its checkpoint.
 ``curriculum``
-    Phase 2, MI-Mix, from ``simclr`` (encoder and projection head): the full
-    DNABERT-S curriculum.
+    The same run continued from that checkpoint through phase 2, MI-Mix
+    (same optimizer state, learning-rate schedule and stream of pairs): the
+    full DNABERT-S curriculum, exactly as one uninterrupted run trains it.
 
 The cache lives in ``$DNALIB_CACHE/artifacts/<profile>/<name>`` (default
 ``~/.cache/dnalib``). Each directory holds ``dnalib_artifact.json`` with the
@@ -87,16 +90,14 @@ def recipe(name: str, profile: str | None = None) -> dict[str, Any]:
     if name == "mlm":
         cfg = pretrain_config(profile, checkpoint_every=0, eval_every=0)
         return {"name": name, "kind": "pretrain", "from": None, "config": _plain(cfg), **data}
-    full = finetune_config(profile)
+    # One curriculum run in two parts (chapters 5 and 6), as benchmarks/bench_contrastive.py runs it.
+    full = finetune_config(profile, checkpoint_every=0)
     if name == "simclr":
-        cfg = finetune_config(profile, curriculum=("simclr",), phase_steps=full.phase_steps[:1],
-                              checkpoint_every=0)
-        return {"name": name, "kind": "finetune", "from": "mlm", "config": _plain(cfg), **data}
+        return {"name": name, "kind": "finetune", "from": "mlm", "config": _plain(full),
+                "stop_after": full.phase_steps[0], **data}
     if name == "curriculum":
-        # New pairs after phase 1's, as in one two-phase run (benchmarks/bench_contrastive.py).
-        cfg = finetune_config(profile, curriculum=("mimix",), phase_steps=full.phase_steps[1:],
-                              checkpoint_every=0, data_offset=full.phase_steps[0])
-        return {"name": name, "kind": "finetune", "from": "simclr", "config": _plain(cfg), **data}
+        return {"name": name, "kind": "finetune", "from": "simclr", "config": _plain(full),
+                "continue": True, **data}
     raise DnalibError(f"unknown artifact {name!r}: choose one of {', '.join(NAMES)}")
 
 
@@ -254,7 +255,10 @@ def _train(rec: dict[str, Any], out: Path, start: Path | None, progress: bool) -
                  data_description=rec["data"], command=f"dnalib.artifacts.get({rec['name']!r})")
     else:
         cfg = FinetuneConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
+        if rec.get("continue"):  # resume the run of `start` from its checkpoint, in a copy
+            shutil.copytree(start, out, ignore=shutil.ignore_patterns(RECIPE_FILE))
         finetune(genome_groups(training_genomes()), out, start, cfg, progress=progress,
+                 resume=bool(rec.get("continue")), stop_after=rec.get("stop_after"),
                  data_description=rec["data"], command=f"dnalib.artifacts.get({rec['name']!r})")
 
 

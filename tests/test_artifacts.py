@@ -23,8 +23,13 @@ def test_get_trains_the_chain_once_and_reuses_it(cache):
     assert out == cache / "artifacts" / "smoke" / "curriculum"
     for name in artifacts.NAMES:
         assert artifacts.is_cached(name, "smoke")
+    full = artifacts.recipe("curriculum", "smoke")["config"]
+    n1, n2 = full["phase_steps"]
+    first = [json.loads(x) for x in (artifacts.path("simclr", "smoke") / "log.jsonl").read_text().splitlines()]
+    assert [r["phase"] for r in first] == ["simclr"] * n1
     log = [json.loads(x) for x in (out / "log.jsonl").read_text().splitlines()]
-    assert log and {r["phase"] for r in log} == {"mimix"}
+    assert [r["phase"] for r in log] == ["simclr"] * n1 + ["mimix"] * n2
+    assert log[:n1] == first  # the curriculum continues the simclr run, it does not redo it
     assert type(AutoModel.from_pretrained(out)).__name__ == "RobertaModel"
     info = json.loads((out / "dnalib_finetune.json").read_text())
     assert info["init"] == str(cache / "artifacts" / "smoke" / "simclr")
@@ -34,6 +39,38 @@ def test_get_trains_the_chain_once_and_reuses_it(cache):
     assert stamps == {n: (artifacts.path(n, "smoke") / "model.safetensors").stat().st_mtime_ns
                       for n in artifacts.NAMES}
     assert not list((cache / "artifacts" / "smoke").glob("*.tmp-*"))
+
+
+def test_simclr_then_curriculum_equals_one_uninterrupted_curriculum_run(cache, tmp_path):
+    """Chapters 5 and 6 train one run in two parts (paused after phase 1, then resumed):
+    the result is the uninterrupted run's, weights, head and losses."""
+    from dnalib.contrastive import FinetuneConfig, finetune, genome_groups
+    from dnalib.simulate import training_genomes
+
+    out = artifacts.get("curriculum", "smoke", progress=False)
+    fields = artifacts.recipe("curriculum", "smoke")["config"]
+    cfg = FinetuneConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
+    one = tmp_path / "one"
+    finetune(genome_groups(training_genomes()), one, artifacts.path("mlm", "smoke"), cfg, progress=False)
+    for name in ("model.safetensors", "head.safetensors"):
+        a, b = _weights_file(out / name), _weights_file(one / name)
+        assert a.keys() == b.keys() and all(torch_equal(a[k], b[k]) for k in a), name
+    losses = [[json.loads(x)["loss"] for x in (d / "log.jsonl").read_text().splitlines()] for d in (out, one)]
+    assert losses[0] == pytest.approx(losses[1], rel=1e-6)
+    simclr = json.loads((artifacts.path("simclr", "smoke") / "dnalib_finetune.json").read_text())
+    assert simclr["steps_done"] == cfg.phase_steps[0] and simclr["complete"] is False
+
+
+def _weights_file(path):
+    from safetensors.torch import load_file
+
+    return load_file(path)
+
+
+def torch_equal(a, b):
+    import torch
+
+    return torch.equal(a, b)
 
 
 def test_a_changed_recipe_or_missing_marker_retrains(cache):

@@ -611,9 +611,10 @@ def test_a_later_phase_continues_from_a_finetuned_directory_with_its_head(small_
 
 
 def test_data_offset_lets_a_continuation_draw_the_pairs_a_single_run_would(small_set, tmp_path):
-    """Phase 2 run separately from the phase-1 output, with data_offset = phase-1 steps, starts
-    exactly where a single two-phase run is at its first phase-2 step (same weights, pairs and
-    mixing), so its first loss is the same; without the offset it replays phase 1's pairs."""
+    """Phase 2 run separately from the phase-1 output (the two-phase run paused after phase 1),
+    with data_offset = phase-1 steps, starts exactly where a single two-phase run is at its first
+    phase-2 step (same weights, pairs and mixing), so its first loss is the same; without the
+    offset it replays phase 1's pairs."""
     import json as _json
 
     from dnalib.contrastive import finetune, finetune_config, genome_groups
@@ -625,11 +626,9 @@ def test_data_offset_lets_a_continuation_draw_the_pairs_a_single_run_would(small
         return [_json.loads(x)["loss"] for x in (out / "log.jsonl").read_text().splitlines()]
 
     common = dict(checkpoint_every=0, warmup_steps=1)
-    finetune(groups, tmp_path / "one", root / "mlm",
-             finetune_config("smoke", curriculum=("simclr", "mimix"), phase_steps=(3, 2), **common),
-             progress=False)
-    finetune(groups, tmp_path / "p1", root / "mlm",
-             finetune_config("smoke", curriculum=("simclr",), phase_steps=(3,), **common), progress=False)
+    two = finetune_config("smoke", curriculum=("simclr", "mimix"), phase_steps=(3, 2), **common)
+    finetune(groups, tmp_path / "one", root / "mlm", two, progress=False)
+    finetune(groups, tmp_path / "p1", root / "mlm", two, stop_after=3, progress=False)
     np.testing.assert_allclose(losses(tmp_path / "p1"), losses(tmp_path / "one")[:3], rtol=1e-5)
     for offset in (3, 0):
         finetune(groups, tmp_path / f"p2-{offset}", tmp_path / "p1",
@@ -659,3 +658,45 @@ def test_one_phase_from_the_command_line_keeps_that_phases_profile_steps(small_s
         cfg = _json.loads((tmp_path / out / "dnalib_finetune.json").read_text())["config"]
         assert cfg["curriculum"] == [phase] and cfg["phase_steps"] == [4]  # smoke: (4, 4)
     assert cfg["data_offset"] == 4
+
+
+def test_one_learning_rate_schedule_spans_the_phases():
+    """Warm-up once, then one cosine from 1 to 0.1 over all phases: phase 2 continues the decay
+    where phase 1 left it (no restart); a one-phase run has the same schedule as before."""
+    from dnalib.contrastive import finetune_config
+
+    cfg = finetune_config("cpu")
+    n1, n2 = cfg.phase_steps
+    f = np.array([cfg.lr_factor(s) for s in range(cfg.max_steps)])
+    assert f[:cfg.warmup_steps] == pytest.approx((np.arange(cfg.warmup_steps) + 1) / cfg.warmup_steps)
+    assert f[cfg.warmup_steps] == pytest.approx(1.0) and f[-1] > 0.1 and f[-1] < 0.1 + 1e-3
+    assert np.all(np.diff(f[cfg.warmup_steps:]) < 0)  # strictly decreasing, across the boundary
+    assert abs(f[n1] - f[n1 - 1]) < 0.05  # no jump at the start of phase 2
+    one = finetune_config("cpu", curriculum=("simclr",), phase_steps=(n1 + n2,))
+    assert [one.lr_factor(s) for s in range(one.max_steps)] == pytest.approx(f.tolist())
+    w, t = cfg.warmup_steps, cfg.max_steps  # the schedule the recorded one-phase ablation rows used
+    old = [(s + 1) / w if s < w else 0.1 + 0.45 * (1 + math.cos(math.pi * (s - w) / (t - w)))
+           for s in range(t)]
+    assert [one.lr_factor(s) for s in range(t)] == pytest.approx(old, rel=1e-12)
+
+
+def test_stop_after_pauses_a_run_that_resume_completes(small_set, tmp_path):
+    import json as _json
+
+    from dnalib.contrastive import finetune, finetune_config, genome_groups
+
+    root, community = small_set
+    groups = genome_groups({g: community.genomes[g] for g in community.train_ids})
+    cfg = finetune_config("smoke", checkpoint_every=0)
+    with pytest.raises(DnalibError, match="stop_after"):
+        finetune(groups, tmp_path / "x", root / "mlm", cfg, stop_after=cfg.max_steps + 1, progress=False)
+    with pytest.raises(DnalibError, match="stop_after"):
+        finetune(groups, tmp_path / "x", root / "mlm", cfg, stop_after=0, progress=False)
+    r = finetune(groups, tmp_path / "p", root / "mlm", cfg, stop_after=cfg.phase_steps[0], progress=False)
+    assert len(r["history"]) == cfg.phase_steps[0]
+    info = _json.loads((tmp_path / "p" / "dnalib_finetune.json").read_text())
+    assert info["steps_done"] == cfg.phase_steps[0] and info["complete"] is False
+    r = finetune(groups, tmp_path / "p", root / "mlm", cfg, resume=True, progress=False)
+    assert [h["phase"] for h in r["history"]] == ["simclr"] * 4 + ["mimix"] * 4
+    info = _json.loads((tmp_path / "p" / "dnalib_finetune.json").read_text())
+    assert info["steps_done"] == cfg.max_steps and info["complete"] is True
