@@ -292,14 +292,18 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
             "use two fragments of the same contig as positives"
         )
     result = finetune(groups, out, init, cfg, tokenizer=tokenizer, resume=args.resume,
+                      stop_after=args.stop_after,
                       progress=not args.no_progress, device=args.device,
                       data_description=str(data.resolve()) + (" (label-free)" if args.label_free else ""),
                       command="dnalib " + " ".join(shlex.quote(a) for a in args.argv))
     if int(os.environ.get("RANK", 0)) == 0:
         last = result["history"][-1] if result["history"] else {}
-        print(f"fine-tuned {'+'.join(cfg.curriculum)} for {cfg.max_steps} steps in "
+        done = last.get("step", 0)
+        paused = (f"; paused after step {done} of {cfg.max_steps}: the same command with --resume "
+                  "(instead of --stop-after) continues it") if done < cfg.max_steps else ""
+        print(f"fine-tuned {'+'.join(cfg.curriculum)} for {done} steps in "
               f"{result['seconds']:.0f} s (final loss {last.get('loss', float('nan')):.3f}); "
-              f"encoder in {out}, projection head in {out / 'head.safetensors'}")
+              f"encoder in {out}, projection head in {out / 'head.safetensors'}{paused}")
     return 0
 
 
@@ -408,6 +412,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bf16", choices=["auto", "on", "off"], default=None)
     p.add_argument("--device", default=None)
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint")
+    p.add_argument("--stop-after", type=int, default=None,
+                   help="pause after this many steps (e.g. the phase-1 steps) with a checkpoint; "
+                        "--resume with the same settings continues the run as if uninterrupted")
     p.add_argument("--force", action="store_true", help="start over in a non-empty --out")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_cmd_finetune)

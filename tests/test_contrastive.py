@@ -360,7 +360,7 @@ def small_set(tmp_path_factory):
     return root, community
 
 
-def test_finetune_curriculum_saves_a_loadable_encoder_and_resumes(small_set, tmp_path):
+def test_finetune_curriculum_saves_a_loadable_encoder_and_resumes(small_set, tmp_path, capsys):
     import json as _json
 
     from transformers import AutoModel
@@ -388,6 +388,13 @@ def test_finetune_curriculum_saves_a_loadable_encoder_and_resumes(small_set, tmp
     assert main([*args, "--out", str(tmp_path / "b"), "--resume"]) == 0
     resumed = [_json.loads(x)["loss"] for x in (tmp_path / "b" / "log.jsonl").read_text().splitlines()]
     np.testing.assert_allclose(resumed, [r["loss"] for r in log], rtol=1e-5)
+
+    # Paused after phase 1 (--stop-after), then continued with --resume: the uninterrupted run.
+    assert main([*args, "--out", str(tmp_path / "c"), "--stop-after", "4"]) == 0
+    assert "paused after step 4 of 8" in capsys.readouterr().out
+    assert main([*args, "--out", str(tmp_path / "c"), "--resume"]) == 0
+    two_part = [_json.loads(x)["loss"] for x in (tmp_path / "c" / "log.jsonl").read_text().splitlines()]
+    np.testing.assert_allclose(two_part, [r["loss"] for r in log], rtol=1e-5)
 
 
 def test_finetune_ablations_and_label_free_mode(small_set, tmp_path):
