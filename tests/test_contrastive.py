@@ -707,3 +707,22 @@ def test_stop_after_pauses_a_run_that_resume_completes(small_set, tmp_path):
     assert [h["phase"] for h in r["history"]] == ["simclr"] * 4 + ["mimix"] * 4
     info = _json.loads((tmp_path / "p" / "dnalib_finetune.json").read_text())
     assert info["steps_done"] == cfg.max_steps and info["complete"] is True
+
+
+def test_simclr_alone_and_the_curriculum_share_their_first_phase(small_set, tmp_path):
+    """With one seed, SimCLR for all the steps and the curriculum are the same run until the
+    curriculum switches to MI-Mix (chapter 6 compares them seed by seed on that basis)."""
+    from safetensors.torch import load_file
+
+    from dnalib.contrastive import finetune, finetune_config, genome_groups
+
+    root, community = small_set
+    groups = genome_groups({g: community.genomes[g] for g in community.train_ids})
+    cur = finetune_config("smoke", checkpoint_every=0)
+    one = finetune_config("smoke", curriculum=("simclr",), phase_steps=(cur.max_steps,), checkpoint_every=0)
+    n1 = cur.phase_steps[0]
+    finetune(groups, tmp_path / "c", root / "mlm", cur, stop_after=n1, progress=False)
+    finetune(groups, tmp_path / "s", root / "mlm", one, stop_after=n1, progress=False)
+    for name in ("model.safetensors", "head.safetensors"):
+        a, b = load_file(tmp_path / "c" / name), load_file(tmp_path / "s" / name)
+        assert all(torch.equal(a[k], b[k]) for k in a), name
