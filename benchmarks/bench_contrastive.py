@@ -130,13 +130,10 @@ def main(argv: list[str] | None = None) -> None:
     data_settings = {"training_genera": n_genera, "fragments_per_species": per_species}
     invocations: list[dict] = []
     if args.resume and Path(args.out).exists():
-        rows, first_date, seeds, methods = resume_record(
+        rows, first_date, seeds, methods, invocations = resume_record(
             Path(args.out), {"profile": args.profile, "pretrain_config": pretrain_settings,
                              "finetune_config": finetune_settings, "data": data_settings},
             seeds, methods)
-        old = json.loads(Path(args.out).read_text())
-        invocations = old.get("invocations") or [
-            {k: old.get(k) for k in ("command", "commit", "date")}]
         dropped = {*args.rerun, *(phase1_name(m) for m in args.rerun)}
         n_before = len(rows)
         rows = [r for r in rows if r["method"] not in dropped]
@@ -144,7 +141,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"resuming {args.out}: {len(rows)} rows kept"
               + (f", {n_before - len(rows)} of {', '.join(args.rerun)} dropped to be trained again"
                  if args.rerun else ""), flush=True)
-    invocations.append({"command": " ".join([Path(sys.executable).name, *sys.argv]), "commit": commit,
+    command = " ".join([Path(sys.executable).name, *sys.argv])
+    invocations.append({"command": command, "commit": commit,
                         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
     planned = 2 + len(seeds) * (1 + len(methods) + sum(len(METHODS[m]) > 1 for m in methods))
 
@@ -158,6 +156,7 @@ def main(argv: list[str] | None = None) -> None:
         more = simulate.simulate_community(simulate.DEFAULT_SEED, n_genera=n_genera)
         train = {g: more.genomes[g] for g in more.train_ids}
     train_seqs = [c for v in train.values() for c in v]
+    groups = C.genome_groups(train)
     frags, table = community.fragments(n_per_genome=per_species)
     labels = table["species"].to_numpy()
 
@@ -167,7 +166,7 @@ def main(argv: list[str] | None = None) -> None:
             return
         record = {
             "benchmark": "contrastive ablation, synthetic evaluation species",
-            "command": " ".join([Path(sys.executable).name, *sys.argv]),
+            "command": command,
             "commit": commit,
             "invocations": invocations,
             "date": started,
@@ -228,7 +227,6 @@ def main(argv: list[str] | None = None) -> None:
                 cfg = C.finetune_config(args.profile, curriculum=phases, phase_steps=tuple(steps),
                                         seed=seed, checkpoint_every=0)
                 out = Path(tmp) / f"{method}-{seed}".replace(" ", "_")
-                groups = C.genome_groups(train)
                 seconds = 0.0
                 if len(phases) > 1:  # one run, paused after phase 1 to score it, then resumed
                     r = C.finetune(groups, out, mlm, cfg, stop_after=steps[0], progress=False)
@@ -260,8 +258,8 @@ def recorded(rows: list[dict], method: str, seed: int | None) -> bool:
 
 
 def resume_record(path: Path, settings: dict, seeds: list[int], methods: list[str]
-                  ) -> tuple[list[dict], str, list[int], list[str]]:
-    """Rows, start date, seeds and methods of a record to continue (see ``--resume``).
+                  ) -> tuple[list[dict], str, list[int], list[str], list[dict]]:
+    """Rows, start date, seeds, methods and invocations of a record to continue (see ``--resume``).
 
     *settings* (profile, pretraining, fine-tuning and data settings) must equal
     the record's; otherwise the benchmark stops with a message. Seeds and
@@ -275,7 +273,9 @@ def resume_record(path: Path, settings: dict, seeds: list[int], methods: list[st
     rows = [{"commit": old.get("commit", "unknown"), **r} for r in old["rows"]]
     seeds = list(dict.fromkeys([*old.get("seeds", []), *seeds]))
     methods = list(dict.fromkeys([*old.get("methods", []), *methods]))
-    return rows, old.get("date", ""), seeds, methods
+    # Records from before invocations were listed name only their last command.
+    invocations = old.get("invocations") or [{k: old.get(k) for k in ("command", "commit", "date")}]
+    return rows, old.get("date", ""), seeds, methods, invocations
 
 
 def _summary(rows: list[dict]) -> dict:

@@ -1049,10 +1049,11 @@ def finetune(
     bar.close()
     seconds = time.perf_counter() - t_start
     if rank == 0:
+        reached = max(end, start)  # a resumed run past stop_after trains nothing more
         save(out)
-        checkpoint(max(end, start))
+        checkpoint(reached)
         info = {"kind": "contrastive", "config": dataclasses.asdict(cfg),
-                "steps_done": max(end, start), "complete": max(end, start) == cfg.max_steps,
+                "steps_done": reached, "complete": reached == cfg.max_steps,
                 "init": str(init) if isinstance(init, (str, os.PathLike)) else type(init).__name__,
                 "data": data_description, "groups": len(sampler.groups),
                 "command": command or " ".join(sys.argv), "world_size": world,

@@ -44,6 +44,8 @@ def test_get_trains_the_chain_once_and_reuses_it(cache):
 def test_simclr_then_curriculum_equals_one_uninterrupted_curriculum_run(cache, tmp_path):
     """Chapters 5 and 6 train one run in two parts (paused after phase 1, then resumed):
     the result is the uninterrupted run's, weights, head and losses."""
+    import torch
+
     from dnalib.contrastive import FinetuneConfig, finetune, genome_groups
     from dnalib.simulate import training_genomes
 
@@ -53,24 +55,12 @@ def test_simclr_then_curriculum_equals_one_uninterrupted_curriculum_run(cache, t
     one = tmp_path / "one"
     finetune(genome_groups(training_genomes()), one, artifacts.path("mlm", "smoke"), cfg, progress=False)
     for name in ("model.safetensors", "head.safetensors"):
-        a, b = _weights_file(out / name), _weights_file(one / name)
-        assert a.keys() == b.keys() and all(torch_equal(a[k], b[k]) for k in a), name
+        a, b = _weights(out, name), _weights(one, name)
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), name
     losses = [[json.loads(x)["loss"] for x in (d / "log.jsonl").read_text().splitlines()] for d in (out, one)]
     assert losses[0] == pytest.approx(losses[1], rel=1e-6)
     simclr = json.loads((artifacts.path("simclr", "smoke") / "dnalib_finetune.json").read_text())
     assert simclr["steps_done"] == cfg.phase_steps[0] and simclr["complete"] is False
-
-
-def _weights_file(path):
-    from safetensors.torch import load_file
-
-    return load_file(path)
-
-
-def torch_equal(a, b):
-    import torch
-
-    return torch.equal(a, b)
 
 
 def test_a_changed_recipe_or_missing_marker_retrains(cache):
@@ -93,10 +83,10 @@ def test_unknown_names_are_clear_errors(cache):
         artifacts.recipe("bert", "smoke")
 
 
-def _weights(directory):
+def _weights(directory, name="model.safetensors"):
     from safetensors.torch import load_file
 
-    return load_file(directory / "model.safetensors")
+    return load_file(directory / name)
 
 
 def test_adopt_caches_a_live_run_identical_to_the_recipe(cache, tmp_path, monkeypatch):

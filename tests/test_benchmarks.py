@@ -38,7 +38,8 @@ def test_resume_keeps_the_rows_and_merges_seeds_and_methods(bench, tmp_path):
             (("TNF", None), ("6-mer", None), ("MLM only", 0), ("SimCLR", 0))]
     out = tmp_path / "ablation.json"
     _record(out, settings, rows)
-    kept, date, seeds, methods = bench.resume_record(out, settings, [1], ["curriculum", "SimCLR"])
+    kept, date, seeds, methods, runs = bench.resume_record(out, settings, [1], ["curriculum", "SimCLR"])
+    assert [r["commit"] for r in runs] == ["abc123"]  # an older record: its last command only
     assert [r["method"] for r in kept] == ["TNF", "6-mer", "MLM only", "SimCLR"]
     assert all(r["commit"] == "abc123" for r in kept)  # rows name the commit that made them
     assert date == "2026-01-01T00:00:00Z" and seeds == [0, 1] and methods == ["SimCLR", "curriculum"]
