@@ -150,11 +150,8 @@ def main(argv: list[str] | None = None) -> None:
         return recorded(rows, method, seed)
 
     community = simulate.default_community()
-    if n_genera == simulate.TRAINING_GENERA:
-        train = simulate.training_genomes()
-    else:  # same generator, fewer genera (the first 8 are the default community's)
-        more = simulate.simulate_community(simulate.DEFAULT_SEED, n_genera=n_genera)
-        train = {g: more.genomes[g] for g in more.train_ids}
+    trained_on = training_community(n_genera)
+    train = {g: trained_on.genomes[g] for g in trained_on.train_ids}
     train_seqs = [c for v in train.values() for c in v]
     groups = C.genome_groups(train)
     frags, table = community.fragments(n_per_genome=per_species)
@@ -245,6 +242,20 @@ def main(argv: list[str] | None = None) -> None:
               f"{s['ari_mean'] / tnf:.2f}x")
     if args.out:
         print(f"wrote {args.out}")
+
+
+def training_community(n_genera: int):
+    """The community whose training species the models train on.
+
+    The book's (``dnalib.simulate.training_community``) for its 40 genera; for
+    fewer (quick checks of a benchmark itself) the same generator with fewer
+    genera, whose first 8 are still the default community's.
+    """
+    from dnalib import simulate
+
+    if n_genera == simulate.TRAINING_GENERA:
+        return simulate.training_community()
+    return simulate.simulate_community(simulate.DEFAULT_SEED, n_genera=n_genera)
 
 
 def phase1_name(method: str) -> str:

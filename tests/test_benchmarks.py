@@ -79,3 +79,32 @@ def test_curriculum_rows_include_phase_1_and_rerun_replaces_them(bench, tmp_path
     assert again["curriculum"]["ari"] == pytest.approx(first["curriculum"]["ari"], abs=1e-9)
     with pytest.raises(SystemExit):
         bench.main([*common, "--rerun", "curriculum"])  # --rerun without --resume
+
+
+def test_trajectory_scores_every_checkpoint_on_two_sets_of_unseen_species(tmp_path, capsys):
+    """A smoke run of benchmarks/bench_trajectory.py: every checkpoint of the curriculum, and of
+    SimCLR after the phase they share, is scored on the book's evaluation species and on other
+    species that are neither trained on nor the book's."""
+    from dnalib import simulate
+
+    spec = importlib.util.spec_from_file_location("bench_trajectory",
+                                                  ROOT / "benchmarks" / "bench_trajectory.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    out = tmp_path / "trajectory.json"
+    module.main(["--profile", "smoke", "--seed", "0", "--every", "2", "--training-genera", "9",
+                 "--fragments-per-species", "3", "--heldout-pairs", "12", "--out", str(out)])
+    rec = json.loads(out.read_text())
+    assert [(r["run"], r["step"], r["phase"]) for r in rec["rows"]] == [
+        ("curriculum", 2, "simclr"), ("curriculum", 4, "simclr"), ("curriculum", 6, "mimix"),
+        ("curriculum", 8, "mimix"), ("SimCLR", 6, "simclr"), ("SimCLR", 8, "simclr")]
+    for row in rec["rows"]:
+        assert -1 <= row["eval_ari"] <= 1 and -1 <= row["other_ari"] <= 1
+        assert 0 < row["heldout_loss"] < 50
+    trained = simulate.simulate_community(simulate.DEFAULT_SEED, n_genera=9)
+    assert rec["other_species"] and set(rec["other_species"]) <= set(trained.eval_ids)
+    assert not set(rec["other_species"]) & set(simulate.default_community().eval_ids)
+    assert rec["heldout_pairs"] == 12 and rec["commit"]
+    assert "curriculum step    8 (mimix)" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="at least 9 genera"):
+        module.main(["--profile", "smoke", "--training-genera", "8"])
