@@ -28,6 +28,7 @@ On 2 AVX-512 cores about 25 minutes; on 2 older AVX2 cores about 70.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import tempfile
@@ -49,17 +50,14 @@ def heldout_pairs(groups, cfg, n_pairs: int, seed: int = 10_000) -> list[tuple[l
     return [sampler.batch(i, cfg.batch_pairs) for i in range(max(1, n_pairs // cfg.batch_pairs))]
 
 
-def heldout_loss(path: Path, batches, cfg) -> float:
-    """Mean unmixed weighted-SimCLR loss of a fine-tuned directory (encoder + head) on *batches*."""
+def heldout_loss(encoder, tok, path: Path, batches, cfg) -> float:
+    """Mean unmixed weighted-SimCLR loss on *batches* of *encoder* with the head saved in *path*."""
     import torch
     from safetensors.torch import load_file
-    from transformers import AutoModel, AutoTokenizer
 
     from dnalib import contrastive as C
     from dnalib.pretrain import _encode
 
-    encoder = AutoModel.from_pretrained(path, add_pooling_layer=False)
-    tok = AutoTokenizer.from_pretrained(path)
     head = C.ProjectionHead(encoder.config.hidden_size, cfg.proj_dim)
     head.load_state_dict(load_file(path / C.HEAD_FILE))
     chunk = cfg.chunk_length or cfg.fragment_length
@@ -113,14 +111,15 @@ def main(argv: list[str] | None = None) -> None:
     batches = heldout_pairs(C.genome_groups({g: trained_on.genomes[g] for g in other}), base,
                             args.heldout_pairs)
     commit, started = _commit(), time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    command = (" ".join([Path(sys.executable).name, *sys.argv]) if argv is None
+               else "bench_trajectory.py " + " ".join(argv))
+    hardware = _hardware()
     rows: list[dict] = []
 
     def write() -> None:
         if args.out:
             record = {"benchmark": "clustering along one contrastive run, checkpoint by checkpoint",
-                      "command": " ".join([Path(sys.executable).name, *sys.argv]) if argv is None
-                      else "bench_trajectory.py " + " ".join(argv),
-                      "commit": commit, "date": started, "hardware": _hardware(),
+                      "command": command, "commit": commit, "date": started, "hardware": hardware,
                       "profile": args.profile, "seed": args.seed, "every": args.every,
                       "training_genera": n_genera, "other_species": other,
                       "heldout_pairs": len(batches) * base.batch_pairs,
@@ -136,9 +135,7 @@ def main(argv: list[str] | None = None) -> None:
                    progress=False)
         groups = C.genome_groups(train)
         runs = {"curriculum": base,
-                "SimCLR": C.finetune_config(args.profile, curriculum=("simclr",),
-                                            phase_steps=(base.max_steps,), seed=args.seed,
-                                            checkpoint_every=args.every, keep_checkpoints=10**6)}
+                "SimCLR": dataclasses.replace(base, curriculum=("simclr",), phase_steps=(base.max_steps,))}
         for run, cfg in runs.items():
             out = Path(tmp) / run
             C.finetune(groups, out, mlm, cfg, progress=False)
@@ -146,12 +143,13 @@ def main(argv: list[str] | None = None) -> None:
                 step = int(ckpt.name.split("-")[1])
                 if run == "SimCLR" and step <= base.phase_steps[0]:
                     continue  # the curriculum's phase 1, scored already
-                model, tok = AutoModel.from_pretrained(ckpt), AutoTokenizer.from_pretrained(ckpt)
+                model = AutoModel.from_pretrained(ckpt, add_pooling_layer=False)
+                tok = AutoTokenizer.from_pretrained(ckpt)
                 row = {"run": run, "step": step, "phase": cfg.phase_at(step - 1)[0]}
                 for name, (frags, table) in sets.items():
                     emb = embed.embed_sequences(model, tok, frags)
                     row[f"{name}_ari"] = evaluate.clustering_scores(emb, table["species"].to_numpy())["ari"]
-                row["heldout_loss"] = heldout_loss(ckpt, batches, cfg)
+                row["heldout_loss"] = heldout_loss(model, tok, ckpt, batches, cfg)
                 rows.append(row)
                 print(f"{run:>10} step {step:4d} ({row['phase']}): eval ARI {row['eval_ari']:.3f}  "
                       f"other ARI {row['other_ari']:.3f}  held-out loss {row['heldout_loss']:.3f}",
