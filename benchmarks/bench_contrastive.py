@@ -40,9 +40,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -50,7 +47,9 @@ from pathlib import Path
 
 import numpy as np
 
-from dnalib.artifacts import _plain  # a config as the JSON values records keep
+from dnalib import records
+from dnalib.simulate import training_community
+from dnalib.training import plain  # a config as the JSON values records keep
 
 METHODS = {
     "SimCLR": ("simclr",),
@@ -58,31 +57,6 @@ METHODS = {
     "i-Mix only": ("imix",),
     "curriculum": ("simclr", "mimix"),
 }
-
-
-def _commit() -> str:
-    try:
-        root = Path(__file__).resolve().parent.parent
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
-                             check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True, check=True).stdout.strip()
-        return sha + ("-dirty" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
-def _hardware() -> dict:
-    import torch
-
-    from dnalib.profiles import cpu_model
-
-    info = {"machine": platform.machine(), "processor": cpu_model(),
-            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "python": platform.python_version(), "torch": torch.__version__}
-    if torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name(0)
-    return info
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -114,16 +88,15 @@ def main(argv: list[str] | None = None) -> None:
     from dnalib import contrastive as C
     from dnalib import embed, evaluate, kmers, simulate
     from dnalib import pretrain as P
-    from dnalib.pretrain import _atomic_write_text
 
     hf_logging.set_verbosity_error()
     base = C.finetune_config(args.profile)
-    pretrain_settings = _plain(P.pretrain_config(args.profile, checkpoint_every=0, eval_every=0))
-    finetune_settings = _plain(base)
+    pretrain_settings = plain(P.pretrain_config(args.profile, checkpoint_every=0, eval_every=0))
+    finetune_settings = plain(base)
     total = base.max_steps
     rows: list[dict] = []
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    commit = _commit()  # the code that runs, even if HEAD moves during the benchmark
+    commit = records.commit()  # the code that runs, even if HEAD moves during the benchmark
     seeds, methods = list(args.seeds), list(args.methods)
     n_genera = args.training_genera or simulate.TRAINING_GENERA
     per_species = args.fragments_per_species or simulate.EVAL_FRAGMENTS_PER_GENOME
@@ -169,7 +142,7 @@ def main(argv: list[str] | None = None) -> None:
             "date": started,
             "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "complete": len(rows) == planned,
-            "hardware": _hardware(),
+            "hardware": records.hardware(),
             "profile": args.profile,
             "seeds": seeds,
             "methods": methods,
@@ -183,11 +156,11 @@ def main(argv: list[str] | None = None) -> None:
                            "fragment_length": len(frags[0]),
                            "protocol": "KMeans K=species, 5 seeds"},
             "rows": rows,
-            "summary": _summary(rows),
+            "summary": records.summary_dict(rows),
         }
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_write_text(out, json.dumps(record, indent=2) + "\n")
+        records.write(out, record)
 
     def score(method: str, seed: int | None, emb: np.ndarray, seconds: float) -> None:
         s = evaluate.clustering_scores(emb, labels)
@@ -234,7 +207,7 @@ def main(argv: list[str] | None = None) -> None:
                 score(method, seed, embed_dir(out), seconds + r["seconds"])
 
     write()
-    summary = _summary(rows)
+    summary = records.summary_dict(rows)
     tnf = summary["TNF"]["ari_mean"]
     print("\nmethod        ARI mean +- std (n)   ratio to TNF")
     for method, s in summary.items():
@@ -242,20 +215,6 @@ def main(argv: list[str] | None = None) -> None:
               f"{s['ari_mean'] / tnf:.2f}x")
     if args.out:
         print(f"wrote {args.out}")
-
-
-def training_community(n_genera: int):
-    """The community whose training species the models train on.
-
-    The book's (``dnalib.simulate.training_community``) for its 40 genera; for
-    fewer (quick checks of a benchmark itself) the same generator with fewer
-    genera, whose first 8 are still the default community's.
-    """
-    from dnalib import simulate
-
-    if n_genera == simulate.TRAINING_GENERA:
-        return simulate.training_community()
-    return simulate.simulate_community(simulate.DEFAULT_SEED, n_genera=n_genera)
 
 
 def phase1_name(method: str) -> str:
@@ -287,17 +246,6 @@ def resume_record(path: Path, settings: dict, seeds: list[int], methods: list[st
     # Records from before invocations were listed name only their last command.
     invocations = old.get("invocations") or [{k: old.get(k) for k in ("command", "commit", "date")}]
     return rows, old.get("date", ""), seeds, methods, invocations
-
-
-def _summary(rows: list[dict]) -> dict:
-    summary = {}
-    for method in dict.fromkeys(r["method"] for r in rows):
-        ari = np.array([r["ari"] for r in rows if r["method"] == method])
-        nmi = np.array([r["nmi"] for r in rows if r["method"] == method])
-        summary[method] = {"ari_mean": float(ari.mean()), "ari_std": float(ari.std()),
-                           "nmi_mean": float(nmi.mean()), "nmi_std": float(nmi.std()),
-                           "n": int(len(ari))}
-    return summary
 
 
 if __name__ == "__main__":

@@ -25,6 +25,8 @@ import time
 import numpy as np
 import torch
 
+from dnalib.tokenizers import encode_batch
+
 
 def matmul_flops(n: int = 2048, repeats: int = 10, dtype: torch.dtype = torch.float32) -> float:
     """FLOP/s of a dense n x n matrix product (best of *repeats*)."""
@@ -76,7 +78,7 @@ def main() -> None:
     # --- baseline: HF Trainer on the same fragments --------------------------------
     sampler = P.FragmentSampler(seqs, cfg.fragment_length, seed=cfg.seed)
     frags = [f for s in range(args.steps) for f in sampler.batch(s, B)]
-    ids = P._encode(tok, frags)[0]
+    ids = encode_batch(tok, frags)[0]
 
     class Fragments(torch.utils.data.Dataset):
         def __len__(self) -> int:

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 import tempfile
 import time
@@ -37,8 +36,9 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_contrastive import _commit, _hardware, training_community  # noqa: E402
+from dnalib import records
+from dnalib.simulate import training_community
+from dnalib.tokenizers import encode_batch
 
 
 def heldout_pairs(groups, cfg, n_pairs: int, seed: int = 10_000) -> list[tuple[list[str], list[str]]]:
@@ -56,7 +56,6 @@ def heldout_loss(encoder, tok, path: Path, batches, cfg) -> float:
     from safetensors.torch import load_file
 
     from dnalib import contrastive as C
-    from dnalib.pretrain import _encode
 
     head = C.ProjectionHead(encoder.config.hidden_size, cfg.proj_dim)
     head.load_state_dict(load_file(path / C.HEAD_FILE))
@@ -66,8 +65,8 @@ def heldout_loss(encoder, tok, path: Path, batches, cfg) -> float:
     losses = []
     with torch.no_grad():
         for view1, view2 in batches:
-            ids1, att1 = _encode(tok, C._split(view1, chunk))
-            ids2, att2 = _encode(tok, C._split(view2, chunk))
+            ids1, att1 = encode_batch(tok, C.split_views(view1, chunk))
+            ids2, att2 = encode_batch(tok, C.split_views(view2, chunk))
             losses.append(float(objective(*(torch.from_numpy(a) for a in (ids1, att1, ids2, att2)))))
     return float(np.mean(losses))
 
@@ -92,7 +91,6 @@ def main(argv: list[str] | None = None) -> None:
     from dnalib import contrastive as C
     from dnalib import embed, evaluate, simulate
     from dnalib import pretrain as P
-    from dnalib.pretrain import _atomic_write_text
 
     hf_logging.set_verbosity_error()
     n_genera = args.training_genera or simulate.TRAINING_GENERA
@@ -110,10 +108,10 @@ def main(argv: list[str] | None = None) -> None:
                              keep_checkpoints=10**6)
     batches = heldout_pairs(C.genome_groups({g: trained_on.genomes[g] for g in other}), base,
                             args.heldout_pairs)
-    commit, started = _commit(), time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    commit, started = records.commit(), time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     command = (" ".join([Path(sys.executable).name, *sys.argv]) if argv is None
                else "bench_trajectory.py " + " ".join(argv))
-    hardware = _hardware()
+    hardware = records.hardware()
     rows: list[dict] = []
 
     def write() -> None:
@@ -126,7 +124,7 @@ def main(argv: list[str] | None = None) -> None:
                       "fragments_per_species": per_species, "rows": rows,
                       "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
             Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-            _atomic_write_text(Path(args.out), json.dumps(record, indent=2) + "\n")
+            records.write(args.out, record)
 
     with tempfile.TemporaryDirectory() as tmp:
         mlm = Path(tmp) / "mlm"

@@ -48,8 +48,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_contrastive import _commit, _hardware  # noqa: E402
+from dnalib import records
 
 STAGES = ("simulate", "pretrain", "finetune", "evaluate")
 #: bf16 dense peak of the reference GPU, TFLOP/s.
@@ -150,7 +149,6 @@ def main(argv: list[str] | None = None) -> int:
 
     from dnalib.contrastive import INFO_FILE as FINETUNE_INFO
     from dnalib.pretrain import INFO_FILE as PRETRAIN_INFO
-    from dnalib.pretrain import _atomic_write_text
 
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -158,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     record: dict = {
         "benchmark": "full pipeline: simulate -> pretrain -> curriculum -> evaluate",
         "command": " ".join(["python", "benchmarks/pipeline.py", *(sys.argv[1:] if argv is None else argv)]),
-        "commit": _commit(), "hardware": _hardware(), "profile": args.profile,
+        "commit": records.commit(), "hardware": records.hardware(), "profile": args.profile,
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "launcher": args.launcher,
         "stages": {}, "complete": False,
     }
@@ -166,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
 
     def save() -> None:
-        _atomic_write_text(out, json.dumps(record, indent=2) + "\n")
+        records.write(out, record)
 
     def stage(name: str, done: bool, cmd: list[str]) -> None:
         seconds = 0.0 if done else _run(cmd)

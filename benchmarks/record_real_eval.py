@@ -22,8 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_contrastive import _commit, _hardware  # noqa: E402
+from dnalib import records
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -37,12 +36,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--per-genome", type=int, default=100)
     p.add_argument("--out", required=True)
     args = p.parse_args(argv)
-    commit = _commit()
+    commit = records.commit()
     genomes = datasets.get("kmcp15")
     record = {"benchmark": "trained models on the 15 kmcp15 genomes (dnalib evaluate)",
               "command": "python benchmarks/record_real_eval.py " + " ".join(sys.argv[1:] if argv is None
                                                                              else argv),
-              "commit": commit, "hardware": _hardware(), "profile": args.profile,
+              "commit": commit, "hardware": records.hardware(), "profile": args.profile,
               "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "complete": False,
               "models": {}}
     out = Path(args.out)

@@ -37,7 +37,6 @@ first; later chapters then find it instead of training it again.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import shutil
@@ -46,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from dnalib.errors import DnalibError
+from dnalib.training import plain
 
 #: Names :func:`get` knows.
 NAMES = ("mlm", "simclr", "curriculum")
@@ -56,13 +56,6 @@ def cache_root() -> Path:
     """The artifact cache: ``$DNALIB_CACHE/artifacts`` (default ``~/.cache/dnalib/artifacts``)."""
     base = os.environ.get("DNALIB_CACHE")
     return (Path(base) if base else Path.home() / ".cache" / "dnalib") / "artifacts"
-
-
-def _plain(cfg: Any) -> dict[str, Any]:
-    """A config dataclass as JSON values (tuples become lists)."""
-    from dnalib.pretrain import _comparable
-
-    return _comparable(dataclasses.asdict(cfg))
 
 
 def recipe(name: str, profile: str | None = None) -> dict[str, Any]:
@@ -89,14 +82,14 @@ def recipe(name: str, profile: str | None = None) -> dict[str, Any]:
             "dnalib": __version__}
     if name == "mlm":
         cfg = pretrain_config(profile, checkpoint_every=0, eval_every=0)
-        return {"name": name, "kind": "pretrain", "from": None, "config": _plain(cfg), **data}
+        return {"name": name, "kind": "pretrain", "from": None, "config": plain(cfg), **data}
     # One curriculum run in two parts (chapters 5 and 6), as benchmarks/bench_contrastive.py runs it.
     full = finetune_config(profile, checkpoint_every=0)
     if name == "simclr":
-        return {"name": name, "kind": "finetune", "from": "mlm", "config": _plain(full),
+        return {"name": name, "kind": "finetune", "from": "mlm", "config": plain(full),
                 "stop_after": full.phase_steps[0], **data}
     if name == "curriculum":
-        return {"name": name, "kind": "finetune", "from": "simclr", "config": _plain(full),
+        return {"name": name, "kind": "finetune", "from": "simclr", "config": plain(full),
                 "continue": True, **data}
     raise DnalibError(f"unknown artifact {name!r}: choose one of {', '.join(NAMES)}")
 
@@ -115,10 +108,8 @@ def is_cached(name: str, profile: str | None = None) -> bool:
     where = path(name, profile) / RECIPE_FILE
     if not where.exists():
         return False
-    from dnalib.pretrain import _comparable
-
     try:
-        return json.loads(where.read_text()) == _comparable(recipe(name, profile))
+        return json.loads(where.read_text()) == plain(recipe(name, profile))
     except (OSError, ValueError):
         return False
 
@@ -189,7 +180,7 @@ def adopt(name: str, directory: str | os.PathLike[str], profile: str | None = No
         If *directory* is not a finished pretraining run, or was trained with
         other settings or data than the recipe (the message names them).
     """
-    from dnalib.pretrain import INFO_FILE, _comparable, sequences_fingerprint
+    from dnalib.pretrain import INFO_FILE, sequences_fingerprint
     from dnalib.profiles import current_profile
 
     profile = current_profile(profile)
@@ -207,7 +198,7 @@ def adopt(name: str, directory: str | os.PathLike[str], profile: str | None = No
     except ValueError as err:
         raise DnalibError(f"{info_path} is not valid JSON ({err}): train again") from err
     rec = recipe(name, profile)
-    saved = _comparable(info.get("config", {}))
+    saved = plain(info.get("config", {}))
     wanted = rec["config"]
     changed = sorted(k for k in set(saved) | set(wanted)
                      if k not in NOT_TRAINING and saved.get(k) != wanted.get(k))
@@ -257,7 +248,9 @@ def _train(rec: dict[str, Any], out: Path, start: Path | None, progress: bool) -
         cfg = FinetuneConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
         if rec.get("continue"):  # resume the run of `start` from its checkpoint, in a copy
             shutil.copytree(start, out, ignore=shutil.ignore_patterns(RECIPE_FILE))
-        finetune(genome_groups(training_genomes()), out, start, cfg, progress=progress,
+        # continuing: the run in `out` goes on from its checkpoint, whatever it started from
+        init = None if rec.get("continue") else start
+        finetune(genome_groups(training_genomes()), out, init, cfg, progress=progress,
                  resume=bool(rec.get("continue")), stop_after=rec.get("stop_after"),
                  data_description=rec["data"], command=f"dnalib.artifacts.get({rec['name']!r})")
 

@@ -107,8 +107,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from dnalib import io
     from dnalib.embed import embed_with
     from dnalib.evaluate import TASKS, evaluate_embeddings
-    from dnalib.pretrain import _atomic_write_text
     from dnalib.sequences import sample_fragments
+    from dnalib.training import atomic_write_text
 
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
     bad = [t for t in tasks if t not in TASKS]
@@ -162,7 +162,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     out.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write_text(out, json.dumps(record, indent=2, default=lambda o: o.item()
+    atomic_write_text(out, json.dumps(record, indent=2, default=lambda o: o.item()
                                        if isinstance(o, np.generic) else str(o)) + "\n")
     with pd.option_context("display.width", 120):
         print(summary.to_string(index=False, float_format=lambda v: f"{v:.3f}"))

@@ -44,8 +44,6 @@ with pos_i = exp(s_ii) and pos_r(i) = exp(s_i,r(i)).
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import math
 import os
 import sys
@@ -357,22 +355,25 @@ def draw_mix(
 
 
 __all__ = [
-    "LABEL_FREE_SETTINGS",
-    "PROFILE_SETTINGS",
-    "SCRATCH_ENCODERS",
-    "TEMPERATURE",
     "ContrastiveObjective",
     "FinetuneConfig",
+    "LABEL_FREE_SETTINGS",
+    "PROFILE_SETTINGS",
     "PairSampler",
     "ProjectionHead",
+    "SCRATCH_ENCODERS",
+    "TEMPERATURE",
     "contig_groups",
+    "draw_mix",
+    "encode",
     "finetune",
     "finetune_config",
     "genome_groups",
-    "scratch_encoder",
-    "draw_mix",
-    "encode",
+    "init_fingerprint",
     "mimix_loss",
+    "scratch_encoder",
+    "split_views",
+    "view_chunk_length",
     "weighted_simclr_loss",
 ]
 
@@ -818,26 +819,69 @@ class ContrastiveObjective(nn.Module):
 
 
 def _load_init(init: Any, tokenizer: Any | None) -> tuple[Any, Any]:
-    """Encoder and tokenizer from a model directory, a model, or a tokenizer alone (random)."""
-    from transformers import AutoModel, AutoTokenizer
+    """Encoder and tokenizer from a model directory, or an in-memory model and its tokenizer."""
+    from dnalib.models import load_encoder
 
     if isinstance(init, (str, os.PathLike)):
-        path = Path(init)
-        if not (path / "config.json").exists():
-            raise DnalibError(
-                f"{path} is not a model directory (no config.json): pass the output directory of "
-                "`dnalib pretrain`"
-            )
-        encoder = AutoModel.from_pretrained(path, attn_implementation="sdpa", add_pooling_layer=False) \
-            if _model_type(path) == "roberta" else AutoModel.from_pretrained(path, attn_implementation="sdpa")
-        return encoder, tokenizer or AutoTokenizer.from_pretrained(path)
+        encoder, tok = load_encoder(init)
+        return encoder, tokenizer or tok
     if tokenizer is None:
         raise DnalibError("pass the tokenizer together with an in-memory model")
     return base_model(init), tokenizer
 
 
-def _model_type(path: Path) -> str:
-    return json.loads((path / "config.json").read_text()).get("model_type", "")
+def init_fingerprint(init: Any) -> str:
+    """SHA-256 naming the initial model of a run: its weight files, or an in-memory model's weights."""
+    import hashlib
+
+    from dnalib.training import weights_fingerprint
+
+    if not isinstance(init, (str, os.PathLike)):
+        return weights_fingerprint(base_model(init))
+    digest = hashlib.sha256()
+    for f in sorted(Path(init).glob("*.safetensors")) + [Path(init) / "config.json"]:
+        if f.is_file():
+            digest.update(f.name.encode())
+            digest.update(hashlib.sha256(f.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def view_chunk_length(cfg: FinetuneConfig, fits: int) -> int:
+    """Bases the encoder reads in one pass: ``cfg.chunk_length``, or chosen to fit the model.
+
+    With ``chunk_length=0`` a view is read whole when the model reads that
+    many bases at once, and otherwise in chunks of the longest divisor of the
+    view length that it does read at once (an MLM pretrained on 200 bp
+    fragments reads a 1 kbp view as five 200 bp chunks).
+
+    Parameters
+    ----------
+    cfg : FinetuneConfig
+    fits : int
+        The longest sequence the encoder reads at once, in bp
+        (:func:`dnalib.embed.max_chunk_length`).
+
+    Returns
+    -------
+    int
+    """
+    if cfg.chunk_length:
+        if cfg.chunk_length > fits:
+            raise DnalibError(
+                f"chunk_length {cfg.chunk_length} bp does not fit the model, which reads at most "
+                f"{fits} bp at once: set chunk_length (--chunk-length) to {fits} bp or less, a "
+                "divisor of the fragment length"
+            )
+        return cfg.chunk_length
+    length = cfg.fragment_length
+    best = max(d for d in range(1, min(length, fits) + 1) if length % d == 0)
+    if best < min(length, fits) // 2:
+        raise DnalibError(
+            f"fragment_length {length} bp does not fit the model, which reads at most {fits} bp at "
+            f"once, and has no divisor close to that: set chunk_length (--chunk-length) to a "
+            f"divisor of the fragment length of at most {fits} bp"
+        )
+    return best
 
 
 def finetune(
@@ -857,6 +901,10 @@ def finetune(
 ) -> dict[str, Any]:
     """Contrastive fine-tuning of an encoder with the curriculum of *cfg*.
 
+    The run directory, checkpoints, resume, log and processes are the shared
+    engine's (:mod:`dnalib.training`); this loop holds the pairs, the mixing,
+    the loss and what is saved.
+
     Parameters
     ----------
     groups : sequence of sequence of str
@@ -869,13 +917,16 @@ def finetune(
     init
         A ``dnalib pretrain`` output directory, a ``finetune`` output directory
         (its projection head is loaded too, so a later phase continues an
-        earlier run), or an in-memory model (then pass *tokenizer*).
+        earlier run), or an in-memory model (then pass *tokenizer*). None
+        with ``resume=True``: continue the run in *out_dir*, whatever it
+        started from.
     cfg : FinetuneConfig, optional
         Settings (default: :func:`finetune_config` of the current profile).
     tokenizer : optional
         The tokenizer (default: the one saved in *init*).
     resume : bool
-        Continue from the newest checkpoint in *out_dir*.
+        Continue from the newest good checkpoint in *out_dir*; refused when it
+        was written with other settings, other groups or another *init*.
     stop_after : int, optional
         Pause the run after this many steps (of ``cfg.max_steps``): the
         output directory then holds the model at that step and a checkpoint
@@ -900,20 +951,11 @@ def finetune(
         ``history`` (one record per step), ``out_dir``, ``seconds``.
     """
     from safetensors.torch import load_file, save_file
-    from tqdm.auto import tqdm
     from transformers.utils import logging as hf_logging
 
-    from dnalib.pretrain import (
-        LOG_FILE,
-        STATE_FILE,
-        _atomic_write_text,
-        _comparable,
-        _encode,
-        _read_log,
-        _write_checkpoint,
-        latest_checkpoint,
-        setup_processes,
-    )
+    from dnalib.embed import max_chunk_length
+    from dnalib.tokenizers import encode_batch
+    from dnalib.training import Run, groups_fingerprint, setup_processes
 
     hf_logging.disable_progress_bar()
     cfg = cfg or finetune_config()
@@ -921,67 +963,51 @@ def finetune(
     end = cfg.max_steps if stop_after is None else int(stop_after)
     if not 1 <= end <= cfg.max_steps:
         raise DnalibError(f"stop_after must be between 1 and the run's {cfg.max_steps} steps; got {stop_after}")
-    out = Path(out_dir)
-    rank, world, dev = setup_processes(device)
-    distributed = world > 1
-    use_bf16 = cfg.bf16 == "on" or (cfg.bf16 == "auto" and dev.type == "cuda"
-                                    and torch.cuda.is_bf16_supported())
-    if cfg.batch_pairs % world:
-        raise DnalibError(f"batch_pairs {cfg.batch_pairs} is not divisible by the {world} processes")
-    local = cfg.batch_pairs // world
+    procs = setup_processes(device)
+    use_bf16 = procs.use_bf16(cfg.bf16)
+    if cfg.batch_pairs % procs.world:
+        raise DnalibError(f"batch_pairs {cfg.batch_pairs} is not divisible by the {procs.world} processes")
+    local = cfg.batch_pairs // procs.world
+    sampler = PairSampler(groups, cfg.fragment_length, seed=cfg.seed, sample_by=cfg.sample_by,
+                          reverse_complement=cfg.reverse_complement)
+    run = Run(out_dir, info_file=INFO_FILE, settings=cfg, desc="finetune", processes=procs,
+              fingerprints={"data": groups_fingerprint(sampler.groups),
+                            **({} if init is None else {"initial model": init_fingerprint(init)})},
+              total_steps=cfg.max_steps, end=end, checkpoint_every=cfg.checkpoint_every,
+              keep=cfg.keep_checkpoints, progress=progress, on_step=on_step)
 
-    ckpt = latest_checkpoint(out) if resume else None
-    encoder, tok = _load_init(ckpt if ckpt is not None else init, tokenizer)
-    from dnalib.embed import max_chunk_length
+    def load_checkpoint(ckpt: Path) -> tuple[Any, Any, dict[str, torch.Tensor]]:
+        return (*_load_init(ckpt, tokenizer), load_file(ckpt / HEAD_FILE))
 
-    fits = max_chunk_length(encoder, tok)
-    chunk = cfg.chunk_length or cfg.fragment_length
-    if chunk > fits:
-        raise DnalibError(
-            f"{'chunk' if cfg.chunk_length else 'fragment'}_length {chunk} bp does not fit the "
-            f"model, which reads at most {fits} bp at once: set chunk_length (--chunk-length) to "
-            f"{fits} bp or less, a divisor of the fragment length, so that each view is read in "
-            "chunks"
-        )
-    n_chunks = cfg.fragment_length // chunk
+    resumed = run.resume(load_checkpoint) if resume else None
+    if resumed:
+        state, (encoder, tok, head_weights) = resumed
+        started_from = run.previous_info().get("init", "unknown") if init is None else init
+    elif init is None:
+        raise DnalibError(f"no checkpoint to resume in {out_dir}: pass the initial model (init)")
+    else:
+        encoder, tok = _load_init(init, tokenizer)
+        started_from = init
+        init_head = Path(init) / HEAD_FILE if isinstance(init, (str, os.PathLike)) else None
+        # Continuing from a fine-tuned encoder (e.g. phase 2 after a phase-1 run): keep its head.
+        head_weights = load_file(init_head) if init_head is not None and init_head.exists() else None
+    chunk = view_chunk_length(cfg, max_chunk_length(encoder, tok))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
         head = ProjectionHead(encoder.config.hidden_size, cfg.proj_dim)
+    if head_weights is not None:
+        head.load_state_dict(head_weights)
     objective = ContrastiveObjective(encoder, head, tok, cfg.temperature,
-                                     chunks=n_chunks).to(dev).train()
-    sampler = PairSampler(groups, cfg.fragment_length, seed=cfg.seed, sample_by=cfg.sample_by,
-                          reverse_complement=cfg.reverse_complement)
+                                     chunks=cfg.fragment_length // chunk).to(procs.device).train()
     word = encoder.embeddings.word_embeddings.weight
-    rest = [p for p in encoder.parameters() if p is not word]
-    emb_lr = cfg.lr * cfg.embedding_lr_mult
-    groups_enc = [{"params": rest, "lr": cfg.lr, "base_lr": cfg.lr},
-                  {"params": [word], "lr": emb_lr, "base_lr": emb_lr},
-                  {"params": head.parameters(), "lr": cfg.lr * cfg.head_lr_mult,
-                   "base_lr": cfg.lr * cfg.head_lr_mult}]
-    optimizer = torch.optim.AdamW(groups_enc, weight_decay=cfg.weight_decay,
-                                  fused=dev.type == "cuda")
-    start, history = 0, []
-    if ckpt is None and isinstance(init, (str, os.PathLike)) and (Path(init) / HEAD_FILE).exists():
-        # Continuing from a fine-tuned encoder (e.g. phase 2 after a phase-1 run): keep its head.
-        head.load_state_dict(load_file(Path(init) / HEAD_FILE))
-    if ckpt is not None:
-        state = torch.load(ckpt / STATE_FILE, map_location="cpu", weights_only=True)
-        if _comparable(state["config"]) != _comparable(dataclasses.asdict(cfg)):
-            raise DnalibError(
-                f"{ckpt} was written with different settings: resume with the same settings, or "
-                "write to a new output directory"
-            )
-        head.load_state_dict(load_file(ckpt / HEAD_FILE))
+    rates = [cfg.lr, cfg.lr * cfg.embedding_lr_mult, cfg.lr * cfg.head_lr_mult]
+    params = [[p for p in encoder.parameters() if p is not word], [word], list(head.parameters())]
+    optimizer = torch.optim.AdamW([{"params": p, "lr": r, "base_lr": r} for p, r in zip(params, rates, strict=True)],
+                                  weight_decay=cfg.weight_decay, fused=procs.device.type == "cuda")
+    if resumed:
         optimizer.load_state_dict(state["optimizer"])
-        start = state["step"]
-        history = _read_log(out / LOG_FILE, start)
-    elif resume and rank == 0:
-        print(f"no checkpoint in {out}: starting from the initial model", file=sys.stderr)
-    model = objective
-    if distributed:
-        from torch.nn.parallel import DistributedDataParallel as DDP
-
-        model = DDP(objective, device_ids=[dev.index] if dev.type == "cuda" else None)
+    model = procs.wrap(objective)
+    n_layers = len(encoder.encoder.layer)
 
     def save(directory: Path) -> None:
         encoder.save_pretrained(directory, safe_serialization=True)
@@ -989,88 +1015,53 @@ def finetune(
         save_file({k: v.detach().cpu().contiguous() for k, v in head.state_dict().items()},
                   directory / HEAD_FILE)
 
-    def checkpoint(step: int) -> None:
-        _write_checkpoint(out, step, save, {"step": step, "optimizer": optimizer.state_dict(),
-                                           "config": dataclasses.asdict(cfg)}, cfg.keep_checkpoints)
-
-    if rank == 0:
-        out.mkdir(parents=True, exist_ok=True)
-        _atomic_write_text(out / LOG_FILE, "".join(json.dumps(r) + "\n" for r in history))
-    n_layers = len(encoder.encoder.layer)
-    bar = tqdm(total=end, initial=start, disable=not progress or rank != 0,
-               desc="finetune", unit="step")
     t_start = time.perf_counter()
-    for step in range(start, end):
+    for step in run.steps():
         t0 = time.perf_counter()
         phase = cfg.phase_at(step)[0]
         factor = cfg.lr_factor(step)
         for g in optimizer.param_groups:
             g["lr"] = g["base_lr"] * factor
         view1, view2 = sampler.batch(step + cfg.data_offset, cfg.batch_pairs)
-        sl = slice(rank * local, (rank + 1) * local)
-        ids1, att1 = _encode(tok, _split(view1[sl], chunk))
-        ids2, att2 = _encode(tok, _split(view2[sl], chunk))
-        t = [torch.from_numpy(a).to(dev) for a in (ids1, att1, ids2, att2)]
+        mine = slice(procs.rank * local, (procs.rank + 1) * local)
+        ids1, att1 = encode_batch(tok, split_views(view1[mine], chunk))
+        ids2, att2 = encode_batch(tok, split_views(view2[mine], chunk))
+        t = [torch.from_numpy(a).to(procs.device) for a in (ids1, att1, ids2, att2)]
         mix = None
         if phase != "simclr":
-            rng = np.random.default_rng([cfg.seed, 6, step + cfg.data_offset, rank])
+            rng = np.random.default_rng([cfg.seed, 6, step + cfg.data_offset, procs.rank])
             mix = draw_mix(local, n_layers, rng, alpha=cfg.alpha, input_only=phase == "imix")
-        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_bf16):
+        with torch.autocast(procs.device.type, dtype=torch.bfloat16, enabled=use_bf16):
             loss = model(*t, mix=mix)
         loss.backward()
         grad_norm = float(torch.nn.utils.clip_grad_norm_(objective.parameters(), cfg.grad_clip))
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        value = float(loss.detach())
-        if distributed:
-            import torch.distributed as dist
-
-            buf = torch.tensor([value], dtype=torch.float64, device=dev)
-            dist.all_reduce(buf)
-            value = float(buf[0]) / world
-        record = {"step": step + 1, "phase": phase, "loss": value, "lr": cfg.lr * factor,
-                  "grad_norm": grad_norm, "mix_layer": None if mix is None else mix[0],
-                  "seconds": time.perf_counter() - t0}
-        history.append(record)
-        if rank == 0:
-            with open(out / LOG_FILE, "a") as fh:
-                fh.write(json.dumps(record) + "\n")
-            bar.set_postfix(phase=phase, loss=f"{value:.3f}")
-            bar.update(1)
-            if on_step is not None:
-                on_step(record)
-            last = step + 1 == end
-            if cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0 and not last:
-                checkpoint(step + 1)
-        if distributed:
-            import torch.distributed as dist
-
-            dist.barrier()
-    bar.close()
+        value = procs.sum([float(loss.detach())])[0] / procs.world
+        run.log({"step": step + 1, "phase": phase, "loss": value, "lr": cfg.lr * factor,
+                 "grad_norm": grad_norm, "mix_layer": None if mix is None else mix[0],
+                 "seconds": time.perf_counter() - t0}, phase=phase, loss=f"{value:.3f}")
+        if run.checkpoint_due(step + 1):
+            run.checkpoint(step + 1, save, {"optimizer": optimizer.state_dict()})
     seconds = time.perf_counter() - t_start
-    if rank == 0:
-        reached = max(end, start)  # a resumed run past stop_after trains nothing more
-        save(out)
-        checkpoint(reached)
-        info = {"kind": "contrastive", "config": dataclasses.asdict(cfg),
-                "steps_done": reached, "complete": reached == cfg.max_steps,
-                "init": str(init) if isinstance(init, (str, os.PathLike)) else type(init).__name__,
-                "data": data_description, "groups": len(sampler.groups),
-                "command": command or " ".join(sys.argv), "world_size": world,
-                "device": str(dev), "bf16": use_bf16, "seconds": seconds,
-                "final_loss": history[-1]["loss"] if history else None,
-                "torch_version": torch.__version__,
-                "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-        _atomic_write_text(out / INFO_FILE, json.dumps(info, indent=2) + "\n")
-    if distributed:
-        import torch.distributed as dist
-
-        dist.barrier()
-    return {"history": history, "out_dir": str(out), "seconds": seconds}
+    reached = max(end, run.start_step)  # a resumed run past stop_after trains nothing more
+    history = run.history
+    run.finish(save, {"kind": "contrastive", "steps_done": reached,
+                      "complete": reached == cfg.max_steps, "chunk_length_used": chunk,
+                      "init": str(started_from) if isinstance(started_from, (str, os.PathLike))
+                      else type(started_from).__name__,
+                      "data": data_description, "groups": len(sampler.groups),
+                      "command": command or " ".join(sys.argv), "world_size": procs.world,
+                      "device": str(procs.device), "bf16": use_bf16, "seconds": seconds,
+                      "final_loss": history[-1]["loss"] if history else None,
+                      "torch_version": torch.__version__,
+                      "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
+               {"optimizer": optimizer.state_dict()})
+    return {"history": history, "out_dir": str(run.out), "seconds": seconds}
 
 
-def _split(views: Sequence[str], chunk: int) -> list[str]:
-    """Consecutive chunks of every view, view by view."""
+def split_views(views: Sequence[str], chunk: int) -> list[str]:
+    """Consecutive chunks of *chunk* bases of every view, view by view (the rows the encoder reads)."""
     return [v[a:a + chunk] for v in views for a in range(0, len(v), chunk)]
 
 

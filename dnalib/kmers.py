@@ -38,11 +38,11 @@ from sklearn.utils.validation import check_is_fitted
 
 from dnalib.errors import InputFormatError
 from dnalib.sequences import (
-    _as_codes_array,
-    _rc_id_table,
-    _window_ids,
+    as_codes_array,
     encode,
     kmer_strings,
+    rc_id_table,
+    window_ids,
 )
 
 __all__ = [
@@ -93,7 +93,7 @@ def _check_normalize(normalize: Any) -> str | None:
 def _canonical_map(k: int) -> tuple[np.ndarray, np.ndarray]:
     """(ids of the canonical k-mers in column order, column of every k-mer id)."""
     ids = np.arange(4**k, dtype=np.int64)
-    canon = np.minimum(ids, _rc_id_table(k))
+    canon = np.minimum(ids, rc_id_table(k))
     col_ids = np.flatnonzero(canon == ids)
     column = np.searchsorted(col_ids, canon).astype(np.uint16 if k <= 8 else np.int64)
     return col_ids, column
@@ -170,7 +170,7 @@ def _as_item(seq: Any) -> str | bytes | np.ndarray:
     if isinstance(seq, np.ndarray):
         if seq.ndim == 0 and seq.dtype.kind in "US":  # numpy string scalar-array
             return seq.item()
-        return _as_codes_array(seq)
+        return as_codes_array(seq)
     if isinstance(seq, np.str_ | np.bytes_):
         return seq.item()
     if hasattr(seq, "sequence"):
@@ -208,7 +208,7 @@ def _accumulate_batch(
     """Add the k-mer counts of ``items`` to rows ``first_row...`` of the flat matrix."""
     n = len(items)
     codes = _encode_joined(items)
-    ids, invalid = _window_ids(codes, k)
+    ids, invalid = window_ids(codes, k)
     if ids.size == 0:
         return
     if column is not None:
@@ -295,7 +295,7 @@ def kmer_spectrum(
     how = _check_normalize(normalize)
     single = _is_single(seqs)
     if isinstance(seqs, np.ndarray) and seqs.ndim == 2 and np.issubdtype(seqs.dtype, np.integer):
-        items = [_as_codes_array(row) for row in seqs]
+        items = [as_codes_array(row) for row in seqs]
     else:
         items = [_as_item(seqs)] if single else list(seqs)
         if not all(type(s) is str for s in items):

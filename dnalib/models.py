@@ -367,3 +367,77 @@ def train_flops_per_step(config: Any, batch: int, tokens: int, masked: int) -> f
     per_token = n_layers * (4 * d * d + 2 * d * f + 2 * tokens * d)
     head = masked * (d * d + d * config.vocab_size)
     return 3 * 2 * (batch * tokens * per_token + head)
+
+
+#: Info files a finished dnalib training run writes last (pretrain, finetune).
+RUN_INFO_FILES = ("dnalib_pretrain.json", "dnalib_finetune.json")
+
+
+def load_encoder(path: Any, *, device: Any = None) -> tuple[Any, Any]:
+    """The encoder and tokenizer of a model directory: the one way dnalib reads a model.
+
+    Works for a ``dnalib pretrain`` / ``dnalib finetune`` output directory,
+    one of its checkpoints, or any directory that ``AutoModel`` and
+    ``AutoTokenizer`` load. For an MLM directory only the encoder is loaded
+    (the language-model head is not needed to embed), without the load
+    report about its unused weights.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The model directory.
+    device : str or torch.device, optional
+        Move the encoder there.
+
+    Returns
+    -------
+    tuple
+        ``(encoder, tokenizer)``; the encoder is a bare ``AutoModel``
+        (``RobertaModel`` without a pooler, ``EsmModel``, ...) in eval mode.
+
+    Raises
+    ------
+    DnalibError
+        When *path* is not a model directory, is a run that did not finish,
+        or its files are damaged; the message says what to do.
+    """
+    import json
+    from pathlib import Path
+
+    from transformers import AutoModel, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    path = Path(path)
+    if not (path / "config.json").is_file():
+        raise DnalibError(
+            f"{path} is not a model directory (no config.json): pass the output directory of "
+            "`dnalib pretrain` or `dnalib finetune`"
+        )
+    if (path / "checkpoints").is_dir() and not any((path / f).exists() for f in RUN_INFO_FILES):
+        raise DnalibError(
+            f"{path} holds a training run that did not finish (no {' or '.join(RUN_INFO_FILES)}): "
+            "resume it with the same command and --resume, or load one of its checkpoints"
+        )
+    try:
+        model_type = json.loads((path / "config.json").read_text()).get("model_type", "")
+    except (OSError, ValueError, AttributeError) as exc:
+        raise DnalibError(f"{path / 'config.json'} is not a valid model configuration ({exc}): "
+                          "retrain the model or restore the file") from None
+    extra = {"add_pooling_layer": False} if model_type in ("roberta", "bert") else {}
+    hf_logging.disable_progress_bar()
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # an MLM directory's unused LM head is expected
+    try:
+        encoder = AutoModel.from_pretrained(path, attn_implementation="sdpa", **extra)
+        tokenizer = AutoTokenizer.from_pretrained(path)
+    except DnalibError:
+        raise
+    except Exception as exc:  # transformers / safetensors raise many types for damaged files
+        reason = " ".join(str(exc).split())[:300] or type(exc).__name__
+        raise DnalibError(f"cannot load the model in {path}: {reason} (retrain it, or check that "
+                          "the directory was copied completely)") from None
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    if device is not None:
+        encoder = encoder.to(device)
+    return encoder.eval(), tokenizer

@@ -28,12 +28,8 @@ data, command, final metrics) and ``log.jsonl`` (one line per step).
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import hashlib
-import json
 import math
 import os
-import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -56,10 +52,19 @@ from dnalib.models import (
 )
 from dnalib.profiles import config_for_profile
 from dnalib.sequences import reverse_complement
+from dnalib.tokenizers import encode_batch
+from dnalib.training import (  # noqa: F401  (re-exported: the run directory's names)
+    CHECKPOINT_DIR,
+    LOG_FILE,
+    STATE_FILE,
+    Run,
+    changed_keys,
+    cosine_lr,
+    latest_checkpoint,
+    sequences_fingerprint,
+    setup_processes,
+)
 
-CHECKPOINT_DIR = "checkpoints"
-STATE_FILE = "training_state.pt"
-LOG_FILE = "log.jsonl"
 INFO_FILE = "dnalib_pretrain.json"
 
 
@@ -285,8 +290,7 @@ def changed_settings(recorded: dict[str, Any] | None, profile: str | None = None
     """
     if recorded is None:
         return ["not recorded"]
-    now = _comparable(dataclasses.asdict(pretrain_config(profile, **overrides)))
-    return sorted(k for k in set(now) | set(recorded) if recorded.get(k) != now.get(k))
+    return changed_keys(recorded, pretrain_config(profile, **overrides))
 
 
 def make_pretrain_tokenizer(cfg: PretrainConfig) -> Any:
@@ -591,26 +595,10 @@ def mlm_loss(scorer: Any, inputs: torch.Tensor, attention_mask: torch.Tensor,
 # --------------------------------------------------------------------------- helpers
 
 
-def bf16_supported(device: torch.device) -> bool:
-    """Whether ``bf16="auto"`` turns bf16 autocast on for *device*.
-
-    On a GPU with bf16 support, yes. On CPUs, no: measured on a 2-core
-    AVX-512-BF16 machine, autocast made the ``cpu`` profile's steps 2.5x
-    *slower* (the casts around small matrices cost more than the faster
-    products save); ``bf16="on"`` still forces it.
-    """
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    return False
-
-
 def lr_at(step: int, cfg: PretrainConfig) -> float:
     """Learning rate of optimizer step *step* (0-based): linear warm-up, cosine decay."""
-    if step < cfg.warmup_steps:
-        return cfg.lr * (step + 1) / cfg.warmup_steps
-    progress = (step - cfg.warmup_steps) / max(1, cfg.max_steps - cfg.warmup_steps)
-    cosine = 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * cosine)
+    return cosine_lr(step, peak=cfg.lr, warmup_steps=cfg.warmup_steps, total_steps=cfg.max_steps,
+                     min_ratio=cfg.min_lr_ratio)
 
 
 def make_optimizer(model: Any, cfg: PretrainConfig) -> torch.optim.Optimizer:
@@ -644,65 +632,6 @@ def make_optimizer(model: Any, cfg: PretrainConfig) -> torch.optim.Optimizer:
         g["lr"] = cfg.lr * g["lr_mult"]
     fused = next(model.parameters()).device.type == "cuda"
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas, fused=fused)
-
-
-def _encode(tokenizer: Any, fragments: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    from dnalib.tokenizers import fast_encode
-
-    enc = fast_encode(tokenizer, fragments, dtype=np.int64)
-    return enc["input_ids"], enc["attention_mask"]
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + f".tmp-{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def _rank_world() -> tuple[int, int]:
-    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
-
-
-def setup_processes(device: str | None = None) -> tuple[int, int, torch.device]:
-    """Rank, world size and device of this process; joins the process group under torchrun.
-
-    NCCL on GPUs, gloo on CPUs; each CPU process gets its share of the cores.
-
-    Parameters
-    ----------
-    device : str, optional
-        ``"cpu"``, ``"cuda"``, ... (default: CUDA if available).
-
-    Returns
-    -------
-    tuple
-        ``(rank, world_size, torch.device)``.
-    """
-    rank, world = _rank_world()
-    if world > 1:
-        import torch.distributed as dist
-
-        if not dist.is_initialized():
-            backend = "nccl" if torch.cuda.is_available() and device != "cpu" else "gloo"
-            dist.init_process_group(backend)
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    if dev.type == "cuda" and world > 1:
-        dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-        torch.cuda.set_device(dev)
-    if dev.type == "cpu" and world > 1:
-        local = int(os.environ.get("LOCAL_WORLD_SIZE", world))
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // local))
-    return rank, world, dev
-
-
-def latest_checkpoint(out_dir: str | os.PathLike[str]) -> Path | None:
-    """The newest complete checkpoint directory of a run, or None."""
-    root = Path(out_dir) / CHECKPOINT_DIR
-    if not root.is_dir():
-        return None
-    done = sorted(p for p in root.glob("step-*") if p.is_dir() and (p / STATE_FILE).exists()
-                  and "tmp" not in p.name)
-    return done[-1] if done else None
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -742,7 +671,7 @@ def evaluate_mlm(model: Any, tokenizer: Any, fragments: list[str], cfg: Pretrain
     rng = np.random.default_rng([cfg.seed, 2])
     total, correct, n = 0.0, 0, 0
     for i in range(0, len(fragments), batch_size):
-        ids, att = _encode(tokenizer, fragments[i:i + batch_size])
+        ids, att = encode_batch(tokenizer, fragments[i:i + batch_size])
         inputs, sel = mask_tokens(ids, att, mask_prob=cfg.mask_prob, span=cfg.span,
                                   vocab_size=len(tokenizer), rng=rng, replace=(1.0, 0.0))
         t = [torch.from_numpy(a).to(device) for a in (inputs, att, ids, sel)]
@@ -755,73 +684,6 @@ def evaluate_mlm(model: Any, tokenizer: Any, fragments: list[str], cfg: Pretrain
     loss = total / max(n, 1)
     return {"loss": loss, "perplexity": math.exp(min(loss, 50.0)), "accuracy": correct / max(n, 1),
             "masked_tokens": n}
-
-
-# --------------------------------------------------------------------------- checkpoints
-
-
-def _write_checkpoint(out_dir: Path, step: int, save: Callable[[Path], None],
-                     state: dict[str, Any], keep: int) -> Path:
-    """Write ``checkpoints/step-NNNNNNN`` atomically and keep the newest *keep*.
-
-    ``save(directory)`` writes the model files into a temporary directory,
-    *state* goes to its ``STATE_FILE``, then the directory is renamed into
-    place (an interrupted write never looks like a checkpoint). Shared by
-    pretraining and contrastive fine-tuning.
-    """
-    root = out_dir / CHECKPOINT_DIR
-    root.mkdir(parents=True, exist_ok=True)
-    final = root / f"step-{step:07d}"
-    tmp = root / f"step-{step:07d}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    save(tmp)
-    torch.save(state, tmp / STATE_FILE)
-    shutil.rmtree(final, ignore_errors=True)
-    os.replace(tmp, final)
-    for old in sorted(p for p in root.glob("step-*") if p.is_dir())[:-keep or None]:
-        if old != final:
-            shutil.rmtree(old, ignore_errors=True)
-    return final
-
-
-def save_checkpoint(out_dir: Path, step: int, model: Any, tokenizer: Any,
-                    optimizer: torch.optim.Optimizer, cfg: PretrainConfig, keep: int) -> Path:
-    """Write a pretraining checkpoint (model, tokenizer, optimizer, RNG, settings)."""
-
-    def save(directory: Path) -> None:
-        model.save_pretrained(directory, safe_serialization=True)
-        tokenizer.save_pretrained(directory)
-
-    state = {"step": step, "optimizer": optimizer.state_dict(),
-             "torch_rng": torch.get_rng_state(), "config": dataclasses.asdict(cfg)}
-    return _write_checkpoint(out_dir, step, save, state, keep)
-
-
-def _comparable(settings: dict[str, Any]) -> dict[str, Any]:
-    """Settings as JSON-like values (tuples become lists) for comparing runs."""
-    return json.loads(json.dumps(settings))
-
-
-def sequences_fingerprint(sequences: Sequence[str]) -> str:
-    """SHA-256 of the contigs in order: names the training data in ``dnalib_pretrain.json``.
-
-    Two runs with the same settings and the same fingerprint train the same
-    model (the fragment sampler depends on the contigs and their order).
-    """
-    digest = hashlib.sha256()
-    for seq in sequences:
-        digest.update(str(len(seq)).encode())
-        digest.update(b":")
-        digest.update(seq.encode())
-    return digest.hexdigest()
-
-
-def _read_log(path: Path, upto_step: int) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return [r for r in rows if r.get("step", -1) <= upto_step]
 
 
 # --------------------------------------------------------------------------- the loop
@@ -842,6 +704,10 @@ def pretrain(
 ) -> dict[str, Any]:
     """Pretrain a k-mer encoder with masked language modelling.
 
+    The run directory, checkpoints, resume, log and processes are the shared
+    engine's (:mod:`dnalib.training`); this loop holds the batch (fragments,
+    masks, micro-batches), the loss and what is saved.
+
     Parameters
     ----------
     sequences : sequence of str
@@ -854,7 +720,8 @@ def pretrain(
         Held-out contigs for evaluation (default: the training contigs, with
         a different seed).
     resume : bool
-        Continue from the newest checkpoint in *out_dir*.
+        Continue from the newest good checkpoint in *out_dir*; refused when it
+        was written with other settings or other training or evaluation data.
     progress : bool
         Show a progress bar (rank 0 only).
     device : str, optional
@@ -872,21 +739,18 @@ def pretrain(
         ``history`` (one record per step), ``evals`` (evaluation records),
         ``final`` (last evaluation), ``tokens_per_s``, ``out_dir``.
     """
-    from tqdm.auto import tqdm
+    from transformers import AutoModelForMaskedLM
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # one bar per run is enough (no "Writing model shards")
     cfg = cfg or pretrain_config()
     cfg.validate()
-    out = Path(out_dir)
-    rank, world, dev = setup_processes(device)
-    distributed = world > 1
-    use_bf16 = cfg.bf16 == "on" or (cfg.bf16 == "auto" and bf16_supported(dev))
-
+    procs = setup_processes(device)
+    use_bf16 = procs.use_bf16(cfg.bf16)
     micro = cfg.batch_size // cfg.grad_accum
-    if micro % world:
-        raise DnalibError(f"micro-batch {micro} is not divisible by the {world} processes")
-    local = micro // world
+    if micro % procs.world:
+        raise DnalibError(f"micro-batch {micro} is not divisible by the {procs.world} processes")
+    local = micro // procs.world
 
     tokenizer = make_pretrain_tokenizer(cfg)
     sampler = FragmentSampler(sequences, cfg.fragment_length, seed=cfg.seed,
@@ -894,134 +758,95 @@ def pretrain(
     eval_sampler = FragmentSampler(eval_sequences or sequences, cfg.fragment_length,
                                    seed=cfg.seed + 10_000, reverse_complement=cfg.reverse_complement)
     eval_frags = eval_sampler.fragments(cfg.eval_fragments, np.random.default_rng([cfg.seed, 3]))
-
-    start_step, history, evals = 0, [], []
-    ckpt = latest_checkpoint(out) if resume else None
-    if resume and ckpt is None and rank == 0:
-        print(f"no checkpoint in {out / CHECKPOINT_DIR}: starting from scratch", file=sys.stderr)
-    if ckpt is not None:
-        from transformers import AutoModelForMaskedLM
-
-        state = torch.load(ckpt / STATE_FILE, map_location="cpu", weights_only=True)
-        saved, now = _comparable(state["config"]), _comparable(dataclasses.asdict(cfg))
-        if saved != now:
-            changed = sorted(k for k in now if saved.get(k) != now[k])
-            raise DnalibError(
-                f"{ckpt} was written with different settings ({', '.join(changed)}): resume with "
-                "the same settings, or write to a new output directory"
-            )
-        model = AutoModelForMaskedLM.from_pretrained(ckpt, attn_implementation="sdpa")
-        start_step = state["step"]
+    fingerprint = sequences_fingerprint(sequences)
+    run = Run(out_dir, info_file=INFO_FILE, settings=cfg, desc="pretrain", processes=procs,
+              fingerprints={"data": fingerprint,
+                            "eval data": sequences_fingerprint(eval_sequences or sequences)},
+              total_steps=cfg.max_steps, checkpoint_every=cfg.checkpoint_every,
+              keep=cfg.keep_checkpoints, progress=progress, on_step=on_step)
+    resumed = run.resume(lambda ckpt: AutoModelForMaskedLM.from_pretrained(
+        ckpt, attn_implementation="sdpa")) if resume else None
+    if resumed:
+        state, model = resumed
         torch.set_rng_state(state["torch_rng"])
-        history = _read_log(out / LOG_FILE, start_step)
-        evals = [r for r in history if "eval_loss" in r]
     else:
         model = initial_model(cfg, tokenizer, sequences)
         torch.manual_seed(cfg.seed)
     _freeze_unused_head_bias(model)
-    model.to(dev).train()
+    model.to(procs.device).train()
     optimizer = make_optimizer(model, cfg)
-    if ckpt is not None:
+    if resumed:
         optimizer.load_state_dict(state["optimizer"])
-    train_model: Any = MaskedLMScorer(model)
-    if distributed:
-        from torch.nn.parallel import DistributedDataParallel as DDP
+    train_model = procs.wrap(MaskedLMScorer(model))
+    evals = [r for r in run.history if "eval_loss" in r]
 
-        train_model = DDP(train_model, device_ids=[dev.index] if dev.type == "cuda" else None)
+    def save(directory: Path) -> None:
+        model.save_pretrained(directory, safe_serialization=True)
+        tokenizer.save_pretrained(directory)
 
-    if rank == 0:
-        out.mkdir(parents=True, exist_ok=True)
-        log_path = out / LOG_FILE
-        _atomic_write_text(log_path, "".join(json.dumps(r) + "\n" for r in history))
-    bar = tqdm(total=cfg.max_steps, initial=start_step, disable=not progress or rank != 0,
-               desc="pretrain", unit="step")
+    def training_state() -> dict[str, Any]:
+        return {"optimizer": optimizer.state_dict(), "torch_rng": torch.get_rng_state()}
+
     tokens_per_step = cfg.batch_size * cfg.tokens_per_fragment
     t_start, steps_timed = time.perf_counter(), 0
-    for step in range(start_step, cfg.max_steps):
+    for step in run.steps():
         t0 = time.perf_counter()
         lr = lr_at(step, cfg)
         for group in optimizer.param_groups:
             group["lr"] = lr * group.get("lr_mult", 1.0)
-        frags = sampler.batch(step, cfg.batch_size)
-        ids_all, att_all = _encode(tokenizer, frags)
-        mask_rng = np.random.default_rng([cfg.seed, 4, step])
+        ids_all, att_all = encode_batch(tokenizer, sampler.batch(step, cfg.batch_size))
         inputs_all, sel_all = mask_tokens(ids_all, att_all, mask_prob=cfg.mask_prob, span=cfg.span,
-                                          vocab_size=len(tokenizer), rng=mask_rng)
+                                          vocab_size=len(tokenizer),
+                                          rng=np.random.default_rng([cfg.seed, 4, step]))
         n_selected = int(sel_all.sum())
         loss_sum, correct = 0.0, 0
-        for m in range(cfg.grad_accum):
-            lo = m * micro + rank * local
-            sl = slice(lo, lo + local)
-            t = [torch.from_numpy(np.ascontiguousarray(a[sl])).to(dev)
+        for m in range(cfg.grad_accum):  # this process's share of each micro-batch
+            lo = m * micro + procs.rank * local
+            t = [torch.from_numpy(np.ascontiguousarray(a[lo:lo + local])).to(procs.device)
                  for a in (inputs_all, att_all, ids_all, sel_all)]
-            sync = (not distributed) or m == cfg.grad_accum - 1
-            ctx = train_model.no_sync() if not sync else contextlib.nullcontext()
-            with ctx:
-                with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_bf16):
+            last_micro = m == cfg.grad_accum - 1
+            sync = contextlib.nullcontext() if last_micro or not procs.distributed \
+                else train_model.no_sync()
+            with sync:
+                with torch.autocast(procs.device.type, dtype=torch.bfloat16, enabled=use_bf16):
                     # Every process divides by the global count; DDP averages over
                     # processes, so multiply by world to get the global mean.
-                    loss, stats = mlm_loss(train_model, *t, normalizer=n_selected / world)
+                    loss, stats = mlm_loss(train_model, *t, normalizer=n_selected / procs.world)
                 loss.backward()
             loss_sum += stats["loss_sum"]
             correct += stats["correct"]
         grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip))
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        if distributed:
-            import torch.distributed as dist
-
-            buf = torch.tensor([loss_sum, float(correct)], dtype=torch.float64)
-            dist.all_reduce(buf)
-            loss_sum, correct = float(buf[0]), int(buf[1])
+        loss_sum, correct = procs.sum([loss_sum, correct])
         dt = time.perf_counter() - t0
         steps_timed += 1
         record = {"step": step + 1, "loss": loss_sum / max(n_selected, 1),
-                  "accuracy": correct / max(n_selected, 1), "lr": lr, "grad_norm": grad_norm,
+                  "accuracy": int(correct) / max(n_selected, 1), "lr": lr, "grad_norm": grad_norm,
                   "tokens_per_s": tokens_per_step / dt,
                   "flops_per_s": train_flops_per_step(model.config, cfg.batch_size,
                                                       cfg.tokens_per_fragment, n_selected) / dt}
-        last = step + 1 == cfg.max_steps
-        if rank == 0 and (last or (cfg.eval_every and (step + 1) % cfg.eval_every == 0)):
+        if procs.main and (step + 1 == cfg.max_steps
+                           or (cfg.eval_every and (step + 1) % cfg.eval_every == 0)):
             ev = evaluate_mlm(model, tokenizer, eval_frags, cfg, autocast=use_bf16)
             record.update({f"eval_{k}": v for k, v in ev.items()})
             evals.append(record)
-        history.append(record)
-        if rank == 0:
-            with open(out / LOG_FILE, "a") as fh:
-                fh.write(json.dumps(record) + "\n")
-            bar.set_postfix(loss=f"{record['loss']:.3f}", tok_s=f"{record['tokens_per_s']:.0f}")
-            bar.update(1)
-            if on_step is not None:
-                on_step(record)
-            if cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0 and not last:
-                save_checkpoint(out, step + 1, model, tokenizer, optimizer, cfg,
-                                cfg.keep_checkpoints)
-        if distributed:
-            import torch.distributed as dist
-
-            dist.barrier()
-    bar.close()
+        run.log(record, loss=f"{record['loss']:.3f}", tok_s=f"{record['tokens_per_s']:.0f}")
+        if run.checkpoint_due(step + 1):
+            run.checkpoint(step + 1, save, training_state())
     elapsed = time.perf_counter() - t_start
     tokens_per_s = tokens_per_step * steps_timed / elapsed if steps_timed else float("nan")
-    result = {"history": history, "evals": evals, "final": evals[-1] if evals else None,
-              "tokens_per_s": tokens_per_s, "out_dir": str(out)}
-    if rank == 0:
-        model.save_pretrained(out, safe_serialization=True)
-        tokenizer.save_pretrained(out)
-        save_checkpoint(out, cfg.max_steps, model, tokenizer, optimizer, cfg, cfg.keep_checkpoints)
-        info = {"kind": "mlm", "config": dataclasses.asdict(cfg), "data": data_description,
-                "training_bases": sampler.total_length,
-                "training_sha256": sequences_fingerprint(sequences), "command": command or " ".join(sys.argv),
-                "world_size": world, "device": str(dev), "bf16": use_bf16,
-                "final": result["final"], "tokens_per_s": tokens_per_s,
-                "dnalib_version": _version(), "torch_version": torch.__version__,
-                "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-        _atomic_write_text(out / INFO_FILE, json.dumps(info, indent=2) + "\n")
-    if distributed:
-        import torch.distributed as dist
-
-        dist.barrier()
-    return result
+    final = evals[-1] if evals else None
+    run.finish(save, {"kind": "mlm", "data": data_description,
+                      "training_bases": sampler.total_length, "training_sha256": fingerprint,
+                      "command": command or " ".join(sys.argv), "world_size": procs.world,
+                      "device": str(procs.device), "bf16": use_bf16, "final": final,
+                      "tokens_per_s": tokens_per_s, "dnalib_version": _version(),
+                      "torch_version": torch.__version__,
+                      "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
+               training_state())
+    return {"history": run.history, "evals": evals, "final": final,
+            "tokens_per_s": tokens_per_s, "out_dir": str(run.out)}
 
 
 def _version() -> str:

@@ -50,9 +50,12 @@ __all__ = [
     "ALPHABET",
     "IUPAC",
     "MAX_K",
+    "as_codes_array",
     "batch_kmer_ids",
+    "batch_window_ids",
     "canonical_ids",
     "clean",
+    "concat_codes",
     "decode",
     "encode",
     "fragment",
@@ -60,9 +63,11 @@ __all__ = [
     "kmer_ids",
     "kmer_strings",
     "n50",
+    "ragged_positions",
     "reference_kmer_ids",
     "reverse_complement",
     "sample_fragments",
+    "window_ids",
 ]
 
 #: The four unambiguous bases, in code order (``A=0, C=1, G=2, T=3``).
@@ -202,7 +207,7 @@ def encode(seq: str | bytes | np.ndarray) -> np.ndarray:
     [0, 1, 2, 3, 4]
     """
     if isinstance(seq, np.ndarray):
-        return _as_codes_array(seq)
+        return as_codes_array(seq)
     raw = _as_bytes(seq)
     if isinstance(raw, memoryview):
         raw = raw.tobytes()
@@ -210,7 +215,7 @@ def encode(seq: str | bytes | np.ndarray) -> np.ndarray:
     return np.frombuffer(bytearray(raw.translate(_ENCODE_TABLE)), dtype=np.uint8)
 
 
-def _as_codes_array(arr: np.ndarray) -> np.ndarray:
+def as_codes_array(arr: np.ndarray) -> np.ndarray:
     """Validate an already-encoded array (values 0..4) and return it as uint8."""
     if arr.ndim != 1 or not np.issubdtype(arr.dtype, np.integer):
         raise InputFormatError(
@@ -243,7 +248,7 @@ def decode(codes: np.ndarray | Sequence[int]) -> str:
     InputFormatError
         If a code is outside ``0..4``.
     """
-    arr = _as_codes_array(np.asarray(codes, dtype=np.int64).ravel())
+    arr = as_codes_array(np.asarray(codes, dtype=np.int64).ravel())
     return _DECODE_LUT[arr].tobytes().decode("ascii")
 
 
@@ -296,7 +301,7 @@ def _raise_invalid(seq: str | bytes) -> None:
 # --- k-mer ids ---------------------------------------------------------------------
 
 
-def _window_ids(codes: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray | None]:
+def window_ids(codes: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray | None]:
     """Ids of every overlapping window of ``codes`` (uint8, values 0..4).
 
     Returns the ids in the narrowest unsigned dtype that holds ``4**k - 1`` and a
@@ -364,7 +369,7 @@ def kmer_ids(seq: str | bytes | np.ndarray, k: int, *, stride: int = 1) -> np.nd
     if n <= 0:
         return np.zeros(0, dtype=np.int64)
     if stride == 1:
-        ids, invalid = _window_ids(codes, k)
+        ids, invalid = window_ids(codes, k)
         out = ids.astype(np.int64)
         if invalid is not None:
             out[invalid] = -1
@@ -382,7 +387,7 @@ def kmer_ids(seq: str | bytes | np.ndarray, k: int, *, stride: int = 1) -> np.nd
     return out
 
 
-def _concat_codes(seqs: Iterable[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def concat_codes(seqs: Iterable[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Encode many sequences at once: (codes of their concatenation, starts, lengths).
 
     One ``join`` + one ``bytes.translate`` for the whole batch instead of one
@@ -409,7 +414,7 @@ def _concat_codes(seqs: Iterable[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return codes, starts, lengths
 
 
-def _ragged_positions(starts: np.ndarray, counts: np.ndarray, step: int) -> np.ndarray:
+def ragged_positions(starts: np.ndarray, counts: np.ndarray, step: int) -> np.ndarray:
     """Flat positions ``starts[j] + step * i`` for ``i < counts[j]``, sequence by sequence."""
     total = int(counts.sum())
     seq_of = np.repeat(np.arange(counts.size), counts)
@@ -461,18 +466,18 @@ def batch_kmer_ids(
     """
     k = _check_k(k)
     stride = _check_positive("stride", stride)
-    codes, starts, lengths = _concat_codes(seqs)
+    codes, starts, lengths = concat_codes(seqs)
     counts = np.maximum((lengths - k) // stride + 1, 0)
     offsets = np.zeros(counts.size + 1, dtype=np.int64)
     np.cumsum(counts, out=offsets[1:])
-    ids, invalid = _batch_window_ids(codes, starts, lengths, counts, k, stride)
+    ids, invalid = batch_window_ids(codes, starts, lengths, counts, k, stride)
     out = ids.astype(np.int64)
     if invalid is not None:
         out[invalid] = -1
     return out, offsets
 
 
-def _batch_window_ids(
+def batch_window_ids(
     codes: np.ndarray,
     starts: np.ndarray,
     lengths: np.ndarray,
@@ -485,7 +490,7 @@ def _batch_window_ids(
     if total == 0:
         return np.zeros(0, dtype=np.uint16), None
     if stride == 1:
-        ids, invalid = _window_ids(codes, k)
+        ids, invalid = window_ids(codes, k)
         n = lengths.size
         if n and int(lengths.min()) == int(lengths.max()):
             # equal lengths: window j*L + i belongs to sequence j iff i < L - k + 1
@@ -497,9 +502,9 @@ def _batch_window_ids(
                 invalid = np.concatenate([invalid, np.zeros(k - 1, bool)])
                 invalid = invalid.reshape(n, length)[:, :m].ravel()
             return ids, invalid
-        pos = _ragged_positions(starts, counts, 1)
+        pos = ragged_positions(starts, counts, 1)
         return ids[pos], None if invalid is None else invalid[pos]
-    pos = _ragged_positions(starts, counts, stride)
+    pos = ragged_positions(starts, counts, stride)
     dtype = np.uint16 if k <= 8 else np.uint32 if k <= 16 else np.uint64
     ids = np.zeros(total, dtype=dtype)
     bad = np.zeros(total, dtype=bool)
@@ -513,7 +518,7 @@ def _batch_window_ids(
 
 
 @lru_cache(maxsize=16)
-def _rc_id_table(k: int) -> np.ndarray:
+def rc_id_table(k: int) -> np.ndarray:
     """Reverse-complement id of every k-mer id (int64, length 4**k)."""
     return _rc_ids(np.arange(4**k, dtype=np.int64), k)
 
@@ -559,7 +564,7 @@ def canonical_ids(ids: np.ndarray, k: int) -> np.ndarray:
         )
     valid = ids >= 0
     if k <= 10:
-        rc = _rc_id_table(k)[np.where(valid, ids, 0)]
+        rc = rc_id_table(k)[np.where(valid, ids, 0)]
     else:
         rc = _rc_ids(np.where(valid, ids, 0), k)
     return np.where(valid, np.minimum(ids, rc), -1)

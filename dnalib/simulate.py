@@ -1021,8 +1021,11 @@ TRAINING_GENERA = 40
 
 
 @functools.lru_cache(maxsize=1)
-def training_community() -> Community:
+def training_community(n_genera: int | None = None) -> Community:
     """The community the book's models are trained on: the default one and more genera.
+
+    With *n_genera* (quick checks of a benchmark), the same generator with
+    that many genera, whose first 8 are still the default community's.
 
     :func:`simulate_community` with :data:`DEFAULT_SEED` and
     :data:`TRAINING_GENERA` genera. Genera come from their own random
@@ -1049,7 +1052,7 @@ def training_community() -> Community:
     Community
         40 genera x 5 species x 100 kbp; 120 training species.
     """
-    return simulate_community(DEFAULT_SEED, n_genera=TRAINING_GENERA)
+    return simulate_community(DEFAULT_SEED, n_genera=n_genera or TRAINING_GENERA)
 
 
 def training_genomes() -> dict[str, list[str]]:

@@ -69,10 +69,10 @@ import numpy as np
 
 from dnalib.errors import DnalibError, InputFormatError
 from dnalib.sequences import (
-    _batch_window_ids,
-    _concat_codes,
-    _ragged_positions,
-    _window_ids,
+    batch_window_ids,
+    concat_codes,
+    ragged_positions,
+    window_ids,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -95,6 +95,7 @@ __all__ = [
     "default_bpe_corpus",
     "encode_char_batch",
     "encode_kmer_batch",
+    "encode_batch",
     "fast_encode",
     "kmer_tokenizer",
     "make_tokenizer",
@@ -635,7 +636,7 @@ def _assemble(
                 ids[:, start : start + m] = block
         else:
             inside = np.arange(width - start)[None, :] < keep[:, None]
-            flat = body if not truncated else body[_ragged_positions(offsets[:-1], keep, 1)]
+            flat = body if not truncated else body[ragged_positions(offsets[:-1], keep, 1)]
             ids[:, start:][inside] = flat
     if add_special_tokens:
         ids[:, 0] = CLS_ID
@@ -707,7 +708,7 @@ def encode_kmer_batch(
     """
     k = _check_kmer_k(k, low=1 if overlapping else 2)
     max_length = _check_max_length(max_length, add_special_tokens)
-    codes, starts, lengths = _concat_codes(seqs)
+    codes, starts, lengths = concat_codes(seqs)
     kw = dict(
         max_length=max_length, add_special_tokens=add_special_tokens, padding=padding, dtype=dtype
     )
@@ -717,20 +718,20 @@ def encode_kmer_batch(
         # (n, L - k + 1) array with row stride L, are exactly every sequence's windows
         length = int(lengths[0])
         counts = np.full(n, length - k + 1, dtype=np.int64)
-        ids, invalid = _window_ids(codes, k)
+        ids, invalid = window_ids(codes, k)
         block = _rows_view(ids, n, length, length - k + 1)
         block_invalid = None if invalid is None else _rows_view(invalid, n, length, length - k + 1)
         return _assemble(None, counts, block=block, block_invalid=block_invalid, **kw)
     if overlapping:
         counts = np.maximum(lengths - k + 1, 0)
-        ids, invalid = _batch_window_ids(codes, starts, lengths, counts, k, 1)
+        ids, invalid = batch_window_ids(codes, starts, lengths, counts, k, 1)
         body = ids.astype(dtype)
         body += NUM_SPECIAL
         if invalid is not None:
             body[invalid] = UNK_ID
     else:
         n_kmers = lengths // k
-        ids, invalid = _batch_window_ids(codes, starts, lengths, n_kmers, k, k)
+        ids, invalid = batch_window_ids(codes, starts, lengths, n_kmers, k, k)
         tails = lengths - n_kmers * k
         counts = n_kmers + tails
         kmer_part = ids.astype(dtype)
@@ -740,12 +741,12 @@ def encode_kmer_batch(
         if int(tails.sum()) == 0:
             body = kmer_part
         else:
-            tail_codes = codes[_ragged_positions(starts + n_kmers * k, tails, 1)]
+            tail_codes = codes[ragged_positions(starts + n_kmers * k, tails, 1)]
             tail_ids = tail_codes.astype(dtype) + (NUM_SPECIAL + 4**k)
             body = np.empty(int(counts.sum()), dtype=dtype)
             row_start = np.cumsum(counts) - counts
             is_tail = np.zeros(body.size, dtype=bool)
-            is_tail[_ragged_positions(row_start + n_kmers, tails, 1)] = True
+            is_tail[ragged_positions(row_start + n_kmers, tails, 1)] = True
             body[is_tail] = tail_ids
             body[~is_tail] = kmer_part
     return _assemble(body, counts, **kw)
@@ -794,7 +795,7 @@ def encode_char_batch(
         If ``max_length`` or ``padding`` is invalid.
     """
     max_length = _check_max_length(max_length, add_special_tokens)
-    codes, _, lengths = _concat_codes(seqs)
+    codes, _, lengths = concat_codes(seqs)
     body = codes.astype(dtype)
     body += NUM_SPECIAL
     return _assemble(
@@ -860,6 +861,24 @@ def fast_encode(
             for key in ("input_ids", "attention_mask")
         }
     return {key: np.asarray(enc[key], dtype=dtype) for key in ("input_ids", "attention_mask")}
+
+
+def encode_batch(tokenizer: Any, seqs: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Token ids and attention mask of a padded batch, as int64 arrays (what a model takes).
+
+    Parameters
+    ----------
+    tokenizer
+        A tokenizer from this module or loaded from its saved files.
+    seqs : sequence of str
+
+    Returns
+    -------
+    tuple
+        ``(input_ids, attention_mask)``, each ``(len(seqs), longest)``.
+    """
+    enc = fast_encode(tokenizer, list(seqs), dtype=np.int64)
+    return enc["input_ids"], enc["attention_mask"]
 
 
 # --- corpus statistics --------------------------------------------------------------------------

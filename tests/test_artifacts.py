@@ -32,7 +32,7 @@ def test_get_trains_the_chain_once_and_reuses_it(cache):
     assert log[:n1] == first  # the curriculum continues the simclr run, it does not redo it
     assert type(AutoModel.from_pretrained(out)).__name__ == "RobertaModel"
     info = json.loads((out / "dnalib_finetune.json").read_text())
-    assert info["init"] == str(cache / "artifacts" / "smoke" / "simclr")
+    assert info["init"] == str(cache / "artifacts" / "smoke" / "mlm")  # one run, continued
     stamps = {n: (artifacts.path(n, "smoke") / "model.safetensors").stat().st_mtime_ns
               for n in artifacts.NAMES}
     assert artifacts.get("curriculum", "smoke", progress=False) == out

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from dnalib.training import plain
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -30,9 +32,9 @@ def test_resume_keeps_the_rows_and_merges_seeds_and_methods(bench, tmp_path):
     from dnalib import pretrain as P
 
     settings = {"profile": "smoke",
-                "pretrain_config": bench._plain(P.pretrain_config("smoke", checkpoint_every=0,
+                "pretrain_config": plain(P.pretrain_config("smoke", checkpoint_every=0,
                                                                   eval_every=0)),
-                "finetune_config": bench._plain(C.finetune_config("smoke")),
+                "finetune_config": plain(C.finetune_config("smoke")),
                 "data": {"training_genera": 40, "fragments_per_species": 15}}
     rows = [{"method": m, "seed": s, "ari": 0.5} for m, s in
             (("TNF", None), ("6-mer", None), ("MLM only", 0), ("SimCLR", 0))]

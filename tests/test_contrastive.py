@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -560,14 +561,44 @@ def test_sampling_by_length_draws_groups_in_proportion_to_their_bases():
             PairSampler(groups, bad)
 
 
+def test_views_longer_than_the_model_reads_are_cut_into_the_longest_chunks_that_fit():
+    from dnalib.contrastive import finetune_config, view_chunk_length
+
+    assert view_chunk_length(finetune_config("cpu", label_free=True), 200) == 200  # 1 kbp: 5 x 200
+    assert view_chunk_length(finetune_config("cpu", label_free=True), 1000) == 1000  # read whole
+    assert view_chunk_length(finetune_config("smoke", fragment_length=600), 250) == 200
+    assert view_chunk_length(finetune_config("cpu"), 200) == 200  # the explicit chunk_length
+    with pytest.raises(DnalibError, match="does not fit"):
+        view_chunk_length(finetune_config("cpu", chunk_length=300, fragment_length=3000), 200)
+
+
+def test_label_free_views_from_an_mlm_are_read_in_chunks(small_set, tmp_path):
+    """The README's 'no labels needed' line: 1 kbp label-free views from an MLM reading 200 bp."""
+    from dnalib.contrastive import INFO_FILE, contig_groups, finetune, finetune_config
+    from dnalib.embed import max_chunk_length
+    from dnalib.models import load_encoder
+
+    root, gs = small_set
+    cfg = finetune_config("cpu", label_free=True, phase_steps=(2,), batch_pairs=4, checkpoint_every=0)
+    contigs = [c for g in gs.genomes.values() for c in g]
+    fits = max_chunk_length(*load_encoder(root / "mlm"))
+    finetune(contig_groups(contigs, 2 * cfg.fragment_length), tmp_path / "lf", root / "mlm", cfg,
+             progress=False)
+    info = json.loads((tmp_path / "lf" / INFO_FILE).read_text())
+    assert info["complete"] and info["chunk_length_used"] <= fits
+    assert cfg.fragment_length % info["chunk_length_used"] == 0
+
+
 def test_finetune_bad_settings_are_clear_errors(small_set, tmp_path, capsys):
     from dnalib.cli import main
 
     root, _ = small_set
     base = ["finetune", "--profile", "smoke", "--init", str(root / "mlm"), "--data",
             str(root / "community"), "--no-progress", "--out", str(tmp_path / "x")]
-    assert main([*base, "--fragment-length", "500"]) == 1
+    assert main([*base, "--fragment-length", "500", "--chunk-length", "500"]) == 1
     assert "does not fit the model" in capsys.readouterr().err
+    assert main([*base, "--fragment-length", "499"]) == 1  # a prime: no chunk length fits
+    assert "no divisor close" in capsys.readouterr().err
     assert main([*base, "--curriculum", "simclr,magic"]) == 1
     assert "curriculum phases" in capsys.readouterr().err
     assert main([*base[:4], str(tmp_path), *base[5:]]) == 1

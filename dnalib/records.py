@@ -1,0 +1,183 @@
+"""Benchmark records: write them with their provenance, find them, summarise them one way.
+
+A record is a JSON file under ``results/`` written by a script in
+``benchmarks/``: its rows (one per method, seed, ...), the command, the
+commit and the hardware that produced it. Chapters read records with
+:func:`find` and :func:`load` and summarise rows with :func:`summarise`, so
+every page that shows the same record shows the same numbers.
+
+One statistics convention: a spread over seeds is the *sample* standard
+deviation (``ddof=1``), the usual estimate from a few runs; with one run it
+is undefined (NaN), not zero.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from dnalib.training import atomic_write_text
+
+#: Degrees of freedom subtracted in every spread over seeds (the sample standard deviation).
+DDOF = 1
+
+
+def repository_root() -> Path:
+    """The root of the dnalib checkout (where ``results/`` and ``benchmarks/`` are)."""
+    return Path(__file__).resolve().parent.parent
+
+
+def results_dir() -> Path:
+    """``results/`` of the checkout (``$DNALIB_RESULTS`` wins when set)."""
+    given = os.environ.get("DNALIB_RESULTS")
+    if given:
+        return Path(given)
+    candidates = [repository_root() / "results", Path.cwd() / "results", Path.cwd().parent / "results"]
+    return next((c for c in candidates if c.is_dir()), candidates[0])
+
+
+def commit() -> str:
+    """The checkout's git commit, with ``-dirty`` when tracked files changed (``unknown`` outside git)."""
+    root = repository_root()
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
+                             check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, check=True).stdout.strip()
+        return sha + ("-dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def hardware() -> dict[str, Any]:
+    """The machine a record was measured on: processor, cores, threads, versions, GPU."""
+    import torch
+
+    from dnalib.profiles import cpu_model
+
+    info = {"machine": platform.machine(), "processor": cpu_model(),
+            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "python": platform.python_version(), "torch": torch.__version__}
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def write(path: str | os.PathLike[str], record: Mapping[str, Any]) -> Path:
+    """Write *record* as indented JSON, atomically (a reader never sees half a record).
+
+    Parameters
+    ----------
+    path : str or path-like
+    record : mapping
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps(record, indent=2, default=_json_default) + "\n")
+    return path
+
+
+def _json_default(value: Any) -> Any:
+    import numpy as np
+
+    if isinstance(value, np.generic):
+        return value.item()
+    return str(value)
+
+
+def find(name: str, profile: str | None = None, *, root: str | os.PathLike[str] | None = None
+         ) -> Path | None:
+    """The record ``NAME_PROFILE.json``, falling back to the ``cpu`` profile's; None if neither exists.
+
+    Parameters
+    ----------
+    name : str
+        E.g. ``"contrastive_ablation"``.
+    profile : str, optional
+        Default: the current profile.
+    root : str or path-like, optional
+        Default: :func:`results_dir`.
+
+    Returns
+    -------
+    pathlib.Path or None
+    """
+    from dnalib.profiles import current_profile
+
+    base = Path(root) if root is not None else results_dir()
+    for p in dict.fromkeys([current_profile(profile), "cpu"]):
+        path = base / f"{name}_{p}.json"
+        if path.exists():
+            return path
+    return None
+
+
+def load(name: str, profile: str | None = None, *, root: str | os.PathLike[str] | None = None
+         ) -> dict[str, Any] | None:
+    """The record :func:`find` finds, read (with its ``path``), or None when there is none."""
+    path = find(name, profile, root=root)
+    if path is None:
+        return None
+    record = json.loads(path.read_text())
+    record["path"] = str(path)
+    return record
+
+
+def provenance(record: Mapping[str, Any]) -> list[str]:
+    """Lines saying where a record came from: date, processor, and each command with its commit."""
+    hw = record.get("hardware", {})
+    lines = [f"recorded {record.get('date', '?')} on {hw.get('processor', '?')}, "
+             f"{hw.get('cpu_count', '?')} CPUs"]
+    runs = record.get("invocations") or [
+        {k: record.get(k, "?") for k in ("date", "commit", "command")}]
+    lines += [f"  {r.get('date', '?')} at {str(r.get('commit', '?'))[:12]}: {r.get('command', '?')}"
+              for r in runs]
+    return lines
+
+
+def summarise(rows: Iterable[Mapping[str, Any]], *, by: str = "method", value: str = "ari") -> Any:
+    """Mean, spread and count of *value* per *by*, in first-seen order.
+
+    Parameters
+    ----------
+    rows : iterable of mapping
+        E.g. a record's ``rows``.
+    by, value : str
+        Column to group by and column to summarise.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by *by*, columns ``mean``, ``std`` (sample standard
+        deviation, :data:`DDOF`) and ``n``.
+    """
+    import pandas as pd
+
+    frame = pd.DataFrame(list(rows))
+    grouped = frame.groupby(by, sort=False)[value]
+    return pd.DataFrame({"mean": grouped.mean(), "std": grouped.std(ddof=DDOF),
+                         "n": grouped.count()})
+
+
+def summary_dict(rows: Iterable[Mapping[str, Any]], *, by: str = "method",
+                 values: Iterable[str] = ("ari", "nmi")) -> dict[str, dict[str, float]]:
+    """:func:`summarise` of several values as plain JSON (``{group: {"ari_mean": ..., ...}}``)."""
+    rows = list(rows)
+    out: dict[str, dict[str, float]] = {}
+    for v in values:
+        table = summarise(rows, by=by, value=v)
+        for group, r in table.iterrows():
+            entry = out.setdefault(str(group), {})
+            entry[f"{v}_mean"] = float(r["mean"])
+            entry[f"{v}_std"] = float(r["std"])
+            entry["n"] = int(r["n"])
+    return out

@@ -1,0 +1,579 @@
+"""The training engine: what every training loop in dnalib shares.
+
+:func:`dnalib.pretrain.pretrain` (masked-language modelling) and
+:func:`dnalib.contrastive.finetune` (the contrastive curriculum) keep only what
+is theirs: the batch, the loss and what to save. Everything else is here:
+
+- :func:`setup_processes` and :class:`Processes`: the rank, world size and
+  device of this process (joining the process group under ``torchrun`` /
+  ``accelerate launch``), DDP wrapping, sums over processes, bf16 autocast.
+- :func:`cosine_lr`: linear warm-up then one cosine decay.
+- :class:`Run`: the output directory of one run. It records the run's
+  settings and the fingerprints of what it was trained from, writes the log
+  (``log.jsonl``, one line per step) and atomic checkpoints (keeping the
+  newest few), resumes from the newest *good* checkpoint after checking
+  that settings and data are the same, and writes the final model atomically
+  with an info file that names everything that produced it.
+
+A loop reads top to bottom::
+
+    procs = setup_processes(device)
+    run = Run(out_dir, info_file=..., settings=cfg, fingerprints={"data": ...},
+              total_steps=cfg.max_steps, checkpoint_every=..., keep=..., processes=procs)
+    state = run.resume(load) if resume else None   # reads, checks, writes nothing
+    for step in run.steps():                         # the first step starts the directory
+        ...                                   # the batch, the loss, optimizer.step()
+        run.log({"step": step + 1, "loss": ...})
+        if run.checkpoint_due(step + 1):
+            run.checkpoint(step + 1, save, {"optimizer": optimizer.state_dict()})
+    run.finish(save, info, {"optimizer": optimizer.state_dict()})
+
+The directory layout: the final model files and ``INFO`` (written last: a
+directory without it is an unfinished run), ``log.jsonl``, and
+``checkpoints/step-NNNNNNN/`` (model files plus ``training_state.pt``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import shutil
+import sys
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from dnalib.errors import DnalibError
+
+CHECKPOINT_DIR = "checkpoints"
+STATE_FILE = "training_state.pt"
+LOG_FILE = "log.jsonl"
+#: Where a run being finished writes its final files before they are moved into place.
+FINAL_TMP = ".final-tmp"
+
+# --------------------------------------------------------------------------- small helpers
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
+    """Write *text* to *path* so that a reader sees the old file or the new one, never half.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file to (over)write.
+    text : str
+        Its new contents.
+    """
+    path = Path(path)
+    tmp = path.with_name(path.name + f".tmp-{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def plain(settings: Any) -> Any:
+    """Settings as plain JSON values: a dataclass becomes a dict, tuples become lists.
+
+    Two runs' settings compare equal exactly when their :func:`plain` forms do,
+    whether they come from a dataclass, a JSON file or a checkpoint.
+
+    Parameters
+    ----------
+    settings
+        A dataclass instance, or any JSON-like value.
+
+    Returns
+    -------
+    object
+    """
+    if dataclasses.is_dataclass(settings) and not isinstance(settings, type):
+        settings = dataclasses.asdict(settings)
+    return json.loads(json.dumps(settings))
+
+
+def changed_keys(old: Any, new: Any) -> list[str]:
+    """The settings whose :func:`plain` values differ between two configs or dicts (sorted)."""
+    old, new = plain(old), plain(new)
+    return sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+
+
+def sequences_fingerprint(sequences: Sequence[str]) -> str:
+    """SHA-256 of contigs in order: names the training data of a run.
+
+    Two runs with the same settings and the same fingerprint train the same
+    model (the samplers depend on the contigs and their order).
+
+    Parameters
+    ----------
+    sequences : sequence of str
+
+    Returns
+    -------
+    str
+        Hex digest.
+    """
+    digest = hashlib.sha256()
+    for seq in sequences:
+        digest.update(str(len(seq)).encode())
+        digest.update(b":")
+        digest.update(seq.encode())
+    return digest.hexdigest()
+
+
+def groups_fingerprint(groups: Sequence[Sequence[str]]) -> str:
+    """SHA-256 of groups of contigs (contrastive training data), groups and order included."""
+    digest = hashlib.sha256()
+    for group in groups:
+        digest.update(f"group {len(group)}:".encode())
+        digest.update(sequences_fingerprint(group).encode())
+    return digest.hexdigest()
+
+
+def weights_fingerprint(model: Any) -> str:
+    """SHA-256 of a model's parameters and buffers (names, shapes, dtypes and values).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+
+    Returns
+    -------
+    str
+        Hex digest; equal for two models exactly when their state dicts are equal.
+    """
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        t = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}:{tuple(t.shape)}:{t.dtype}:".encode())
+        digest.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return digest.hexdigest()
+
+
+def cosine_lr(step: int, *, peak: float, warmup_steps: int, total_steps: int,
+              min_ratio: float) -> float:
+    """Learning rate of optimizer step *step* (0-based): linear warm-up, then cosine decay.
+
+    ``peak * (step + 1) / warmup_steps`` during warm-up, then a cosine from
+    ``peak`` down to ``min_ratio * peak`` at ``total_steps`` (and flat after).
+
+    Parameters
+    ----------
+    step : int
+    peak : float
+        The rate at the end of warm-up (pass 1.0 for a multiplier).
+    warmup_steps, total_steps : int
+    min_ratio : float
+        Final rate as a fraction of *peak*.
+
+    Returns
+    -------
+    float
+    """
+    if step < warmup_steps:
+        return peak * (step + 1) / warmup_steps
+    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+    cosine = 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+    return peak * (min_ratio + (1 - min_ratio) * cosine)
+
+
+# --------------------------------------------------------------------------- processes
+
+
+@dataclass(frozen=True)
+class Processes:
+    """Where this process runs: its rank, the number of processes, its device.
+
+    Attributes
+    ----------
+    rank : int
+    world : int
+        Processes in the run (1 without ``torchrun``).
+    device : torch.device
+    """
+
+    rank: int
+    world: int
+    device: torch.device
+
+    @property
+    def distributed(self) -> bool:
+        """More than one process."""
+        return self.world > 1
+
+    @property
+    def main(self) -> bool:
+        """Rank 0: the process that writes files and shows progress."""
+        return self.rank == 0
+
+    def wrap(self, module: torch.nn.Module) -> torch.nn.Module:
+        """*module* wrapped in DDP when distributed (gradients averaged over processes)."""
+        if not self.distributed:
+            return module
+        from torch.nn.parallel import DistributedDataParallel
+
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        return DistributedDataParallel(module, device_ids=ids)
+
+    def sum(self, values: Sequence[float]) -> list[float]:
+        """*values* summed over all processes (float64, on this process's device)."""
+        if not self.distributed:
+            return [float(v) for v in values]
+        import torch.distributed as dist
+
+        buf = torch.tensor([float(v) for v in values], dtype=torch.float64, device=self.device)
+        dist.all_reduce(buf)
+        return [float(v) for v in buf.cpu()]
+
+    def barrier(self) -> None:
+        """Wait for every process (nothing to wait for in a single process)."""
+        if self.distributed:
+            import torch.distributed as dist
+
+            dist.barrier()
+
+    def use_bf16(self, setting: str) -> bool:
+        """Whether a ``bf16`` setting (``"auto"``, ``"on"``, ``"off"``) turns bf16 autocast on.
+
+        ``"auto"`` means on a GPU that supports bf16, never on CPUs: measured
+        on a 2-core AVX-512-BF16 machine, autocast made the ``cpu`` profile's
+        pretraining steps 2.5x *slower* (the casts around small matrices cost
+        more than the faster products save).
+        """
+        if setting == "on":
+            return True
+        return setting == "auto" and self.device.type == "cuda" and torch.cuda.is_bf16_supported()
+
+
+def setup_processes(device: str | None = None) -> Processes:
+    """This process's rank, world size and device; joins the process group under torchrun.
+
+    NCCL on GPUs, gloo on CPUs; each CPU process gets its share of the cores.
+
+    Parameters
+    ----------
+    device : str, optional
+        ``"cpu"``, ``"cuda"``, ... (default: CUDA if available).
+
+    Returns
+    -------
+    Processes
+    """
+    rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+    if world > 1:
+        import torch.distributed as dist
+
+        if not dist.is_initialized():
+            backend = "nccl" if torch.cuda.is_available() and device != "cpu" else "gloo"
+            dist.init_process_group(backend)
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if dev.type == "cuda" and world > 1:
+        dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        torch.cuda.set_device(dev)
+    if dev.type == "cpu" and world > 1:
+        local = int(os.environ.get("LOCAL_WORLD_SIZE", world))
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // local))
+    return Processes(rank, world, dev)
+
+
+# --------------------------------------------------------------------------- the run directory
+
+
+def checkpoints(out_dir: str | os.PathLike[str]) -> list[Path]:
+    """The complete checkpoint directories of a run, oldest first."""
+    root = Path(out_dir) / CHECKPOINT_DIR
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.glob("step-*") if p.is_dir() and (p / STATE_FILE).exists()
+                  and "tmp" not in p.name)
+
+
+def latest_checkpoint(out_dir: str | os.PathLike[str]) -> Path | None:
+    """The newest complete checkpoint directory of a run, or None."""
+    done = checkpoints(out_dir)
+    return done[-1] if done else None
+
+
+def read_log(path: str | os.PathLike[str], upto_step: int | None = None) -> list[dict[str, Any]]:
+    """The records of a ``log.jsonl`` up to step *upto_step*.
+
+    A line that is not valid JSON (a write cut short when the run stopped) is
+    skipped with a warning.
+    """
+    path = Path(path)
+    if not path.exists():
+        return []
+    rows, bad = [], 0
+    for line in path.read_text().splitlines():
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except ValueError:
+            bad += 1
+    if bad:
+        warnings.warn(f"{path}: skipped {bad} damaged line(s) (a write cut short?)", stacklevel=2)
+    return [r for r in rows if upto_step is None or r.get("step", -1) <= upto_step]
+
+
+class Run:
+    """The output directory of one training run, and the bookkeeping of its loop.
+
+    Parameters
+    ----------
+    out_dir : str or path-like
+        The directory (created when the run starts).
+    info_file : str
+        Name of the file :meth:`finish` writes last (e.g. ``dnalib_pretrain.json``).
+    settings
+        The run's settings (a config dataclass): a checkpoint written with
+        other settings is not resumed.
+    fingerprints : dict
+        What the run is trained from, e.g. ``{"data": sequences_fingerprint(...)}``:
+        a checkpoint written from other data is not resumed.
+    total_steps : int
+        Steps of the whole run (:meth:`steps` may stop earlier, see *end*).
+    checkpoint_every : int
+        Steps between checkpoints (0: only the final one).
+    keep : int
+        Checkpoints kept on disk (the newest).
+    processes : Processes
+        From :func:`setup_processes`; only the main process writes.
+    progress : bool
+        Show a progress bar.
+    desc : str
+        Its label.
+    end : int, optional
+        Stop after this step (a paused run; default *total_steps*).
+    on_step : callable, optional
+        Called with every logged record (main process).
+    """
+
+    def __init__(self, out_dir: str | os.PathLike[str], *, info_file: str, settings: Any,
+                 fingerprints: Mapping[str, str], total_steps: int, checkpoint_every: int,
+                 keep: int, processes: Processes, progress: bool = True, desc: str = "train",
+                 end: int | None = None,
+                 on_step: Callable[[dict[str, Any]], None] | None = None) -> None:
+        self.out = Path(out_dir)
+        self.info_file = info_file
+        self.settings = plain(settings)
+        self.fingerprints = dict(fingerprints)
+        self.total_steps = total_steps
+        self.end = total_steps if end is None else end
+        self.checkpoint_every = checkpoint_every
+        self.keep = keep
+        self.processes = processes
+        self.progress = progress
+        self.desc = desc
+        self.on_step = on_step
+        self.start_step = 0
+        self.history: list[dict[str, Any]] = []
+        self.resumed_from: Path | None = None
+
+    # ---------------------------------------------------------------- starting
+
+    def _clear(self) -> None:
+        """Remove what an earlier run left: its info file first, its model files, checkpoints, log.
+
+        The info file goes first, so the directory is never taken for a
+        finished model meanwhile; files the runs did not write are left alone.
+        """
+        info = self.out / self.info_file
+        listed: list[str] = []
+        if info.exists():
+            try:
+                listed = list(json.loads(info.read_text()).get("files", []))
+            except (OSError, ValueError, AttributeError):
+                listed = []
+            info.unlink()
+        for name in listed:
+            target = self.out / name
+            if target.parent == self.out and target.is_file():
+                target.unlink()
+        shutil.rmtree(self.out / CHECKPOINT_DIR, ignore_errors=True)
+
+    def resume(self, load: Callable[[Path], Any]) -> tuple[dict[str, Any], Any] | None:
+        """Find the newest good checkpoint to continue from (None: start from scratch).
+
+        Each checkpoint, newest first, is read (its ``training_state.pt`` and,
+        through *load*, its model files); a damaged one is skipped with a
+        warning. The one found must have been written with the same settings
+        and fingerprints as this run, else :class:`~dnalib.errors.DnalibError`
+        names what differs.
+
+        Parameters
+        ----------
+        load : callable
+            ``load(checkpoint_dir)`` returns whatever the loop needs from the
+            checkpoint's model files (e.g. the model); it may raise on damage.
+
+        Returns
+        -------
+        tuple or None
+            ``(state, loaded)``: the checkpoint's state dict (``step``,
+            ``config``, ``fingerprints`` and what the loop saved) and what
+            *load* returned; None when the run starts from scratch.
+        """
+        found = None
+        for ckpt in reversed(checkpoints(self.out)):
+            try:
+                state = torch.load(ckpt / STATE_FILE, map_location="cpu", weights_only=True)
+                loaded = load(ckpt)
+            except Exception as exc:  # any damage: try the previous checkpoint
+                reason = " ".join(str(exc).split())[:200] or type(exc).__name__
+                warnings.warn(f"checkpoint {ckpt} is damaged ({reason}): trying an earlier one",
+                              stacklevel=2)
+                continue
+            found = ckpt, state, loaded
+            break
+        if found is None:
+            if self.processes.main:
+                print(f"no usable checkpoint in {self.out / CHECKPOINT_DIR}: starting from scratch",
+                      file=sys.stderr)
+            return None
+        ckpt, state, loaded = found
+        self.check_compatible(ckpt, state)
+        self.start_step = int(state["step"])
+        self.resumed_from = ckpt
+        self.history = read_log(self.out / LOG_FILE, self.start_step)
+        return state, loaded
+
+    def previous_info(self) -> dict[str, Any]:
+        """The info file an earlier part of this run (or an earlier run) left, or ``{}``."""
+        try:
+            return dict(json.loads((self.out / self.info_file).read_text()))
+        except (OSError, ValueError, TypeError):
+            return {}
+
+    def check_compatible(self, ckpt: Path, state: Mapping[str, Any]) -> None:
+        """Raise :class:`~dnalib.errors.DnalibError` if *state* was written by another run."""
+        changed = changed_keys(state.get("config", {}), self.settings)
+        if changed:
+            raise DnalibError(
+                f"{ckpt} was written with different settings ({', '.join(changed)}): resume with "
+                "the same settings, or write to a new output directory"
+            )
+        saved = state.get("fingerprints", {})
+        differ = sorted(k for k in self.fingerprints if k in saved and saved[k] != self.fingerprints[k])
+        if differ:
+            raise DnalibError(
+                f"{ckpt} was trained from different {' and '.join(differ)} than this run's: resume "
+                "with the same inputs, or write to a new output directory"
+            )
+
+    # ---------------------------------------------------------------- the loop
+
+    def steps(self) -> Iterator[int]:
+        """The steps still to run (0-based), with a progress bar; all processes in step.
+
+        Nothing is written to the directory before this is first iterated, so
+        a run stopped by bad settings leaves it as it was. Then a resumed run
+        cuts its log back to its checkpoint's step; a new one first clears
+        what an earlier run left there.
+        """
+        from tqdm.auto import tqdm
+
+        if self.processes.main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            shutil.rmtree(self.out / FINAL_TMP, ignore_errors=True)
+            if self.resumed_from is None:
+                self._clear()
+            atomic_write_text(self.out / LOG_FILE,
+                              "".join(json.dumps(r) + "\n" for r in self.history))
+        self.processes.barrier()
+        bar = tqdm(total=self.end, initial=min(self.start_step, self.end), desc=self.desc,
+                   unit="step", disable=not self.progress or not self.processes.main)
+        self._bar = bar
+        try:
+            for step in range(self.start_step, self.end):
+                yield step
+                self.processes.barrier()
+        finally:
+            bar.close()
+
+    def log(self, record: dict[str, Any], **postfix: Any) -> None:
+        """Keep *record* in the history; the main process appends it to ``log.jsonl``.
+
+        Keyword arguments are shown beside the progress bar.
+        """
+        self.history.append(record)
+        if not self.processes.main:
+            return
+        with open(self.out / LOG_FILE, "a") as fh:
+            fh.write(json.dumps(record) + "\n")
+        bar = getattr(self, "_bar", None)
+        if bar is not None:
+            if postfix:
+                bar.set_postfix(**postfix)
+            bar.update(1)
+        if self.on_step is not None:
+            self.on_step(record)
+
+    def checkpoint_due(self, step: int) -> bool:
+        """Whether a checkpoint is written after *step* steps (never at the end: :meth:`finish` does)."""
+        return bool(self.checkpoint_every) and step % self.checkpoint_every == 0 and step != self.end
+
+    def checkpoint(self, step: int, save: Callable[[Path], None], state: dict[str, Any]) -> Path | None:
+        """Write ``checkpoints/step-NNNNNNN`` atomically (main process) and keep the newest few.
+
+        ``save(directory)`` writes the model files into a temporary directory,
+        *state* (plus the step, settings and fingerprints) goes to its
+        ``training_state.pt``, then the directory is renamed into place: an
+        interrupted write never looks like a checkpoint.
+        """
+        if not self.processes.main:
+            return None
+        root = self.out / CHECKPOINT_DIR
+        root.mkdir(parents=True, exist_ok=True)
+        final = root / f"step-{step:07d}"
+        tmp = root / f"step-{step:07d}.tmp-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        save(tmp)
+        torch.save({**state, "step": step, "config": self.settings,
+                    "fingerprints": self.fingerprints}, tmp / STATE_FILE)
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(tmp, final)
+        for old in sorted(p for p in root.glob("step-*") if p.is_dir())[:-self.keep or None]:
+            if old != final:
+                shutil.rmtree(old, ignore_errors=True)
+        return final
+
+    def finish(self, save: Callable[[Path], None], info: dict[str, Any],
+               state: dict[str, Any]) -> None:
+        """Write the final model, its last checkpoint and the info file; all processes wait.
+
+        The model files are written into a temporary directory and moved into
+        place one by one; the info file (with the settings, fingerprints and
+        the list of files) is written last, so a directory with an info file
+        always holds the model it describes.
+
+        Parameters
+        ----------
+        save : callable
+            ``save(directory)`` writes the model files.
+        info : dict
+            What to record besides settings, fingerprints and files.
+        state : dict
+            The training state of the final checkpoint.
+        """
+        if self.processes.main:
+            reached = max(self.end, self.start_step)
+            tmp = self.out / FINAL_TMP
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir()
+            save(tmp)
+            files = sorted(p.name for p in tmp.iterdir() if p.is_file())
+            for name in files:
+                os.replace(tmp / name, self.out / name)
+            shutil.rmtree(tmp, ignore_errors=True)
+            self.checkpoint(reached, save, state)
+            record = {**info, "config": self.settings, "fingerprints": self.fingerprints,
+                      "files": files}
+            atomic_write_text(self.out / self.info_file, json.dumps(record, indent=2) + "\n")
+        self.processes.barrier()
