@@ -92,6 +92,7 @@ __all__ = [
     "sequence_stats",
     "write_fasta",
     "write_genome_set",
+    "write_text_atomically",
 ]
 
 #: Characters accepted in a sequence after upper-casing, the IUPAC DNA nucleotide codes.
@@ -538,6 +539,34 @@ def write_fasta(
                 else:
                     body = data
                 raw.write(b">" + header.encode("ascii") + b"\n" + body + b"\n")
+    return out
+
+
+def write_text_atomically(path: str | os.PathLike[str], text: str) -> Path:
+    """Write a text file so that it is either complete or absent, never half-written.
+
+    The text goes to a temporary file in the same directory, which then
+    replaces *path* in one step (``os.replace``).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to write (its directory must exist).
+    text : str
+        The whole content.
+
+    Returns
+    -------
+    Path
+        The written file.
+    """
+    out = Path(path)
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
     return out
 
 
