@@ -11,21 +11,221 @@
     dnalib evaluate --model tnf --genomes DIR --out results.json   clustering, few-shot, binning, taxonomy
     dnalib embed --model MODEL --input reads.fa --out emb   streamed: emb.npy + emb.ids.txt
 
-Bad input never ends in a traceback: every :class:`~dnalib.errors.DnalibError`
-is printed as one line ``dnalib: error: ...`` and the exit status is 1 (2 for a
-wrong command line, as argparse does).
+Bad input never ends in a traceback: every expected failure (a
+:class:`~dnalib.errors.DnalibError`, an operating-system error such as a full
+disk or an unwritable ``--out``, running out of memory) is printed as one line
+``dnalib: error: ...`` saying what was wrong and how to fix it, and the exit
+status is 1; a wrong command line (a bad option value included) exits 2, as
+argparse does. Outputs are checked to be writable before any work starts.
+``dnalib --debug ...`` (or ``DNALIB_DEBUG=1``) shows the traceback instead.
+Warnings are one line each, ``dnalib: warning: ...``.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
+import math
 import os
 import sys
-from collections.abc import Sequence
+import tempfile
+import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from dnalib import __version__
 from dnalib.errors import DnalibError
+
+#: Chunks per forward pass when --batch-size is not given.
+DEFAULT_BATCH_SIZE = 64
+
+# --------------------------------------------------------------------------- option types
+
+
+def _int_at_least(text: str, low: int, what: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number; give {what}") from None
+    if value < low:
+        raise argparse.ArgumentTypeError(f"{value} is too small; give {what}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number of at least 1."""
+    return _int_at_least(text, 1, "a whole number of at least 1")
+
+
+def nonnegative_int(text: str) -> int:
+    """argparse type: a whole number of at least 0 (0 usually means 'never' or 'none')."""
+    return _int_at_least(text, 0, "a whole number of at least 0")
+
+
+def pair_count(text: str) -> int:
+    """argparse type: a whole number of at least 2 (a contrastive batch needs negatives)."""
+    return _int_at_least(text, 2, "a whole number of at least 2 (each pair needs negatives)")
+
+
+def _float_where(text: str, ok: Callable[[float], bool], what: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number; give {what}") from None
+    if not math.isfinite(value) or not ok(value):
+        raise argparse.ArgumentTypeError(f"{value} is out of range; give {what}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number above 0."""
+    return _float_where(text, lambda v: v > 0, "a number above 0")
+
+
+def nonnegative_float(text: str) -> float:
+    """argparse type: a finite number of at least 0."""
+    return _float_where(text, lambda v: v >= 0, "a number of at least 0")
+
+
+def fraction(text: str) -> float:
+    """argparse type: a number from 0 up to (not including) 1."""
+    return _float_where(text, lambda v: 0 <= v < 1, "a number from 0 up to (not including) 1")
+
+
+def step_counts(text: str) -> list[int]:
+    """argparse type: comma-separated positive step counts, e.g. ``150,150``."""
+    try:
+        steps = [int(p) for p in text.split(",")]
+    except ValueError:
+        steps = []
+    if not steps or min(steps) < 1:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a list of step counts: give one whole number of at least 1 per "
+            "phase, e.g. 150,150 (or one number)")
+    return steps
+
+
+def device_name(text: str) -> str:
+    """argparse type: a torch device this machine has (cpu, cuda, cuda:N, mps)."""
+    from dnalib.embed import check_device
+
+    try:
+        check_device(text)
+    except DnalibError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix(f"device {text!r}: ")) from None
+    return text
+
+
+# --------------------------------------------------------------------------- outputs and errors
+
+
+def writable_directory(path: str | os.PathLike[str], option: str = "--out") -> Path:
+    """Make sure files can be written in *path* (created if missing), before any work starts.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The output directory.
+    option : str
+        The option that named it, for the message.
+
+    Returns
+    -------
+    pathlib.Path
+
+    Raises
+    ------
+    ~dnalib.errors.DnalibError
+        When *path* is a file or cannot be created or written in.
+    """
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise DnalibError(f"{option} {out} is a file, not a directory: choose a directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as exc:
+        raise DnalibError(
+            f"{option} {out}: cannot create files there ({exc.strerror or exc}): choose a "
+            "directory you can write to"
+        ) from None
+    return out
+
+
+def writable_file(path: str | os.PathLike[str], option: str = "--out") -> Path:
+    """Make sure a file can be written at *path* (its directory is created if missing).
+
+    Parameters
+    ----------
+    path : str or path-like
+        The output file (or output prefix).
+    option : str
+        The option that named it, for the message.
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    out = Path(path)
+    if out.is_dir():
+        raise DnalibError(f"{option} {out} is a directory: give a file name inside it")
+    writable_directory(out.parent, option=f"{option} {out}: its directory")
+    if out.exists() and not os.access(out, os.W_OK):
+        raise DnalibError(f"{option} {out} exists and is read-only: choose another name")
+    return out
+
+
+def os_error_message(exc: OSError) -> str:
+    """One line for an operating-system error: what failed, on which file, what to do."""
+    what = exc.strerror or str(exc) or type(exc).__name__
+    where = f" {exc.filename}" if exc.filename else ""
+    hints = {
+        errno.ENOSPC: "free some disk space or write elsewhere",
+        errno.EDQUOT: "free some disk space or write elsewhere",
+        errno.EACCES: "check the permissions or choose another path",
+        errno.EPERM: "check the permissions or choose another path",
+        errno.EROFS: "the file system is read-only: choose another path",
+        errno.ENOENT: "check the path",
+    }
+    return f"cannot access{where}: {what}; {hints.get(exc.errno, 'check the path and try again')}"
+
+
+def error_message(exc: BaseException) -> str | None:
+    """The one-line message for an expected failure, or None for a bug (shown as a traceback)."""
+    if isinstance(exc, DnalibError):
+        return " ".join(str(exc).split())
+    if isinstance(exc, OSError):
+        return os_error_message(exc)
+    if type(exc).__name__ == "OutOfMemoryError" or isinstance(exc, MemoryError):
+        return ("out of memory: lower --batch-size (or --block-size), or use a device with more "
+                "memory")
+    return None
+
+
+def _one_line_warning(message: Any, category: type[Warning], filename: str, lineno: int,
+                      file: Any = None, line: str | None = None) -> None:
+    print(f"dnalib: warning: {' '.join(str(message).split())}", file=sys.stderr)
+
+
+def _note_ignored_options(args: argparse.Namespace) -> None:
+    """Say so when --batch-size / --device were given for a baseline, which has neither."""
+    from dnalib.embed import BASELINES
+
+    if args.model not in BASELINES:
+        return
+    given = [opt for opt, value in (("--batch-size", args.batch_size), ("--device", args.device))
+             if value is not None]
+    if given:
+        print(f"dnalib: note: {' and '.join(given)} {'has' if len(given) == 1 else 'have'} no "
+              f"effect on the {args.model} baseline (k-mer counting on the CPU, no batches)",
+              file=sys.stderr)
+
+
+def _batch_size(args: argparse.Namespace) -> int:
+    return DEFAULT_BATCH_SIZE if args.batch_size is None else args.batch_size
+
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
@@ -37,6 +237,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
             f"{out} already exists and is not an empty directory: choose another --out "
             "or pass --force to overwrite the community files in it"
         )
+    writable_directory(out)
     community = simulate_community(
         args.seed,
         n_genera=args.genera,
@@ -87,8 +288,10 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 def _cmd_embed(args: argparse.Namespace) -> int:
     from dnalib.embed import embed_file
 
+    _note_ignored_options(args)
+    writable_file(args.out)
     info = embed_file(args.model, args.input, args.out, block_size=args.block_size,
-                      batch_size=args.batch_size, device=args.device, resume=args.resume,
+                      batch_size=_batch_size(args), device=args.device, resume=args.resume,
                       progress=not args.no_progress)
     print(f"{info['n']} embeddings of dimension {info['dim']} -> {info['embeddings']} "
           f"(ids: {info['ids']}) in {info['seconds']:.1f} s"
@@ -108,7 +311,6 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from dnalib.embed import embed_with
     from dnalib.evaluate import TASKS, evaluate_embeddings
     from dnalib.sequences import sample_fragments
-    from dnalib.training import atomic_write_text
 
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
     bad = [t for t in tasks if t not in TASKS]
@@ -117,8 +319,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if args.fragment_length < 1 or args.per_genome < 1:
         raise DnalibError("--fragment-length and --per-genome must be positive")
     out = Path(args.out)
-    if out.exists() and out.is_dir():
+    if out.is_dir():
         raise DnalibError(f"--out {out} is a directory: give a file name such as results.json")
+    writable_file(out)  # checked now, not after all the work
+    _note_ignored_options(args)
     t0 = time.perf_counter()
     gs = io.load_genome_set(args.genomes, args.taxonomy)
     frags, rows, short = [], [], {}
@@ -142,7 +346,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         print(f"dnalib: note: {len(short)} genome(s) gave fewer than {args.per_genome} fragments of "
               f"{args.fragment_length} bp: {short}", file=sys.stderr)
     t1 = time.perf_counter()
-    emb = embed_with(args.model, frags, batch_size=args.batch_size, device=args.device,
+    emb = embed_with(args.model, frags, batch_size=_batch_size(args), device=args.device,
                      progress=not args.no_progress)
     t2 = time.perf_counter()
     result = evaluate_embeddings(emb, table, tasks=tasks, lengths=[len(f) for f in frags],
@@ -161,8 +365,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         "dnalib": __version__,
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out, json.dumps(record, indent=2, default=lambda o: o.item()
+    io.write_text_atomically(out, json.dumps(record, indent=2, default=lambda o: o.item()
                                        if isinstance(o, np.generic) else str(o)) + "\n")
     with pd.option_context("display.width", 120):
         print(summary.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
@@ -179,7 +382,7 @@ def _training_output(args: argparse.Namespace) -> Path:
     its checkpoints and log are removed, other files are left alone).
     """
     out = Path(args.out)
-    if out.exists() and any(out.iterdir()) and not args.resume and not args.force:
+    if out.exists() and out.is_dir() and any(out.iterdir()) and not args.resume and not args.force:
         raise DnalibError(
             f"{out} is not empty: pass --resume to continue that run, --force to start over in it, "
             "or choose another --out"
@@ -189,7 +392,7 @@ def _training_output(args: argparse.Namespace) -> Path:
 
         shutil.rmtree(out / "checkpoints", ignore_errors=True)
         (out / "log.jsonl").unlink(missing_ok=True)
-    return out
+    return writable_directory(out)
 
 
 def _cmd_pretrain(args: argparse.Namespace) -> int:
@@ -246,7 +449,7 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
                 steps_of.get("mimix" if p == "imix" else p, profile_cfg.phase_steps[-1])
                 for p in overrides["curriculum"])
     if args.steps:
-        steps = [int(x) for x in args.steps.split(",")]
+        steps = args.steps
         n = len(overrides.get("curriculum",
                               finetune_config(args.profile, label_free=args.label_free).curriculum))
         overrides["phase_steps"] = tuple(steps if len(steps) == n else steps[:1] * n)
@@ -314,9 +517,21 @@ def _add_model_arg(p: argparse.ArgumentParser) -> None:
 
 def _add_embedding_args(p: argparse.ArgumentParser) -> None:
     """How the commands that embed (evaluate, embed) run the model."""
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--device", default=None)
+    p.add_argument("--batch-size", type=positive_int, default=None,
+                   help=f"chunks per forward pass of a model ({DEFAULT_BATCH_SIZE}; no effect on "
+                        "the tnf / kmer6 baselines)")
+    p.add_argument("--device", type=device_name, default=None,
+                   help="cpu, cuda, cuda:N, mps (default cpu; a model only)")
     p.add_argument("--no-progress", action="store_true")
+
+
+class CommandParser(argparse.ArgumentParser):
+    """The parser of one ``dnalib`` command: also takes ``--debug`` after the command name."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                          help="show the full traceback of an error (also: DNALIB_DEBUG=1)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -326,17 +541,20 @@ def build_parser() -> argparse.ArgumentParser:
         description="Species-aware DNA embeddings: data, baselines, training and evaluation.",
     )
     parser.add_argument("--version", action="version", version=f"dnalib {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    parser.add_argument("--debug", action="store_true",
+                        help="show the full traceback of an error (also: DNALIB_DEBUG=1)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True,
+                                parser_class=CommandParser)
 
     p = sub.add_parser("simulate", help="write the synthetic community as a labelled genome set")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=nonnegative_int, default=0, help="random seed (default 0)")
     p.add_argument("--out", required=True, help="output directory (FASTA files + taxonomy.tsv)")
-    p.add_argument("--genera", type=int, default=8, help="number of genera (default 8)")
-    p.add_argument("--species-per-genus", type=int, default=5, help="default 5")
-    p.add_argument("--strains-per-species", type=int, default=1, help="default 1")
-    p.add_argument("--genome-length", type=int, default=100_000, help="bp (default 100000)")
-    p.add_argument("--contigs", type=int, default=1, help="contigs per genome (default 1)")
-    p.add_argument("--eval-fraction", type=float, default=0.4,
+    p.add_argument("--genera", type=positive_int, default=8, help="number of genera (default 8)")
+    p.add_argument("--species-per-genus", type=positive_int, default=5, help="default 5")
+    p.add_argument("--strains-per-species", type=positive_int, default=1, help="default 1")
+    p.add_argument("--genome-length", type=positive_int, default=100_000, help="bp (default 100000)")
+    p.add_argument("--contigs", type=positive_int, default=1, help="contigs per genome (default 1)")
+    p.add_argument("--eval-fraction", type=fraction, default=0.4,
                    help="fraction of each genus's species held out for evaluation (default 0.4)")
     p.add_argument("--gzip", action="store_true", help="write .fa.gz files")
     p.add_argument("--force", action="store_true", help="write into a non-empty directory")
@@ -363,22 +581,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output model directory")
     p.add_argument("--tokenizer", choices=["kmer", "nonoverlap", "char"], default=None,
                    help="overlapping k-mers (default), non-overlapping k-mers or characters")
-    p.add_argument("--k", type=int, default=None, help="k-mer length (profile default)")
-    p.add_argument("--fragment-length", type=int, default=None, help="bp per fragment (200)")
+    p.add_argument("--k", type=positive_int, default=None, help="k-mer length (profile default)")
+    p.add_argument("--fragment-length", type=positive_int, default=None, help="bp per fragment (200)")
     p.add_argument("--position", choices=["absolute", "rotary"], default=None,
                    help="absolute (RoBERTa) or rotary (relative) positions")
-    p.add_argument("--batch-size", type=int, default=None, help="fragments per optimizer step")
-    p.add_argument("--grad-accum", type=int, default=None, help="micro-batches per step")
-    p.add_argument("--steps", type=int, default=None, help="optimizer steps")
-    p.add_argument("--lr", type=float, default=None, help="peak learning rate")
-    p.add_argument("--embedding-lr-mult", type=float, default=None,
+    p.add_argument("--batch-size", type=positive_int, default=None, help="fragments per optimizer step")
+    p.add_argument("--grad-accum", type=positive_int, default=None, help="micro-batches per step")
+    p.add_argument("--steps", type=positive_int, default=None, help="optimizer steps")
+    p.add_argument("--lr", type=positive_float, default=None, help="peak learning rate")
+    p.add_argument("--embedding-lr-mult", type=nonnegative_float, default=None,
                    help="learning-rate multiple of the token embeddings; 0 freezes them "
                         "(default: 0 for the PCA start, else 1)")
-    p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--checkpoint-every", type=int, default=None, help="steps between checkpoints")
-    p.add_argument("--eval-every", type=int, default=None, help="steps between evaluations")
+    p.add_argument("--seed", type=nonnegative_int, default=None)
+    p.add_argument("--checkpoint-every", type=nonnegative_int, default=None,
+                   help="steps between checkpoints (0: only the final model)")
+    p.add_argument("--eval-every", type=nonnegative_int, default=None,
+                   help="steps between evaluations (0: only at the end)")
     p.add_argument("--bf16", choices=["auto", "on", "off"], default=None)
-    p.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda if available)")
+    p.add_argument("--device", type=device_name, default=None, help="cpu, cuda, ... (default: cuda if available)")
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint")
     p.add_argument("--force", action="store_true", help="start over in a non-empty --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -395,24 +615,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output model directory")
     p.add_argument("--curriculum", default=None,
                    help="phases, comma-separated: simclr, mimix, imix (default simclr,mimix)")
-    p.add_argument("--steps", default=None, help="steps per phase, e.g. 150,150 (or one number)")
+    p.add_argument("--steps", type=step_counts, default=None, help="steps per phase, e.g. 150,150 (or one number)")
     p.add_argument("--label-free", action="store_true",
                    help="positives are two fragments of the same contig (no labels used)")
-    p.add_argument("--fragment-length", type=int, default=None, help="bp per view")
-    p.add_argument("--chunk-length", type=int, default=None,
+    p.add_argument("--fragment-length", type=positive_int, default=None, help="bp per view")
+    p.add_argument("--chunk-length", type=nonnegative_int, default=None,
                    help="bp the encoder reads at once; views are read in chunks (a divisor of "
                         "the fragment length; 0: whole views)")
-    p.add_argument("--batch-pairs", type=int, default=None, help="positive pairs per step")
-    p.add_argument("--lr", type=float, default=None, help="encoder learning rate")
-    p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--checkpoint-every", type=int, default=None)
-    p.add_argument("--data-offset", type=int, default=None,
+    p.add_argument("--batch-pairs", type=pair_count, default=None, help="positive pairs per step")
+    p.add_argument("--lr", type=nonnegative_float, default=None, help="encoder learning rate")
+    p.add_argument("--seed", type=nonnegative_int, default=None)
+    p.add_argument("--checkpoint-every", type=nonnegative_int, default=None,
+                   help="steps between checkpoints (0: only the final model)")
+    p.add_argument("--data-offset", type=nonnegative_int, default=None,
                    help="steps of pairs already seen: a run continuing another (phase 2 from a "
                         "phase-1 output) passes that run's steps to draw new pairs")
     p.add_argument("--bf16", choices=["auto", "on", "off"], default=None)
-    p.add_argument("--device", default=None)
+    p.add_argument("--device", type=device_name, default=None)
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint")
-    p.add_argument("--stop-after", type=int, default=None,
+    p.add_argument("--stop-after", type=positive_int, default=None,
                    help="pause after this many steps (e.g. the phase-1 steps) with a checkpoint; "
                         "--resume with the same settings continues the run as if uninterrupted")
     p.add_argument("--force", action="store_true", help="start over in a non-empty --out")
@@ -427,12 +648,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--taxonomy", default=None,
                    help="label table with an id column and rank columns incl. species "
                         "(default: GENOMES/taxonomy.tsv)")
-    p.add_argument("--fragment-length", type=int, default=10_000, help="bp per fragment (10000)")
-    p.add_argument("--per-genome", type=int, default=100, help="fragments per genome (100)")
+    p.add_argument("--fragment-length", type=positive_int, default=10_000, help="bp per fragment (10000)")
+    p.add_argument("--per-genome", type=positive_int, default=100, help="fragments per genome (100)")
     p.add_argument("--tasks", default="clustering,fewshot,binning,taxonomy",
                    help="comma-separated subset of clustering,fewshot,binning,taxonomy")
-    p.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 for KMeans and few-shot (5)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the fragment positions")
+    p.add_argument("--seeds", type=positive_int, default=5, help="seeds 0..N-1 for KMeans and few-shot (5)")
+    p.add_argument("--seed", type=nonnegative_int, default=0, help="seed of the fragment positions")
     p.add_argument("--out", required=True, help="JSON file for the results")
     _add_embedding_args(p)
     p.set_defaults(func=_cmd_evaluate)
@@ -442,7 +663,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_arg(p)
     p.add_argument("--input", required=True, help="FASTA or FASTQ file, plain or compressed")
     p.add_argument("--out", required=True, help="output prefix: writes OUT.npy and OUT.ids.txt")
-    p.add_argument("--block-size", type=int, default=2048, help="records held in memory at once (2048)")
+    p.add_argument("--block-size", type=positive_int, default=2048, help="records held in memory at once (2048)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run with the same --out")
     _add_embedding_args(p)
     p.set_defaults(func=_cmd_embed)
@@ -453,21 +674,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def debug_requested(args: argparse.Namespace) -> bool:
+    """True for ``--debug`` or ``DNALIB_DEBUG`` set to anything but empty or 0."""
+    return bool(getattr(args, "debug", False)) or os.environ.get("DNALIB_DEBUG", "").strip() not in ("", "0")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit status."""
+    """Run the command line; return the exit status.
+
+    Expected failures (see :func:`error_message`) print one line
+    ``dnalib: error: ...`` and return 1; anything else is a bug and keeps its
+    traceback. With ``--debug`` / ``DNALIB_DEBUG=1`` every error is raised.
+    """
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     args.argv = argv
     try:
-        return args.func(args)
-    except DnalibError as exc:
-        message = " ".join(str(exc).split())
-        print(f"dnalib: error: {message}", file=sys.stderr)
-        return 1
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warning
+            return args.func(args)
     except KeyboardInterrupt:
         print("dnalib: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        message = error_message(exc)
+        if message is None or debug_requested(args):
+            raise
+        print(f"dnalib: error: {message}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

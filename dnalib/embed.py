@@ -13,7 +13,11 @@ and, on a GPU, in bf16.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import re
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from dnalib.errors import DnalibError
+from dnalib.errors import DnalibError, InputFormatError
 from dnalib.models import base_model, content_mask, masked_mean
 
 
@@ -113,6 +117,8 @@ def embed_sequences(
     seqs = list(seqs)
     if not seqs:
         raise DnalibError("no sequences to embed")
+    if batch_size < 1:
+        raise DnalibError(f"batch_size must be a positive number of chunks per forward pass; got {batch_size}")
     length = chunk_length or max_chunk_length(model, tokenizer)
     if length < 1:
         raise DnalibError(f"chunk_length must be positive; got {length}")
@@ -145,6 +151,285 @@ def embed_sequences(
 #: Baselines :func:`embed_with` knows by name (no model directory needed).
 BASELINES = ("tnf", "kmer6")
 
+#: The k-mer spectrum settings of each baseline (what a resumed ``embed`` run must match).
+BASELINE_SETTINGS: dict[str, dict[str, Any]] = {
+    "tnf": {"k": 4, "canonical": False, "normalize": "l2"},
+    "kmer6": {"k": 6, "canonical": True, "normalize": "l2"},
+}
+
+#: Weight files of a saved encoder, in the order Hugging Face looks for them.
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
+                "pytorch_model.bin.index.json")
+
+#: Checkpoint keys an encoder is expected to leave unused: the MLM head and the pooler.
+UNUSED_HEAD_PREFIXES = ("lm_head.", "cls.", "pooler.")
+
+
+def check_device(device: str | None) -> Any:
+    """Parse a device name and check that this machine has it.
+
+    Parameters
+    ----------
+    device : str or None
+        ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``, ... (None: no choice made).
+
+    Returns
+    -------
+    torch.device or None
+
+    Raises
+    ------
+    ~dnalib.errors.DnalibError
+        For a name torch does not know, or a device this torch build or machine lacks.
+    """
+    if device is None:
+        return None
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError, TypeError):
+        raise DnalibError(
+            f"device {device!r} is not a device name: use cpu, cuda, cuda:N or mps"
+        ) from None
+    if dev.type == "cpu":
+        return dev
+    if dev.type == "cuda":
+        if torch.version.cuda is None and torch.version.hip is None:
+            raise DnalibError(f"device {device!r}: this torch build ({torch.__version__}) has no CUDA "
+                              "support: use --device cpu, or install a CUDA build of torch")
+        if not torch.cuda.is_available():
+            raise DnalibError(f"device {device!r}: no CUDA GPU is visible (check nvidia-smi and "
+                              "CUDA_VISIBLE_DEVICES), or use --device cpu")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise DnalibError(f"device {device!r}: only {torch.cuda.device_count()} CUDA GPU(s) are "
+                              f"visible (cuda:0 to cuda:{torch.cuda.device_count() - 1})")
+        return dev
+    backend = torch.backends.mps if dev.type == "mps" else getattr(torch, dev.type, None)
+    if backend is None or not getattr(backend, "is_available", lambda: False)():
+        raise DnalibError(f"device {device!r} is not available on this machine: use --device cpu"
+                          + (" or cuda" if torch.cuda.is_available() else ""))
+    return dev
+
+
+def _read_model_config(path: Path) -> dict[str, Any]:
+    """config.json of a model directory, checked to be a JSON object naming a model_type."""
+    cfg_path = path / "config.json"
+    try:
+        cfg = json.loads(cfg_path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DnalibError(
+            f"{cfg_path} is not valid JSON ({exc}): the model directory is damaged; copy it "
+            "again or re-run `dnalib pretrain` / `dnalib finetune`"
+        ) from None
+    if not isinstance(cfg, dict) or not cfg.get("model_type"):
+        raise DnalibError(
+            f"{cfg_path} names no model_type: it is not a Hugging Face model config; pass the "
+            "output directory of `dnalib pretrain` or `dnalib finetune`"
+        )
+    return cfg
+
+
+def check_model_dir(model: str | os.PathLike[str]) -> Path:
+    """Check that a directory holds a loadable encoder before anything is loaded.
+
+    Parameters
+    ----------
+    model : str or path-like
+        A model directory (``dnalib pretrain`` / ``dnalib finetune`` output).
+
+    Returns
+    -------
+    pathlib.Path
+
+    Raises
+    ------
+    ~dnalib.errors.DnalibError
+        No ``config.json`` (or not a model config), no weights, or a weights
+        file that is truncated or not safetensors; the message names the file.
+    """
+    path = Path(model)
+    if not (path / "config.json").is_file():
+        raise DnalibError(
+            f"{str(model)!r} is neither a baseline ({', '.join(BASELINES)}) nor a model directory "
+            "(no config.json): pass the output directory of `dnalib pretrain` or `dnalib finetune`"
+        )
+    _read_model_config(path)
+    weights = [path / name for name in WEIGHT_FILES if (path / name).is_file()]
+    if not weights:
+        raise DnalibError(
+            f"{path} has a config.json but no weights ({WEIGHT_FILES[0]}): the run that wrote it "
+            "did not finish or the copy is incomplete; copy the whole directory again or re-run "
+            "`dnalib pretrain` / `dnalib finetune`"
+        )
+    if weights[0].name == "model.safetensors":
+        from safetensors import SafetensorError, safe_open
+
+        try:
+            with safe_open(str(weights[0]), framework="pt") as fh:
+                fh.keys()
+        except (SafetensorError, OSError) as exc:
+            raise DnalibError(
+                f"{weights[0]} cannot be read ({' '.join(str(exc).split())}): the file is truncated "
+                "or damaged; copy the model directory again or re-run the training command"
+            ) from None
+    return path
+
+
+def model_fingerprint(model: str | os.PathLike[str]) -> str:
+    """sha256 over the files that decide a model directory's embeddings.
+
+    The config, the encoder weights and the tokenizer files are hashed (name
+    and content, in name order); training logs, checkpoints and a projection
+    head are not.
+
+    Parameters
+    ----------
+    model : str or path-like
+        A model directory.
+
+    Returns
+    -------
+    str
+        The hex digest.
+    """
+    path = Path(model)
+    names = sorted(
+        f.name for f in path.iterdir()
+        if f.is_file() and (
+            f.name == "config.json" or f.name in WEIGHT_FILES or f.name.startswith("model-")
+            or f.name.startswith("tokenizer") or f.name in ("special_tokens_map.json", "vocab.txt",
+                                                             "vocab.json", "merges.txt")
+        )
+    )
+    digest = hashlib.sha256()
+    for name in names:
+        digest.update(name.encode() + b"\0")
+        with open(path / name, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def describe_embedder(model: str, *, device: str | None = None) -> dict[str, Any]:
+    """What decides the rows :func:`load_embedder` computes: the model's identity and settings.
+
+    Parameters
+    ----------
+    model : str
+        ``"tnf"``, ``"kmer6"`` or a model directory (checked with :func:`check_model_dir`).
+    device : str, optional
+        Where a model runs: on a GPU it runs in bf16, which changes the rows slightly.
+
+    Returns
+    -------
+    dict
+        For a baseline ``{"baseline": name, "settings": ...}``; for a model
+        directory ``{"model_dir": path, "sha256": fingerprint, "precision": ...,
+        "min_bases": ...}``. ``min_bases`` (also in a baseline's settings as
+        ``k``) is the run of unambiguous bases a record needs to be seen at all.
+    """
+    if model in BASELINES:
+        return {"baseline": model, "settings": dict(BASELINE_SETTINGS[model])}
+    path = check_model_dir(model)
+    dev = check_device(device)
+    from transformers import AutoTokenizer
+
+    from dnalib.tokenizers import tokenizer_scheme
+
+    scheme, k = tokenizer_scheme(_load_quietly(AutoTokenizer.from_pretrained, path, "tokenizer"))
+    return {"model_dir": str(path.resolve()), "sha256": model_fingerprint(path),
+            "precision": "bf16" if dev is not None and dev.type == "cuda" else "float32",
+            "min_bases": k if scheme in ("kmer", "nonoverlap") and k else 1}
+
+
+def min_bases(identity: dict[str, Any]) -> int:
+    """Unambiguous bases in a row that a record needs to be embedded (from :func:`describe_embedder`)."""
+    return int(identity.get("min_bases") or identity.get("settings", {}).get("k") or 1)
+
+
+def unembeddable(seqs: Sequence[str], k: int) -> list[int]:
+    """Indices of sequences with no run of *k* unambiguous bases (A, C, G, T).
+
+    Such a record is shorter than *k* or mostly ambiguous (``N``): a k-mer
+    spectrum of it is all zero and a k-mer model sees only unknown tokens.
+
+    Parameters
+    ----------
+    seqs : sequence of str
+        Upper-case DNA sequences.
+    k : int
+        The k-mer length (1 for a character model).
+
+    Returns
+    -------
+    list of int
+    """
+    run = re.compile(f"[ACGT]{{{max(int(k), 1)}}}")
+    return [i for i, s in enumerate(seqs) if not run.search(s)]
+
+
+def unembeddable_warning(n_bad: int, n_total: int, examples: Sequence[str], k: int,
+                         source: str = "the input") -> str:
+    """One-line warning for records too short or too ambiguous to embed.
+
+    Parameters
+    ----------
+    n_bad, n_total : int
+        How many records cannot be embedded, out of how many.
+    examples : sequence of str
+        Labels of the first few (e.g. quoted record ids).
+    k : int
+        The unambiguous bases in a row a record needs (:func:`min_bases`).
+    source : str
+        Where the records come from, for the message.
+
+    Returns
+    -------
+    str
+    """
+    shown = ", ".join(examples[:3]) + (", ..." if n_bad > 3 else "")
+    return (f"{n_bad} of {n_total} records in {source} ({shown}) have no {k} unambiguous bases in a "
+            f"row (shorter than {k} bp or mostly N): their embeddings carry no sequence information "
+            f"(k-mer baselines give all-zero rows); drop those records (e.g. `seqkit seq -m {k}`) "
+            "or ignore their rows")
+
+
+def _load_quietly(load: Callable[..., Any], path: Path, what: str, **kwargs: Any) -> Any:
+    """Run a ``from_pretrained`` with transformers' log below errors; loading failures -> DnalibError."""
+    from safetensors import SafetensorError
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # the load report lists the unused LM head; checked below
+    try:
+        return load(path, **kwargs)
+    except (OSError, ValueError, KeyError, RuntimeError, SafetensorError) as exc:
+        raise DnalibError(
+            f"cannot load the {what} of {path} ({' '.join(str(exc).split())[:200]}): the model "
+            "directory is incomplete or damaged; copy it again or re-run the training command"
+        ) from None
+    finally:
+        hf_logging.set_verbosity(level)
+
+
+def _check_loading_info(path: Path, info: dict[str, Any]) -> None:
+    """Fail on missing or mismatched encoder weights; warn on unexpected ones other than the heads."""
+    missing = sorted(k for k in info.get("missing_keys", ()) if not k.startswith("pooler."))
+    mismatched = sorted(str(k[0] if isinstance(k, tuple) else k) for k in info.get("mismatched_keys", ()))
+    if missing or mismatched:
+        bad = missing or mismatched
+        raise DnalibError(
+            f"{path}: the weights do not fit the config ({len(bad)} encoder weight(s) "
+            f"{'missing' if missing else 'of the wrong shape'}, e.g. {bad[0]!r}): the embeddings "
+            "would be partly random; use the directory written by `dnalib pretrain` / "
+            "`dnalib finetune` unchanged"
+        )
+    odd = sorted(k for k in info.get("unexpected_keys", ()) if not k.startswith(UNUSED_HEAD_PREFIXES))
+    if odd:
+        warnings.warn(f"{path}: {len(odd)} weight(s) in the checkpoint are not used by the encoder "
+                      f"(e.g. {odd[0]!r}); check that the directory holds the model you meant",
+                      UserWarning, stacklevel=3)
+
 
 def load_embedder(
     model: str,
@@ -170,33 +455,35 @@ def load_embedder(
     callable
         ``f(seqs) -> (len(seqs), dim)`` float32 array; the model stays loaded
         between calls (what :func:`embed_file` uses block after block).
+
+    Raises
+    ------
+    ~dnalib.errors.DnalibError
+        An unknown name, a model directory that cannot be loaded (see
+        :func:`check_model_dir`), an unusable device or a batch size below 1.
     """
     from dnalib import kmers
 
-    if model == "tnf":
-        return lambda seqs: kmers.tnf(_nonempty(seqs)).astype(np.float32)
-    if model == "kmer6":
-        return lambda seqs: kmers.kmer_spectrum(_nonempty(seqs), 6, canonical=True,
-                                                normalize="l2").astype(np.float32)
-    path = Path(model)
-    if not (path / "config.json").exists():
-        raise DnalibError(
-            f"{model!r} is neither a baseline ({', '.join(BASELINES)}) nor a model directory "
-            "(no config.json): pass the output directory of `dnalib pretrain` or `dnalib finetune`"
-        )
-    import json
-
+    if model in BASELINES:
+        settings = BASELINE_SETTINGS[model]
+        return lambda seqs: kmers.kmer_spectrum(_nonempty(seqs), settings["k"],
+                                                canonical=settings["canonical"],
+                                                normalize=settings["normalize"]).astype(np.float32)
+    path = check_model_dir(model)
+    if batch_size < 1:
+        raise DnalibError(f"batch_size must be a positive number of chunks per forward pass; got {batch_size}")
+    dev = check_device(device)
     from transformers import AutoModel, AutoTokenizer
-    from transformers.utils import logging as hf_logging
 
-    hf_logging.disable_progress_bar()
-    extra = {}
-    if json.loads((path / "config.json").read_text()).get("model_type") == "roberta":
+    extra: dict[str, Any] = {}
+    if _read_model_config(path).get("model_type") == "roberta":
         extra["add_pooling_layer"] = False  # dnalib never uses the pooler (mean pooling)
-    encoder = AutoModel.from_pretrained(path, **extra)
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    if device:
-        encoder = encoder.to(device)
+    encoder, info = _load_quietly(AutoModel.from_pretrained, path, "encoder",
+                                  output_loading_info=True, **extra)
+    _check_loading_info(path, info)
+    tokenizer = _load_quietly(AutoTokenizer.from_pretrained, path, "tokenizer")
+    if dev is not None:
+        encoder = encoder.to(dev)
     encoder.eval()
     return lambda seqs: embed_sequences(encoder, tokenizer, seqs, batch_size=batch_size,
                                         progress=progress)
@@ -219,6 +506,9 @@ def embed_with(
 ) -> np.ndarray:
     """Embed sequences with a baseline named in :data:`BASELINES` or a saved model.
 
+    Records with no *k* unambiguous bases in a row (see :func:`unembeddable`)
+    are embedded anyway, with one ``UserWarning`` saying how many there are.
+
     Parameters
     ----------
     model : str
@@ -234,6 +524,11 @@ def embed_with(
         ``(len(seqs), dim)`` float32 embeddings.
     """
     seqs = _nonempty(seqs)
+    k = min_bases(describe_embedder(model, device=device))
+    bad = unembeddable(seqs, k)
+    if bad:
+        warnings.warn(unembeddable_warning(len(bad), len(seqs), [f"sequence {i}" for i in bad], k),
+                      UserWarning, stacklevel=2)
     return load_embedder(model, batch_size=batch_size, device=device, progress=progress)(seqs)
 
 
@@ -252,6 +547,75 @@ def _resume_state(raw: Path, ids_part: Path) -> tuple[list[str], int]:
     ids = ids_part.read_text().split("\n") if ids_part.exists() else []
     complete = ids[:-1]  # the text after the last newline was not finished
     return complete, raw.stat().st_size if raw.exists() else 0
+
+
+#: Version of the record :func:`embed_file` keeps next to its ``.part`` files.
+RUN_RECORD_FORMAT = 1
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """sha256 of a file's bytes (read in 1 MiB pieces).
+
+    Parameters
+    ----------
+    path : str or path-like
+
+    Returns
+    -------
+    str
+        The hex digest.
+    """
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _describe_identity(identity: dict[str, Any]) -> str:
+    if "baseline" in identity:
+        settings = ", ".join(f"{k}={v}" for k, v in identity["settings"].items())
+        return f"baseline {identity['baseline']} ({settings})"
+    return (f"model directory {identity.get('model_dir')} (weights sha256 "
+            f"{str(identity.get('sha256'))[:12]}, {identity.get('precision')})")
+
+
+def resume_mismatch(before: dict[str, Any], now: dict[str, Any]) -> str | None:
+    """What differs between the run record of an interrupted embed run and the run asked for now.
+
+    Parameters
+    ----------
+    before, now : dict
+        Run records (``format``, ``embedder`` from :func:`describe_embedder`,
+        ``input`` with the input file's ``path``, ``bytes`` and ``sha256``).
+
+    Returns
+    -------
+    str or None
+        A phrase naming the first difference, or None when they match.
+    """
+    if before.get("format") != now["format"]:
+        return f"it was written in run-record format {before.get('format')!r}, not {now['format']}"
+    old, new = before.get("embedder") or {}, now["embedder"]
+    if old != new:
+        if old.get("precision") and old.get("sha256") == new.get("sha256") \
+                and old.get("precision") != new.get("precision"):
+            return (f"it was embedded in {old['precision']}, this run would use {new['precision']} "
+                    "(pass the --device of the interrupted run)")
+        return f"it was written by {_describe_identity(old)}, not {_describe_identity(new)}"
+    old_in, new_in = before.get("input") or {}, now["input"]
+    if (old_in.get("sha256"), old_in.get("bytes")) != (new_in["sha256"], new_in["bytes"]):
+        same_path = old_in.get("path") == new_in["path"]
+        return (f"it was written for input {old_in.get('path')} ({old_in.get('bytes')} bytes, sha256 "
+                f"{str(old_in.get('sha256'))[:12]}) and "
+                + ("that file has changed since" if same_path else f"--input {new_in['path']} differs")
+                + f" ({new_in['bytes']} bytes, sha256 {new_in['sha256'][:12]})")
+    return None
+
+
+def _discard(*paths: Path) -> None:
+    for p in paths:
+        p.unlink(missing_ok=True)
 
 
 def embed_file(
@@ -278,6 +642,17 @@ def embed_file(
     without embedding anything twice. Embeddings do not depend on
     *block_size* or on whether the run was resumed.
 
+    ``PREFIX.part.json`` records what produces the ``.part`` files: the
+    model (the sha256 of its config, weights and tokenizer, and the precision)
+    or the baseline and its settings, and the input file (path, size, sha256).
+    A resumed run must match it, so rows of two models or two inputs never
+    end up in one matrix. A run stopped by bad input removes its ``.part``
+    files: nothing is left that a later run would continue.
+
+    Records with no *k* unambiguous bases in a row (shorter than *k* or
+    mostly ``N``, see :func:`unembeddable`) are embedded anyway and counted in
+    one ``UserWarning`` at the end.
+
     Parameters
     ----------
     model : str
@@ -292,7 +667,7 @@ def embed_file(
     batch_size, device
         As in :func:`embed_sequences`.
     resume : bool
-        Continue an interrupted run with the same *out*.
+        Continue an interrupted run with the same *out*, model and input.
     progress : bool
         Show a progress bar (records).
 
@@ -300,31 +675,68 @@ def embed_file(
     -------
     dict
         ``embeddings`` and ``ids`` (the two paths), ``n``, ``dim``,
-        ``resumed_from`` (records found done), ``seconds``.
+        ``resumed_from`` (records found done), ``unembeddable`` (how many
+        records had too few unambiguous bases), ``seconds``.
     """
     import time
 
     from tqdm.auto import tqdm
 
-    from dnalib.io import read_sequences
+    from dnalib import __version__
+    from dnalib.io import read_sequences, write_text_atomically
 
     if block_size < 1:
         raise DnalibError(f"block_size must be positive; got {block_size}")
     npy, ids_path = _output_paths(out)
     raw = npy.with_name(npy.name + ".part")
     ids_part = ids_path.with_name(ids_path.name + ".part")
+    record_path = npy.with_suffix(".part.json")
     records = read_sequences(path)  # a missing file fails here, before any model is loaded
+    identity = describe_embedder(model, device=device)
+    source = Path(path)
+    run_record = {
+        "format": RUN_RECORD_FORMAT,
+        "embedder": identity,
+        "input": {"path": str(source.resolve()), "bytes": source.stat().st_size,
+                  "sha256": file_sha256(source)},
+        "dnalib": __version__,
+    }
+    leftovers = [f.name for f in (raw, ids_part) if f.exists()]
     done_ids: list[str] = []
     done_bytes = 0
-    if raw.exists() or ids_part.exists():
+    if leftovers:
         if not resume:
             raise DnalibError(
-                f"an interrupted run left {raw.name} / {ids_part.name} in {raw.parent}: continue it "
+                f"an interrupted run left {' / '.join(leftovers)} in {raw.parent}: continue it "
                 "with resume=True (--resume), or delete those files to start again"
+            )
+        try:
+            before = json.loads(record_path.read_text())
+        except FileNotFoundError:
+            before = None
+        except (OSError, ValueError):
+            before = {}
+        why = ("nothing records which model and input wrote them (no readable "
+               f"{record_path.name})" if not isinstance(before, dict) or not before
+               else resume_mismatch(before, run_record))
+        if why:
+            raise DnalibError(
+                f"cannot resume {raw.name}: {why}; resume with the same --model, --input and "
+                f"--device, or delete {', '.join([*leftovers, record_path.name])} in {raw.parent} "
+                "to start again"
             )
         done_ids, done_bytes = _resume_state(raw, ids_part)
     npy.parent.mkdir(parents=True, exist_ok=True)
-    embedder = load_embedder(model, batch_size=batch_size, device=device)
+    fresh = not leftovers
+    if fresh:  # recorded before any row is written; also proves --out is writable
+        write_text_atomically(record_path, json.dumps(run_record, indent=2) + "\n")
+    try:
+        embedder = load_embedder(model, batch_size=batch_size, device=device)
+    except BaseException:
+        if fresh:
+            _discard(record_path)
+        raise
+    k = min_bases(identity)
     dim: int | None = None
     if done_ids or done_bytes:
         # A block's rows are written before its ids: keep the records both files hold in full.
@@ -336,46 +748,56 @@ def embed_file(
         ids_part.write_text("".join(i + "\n" for i in done_ids))
     t0 = time.perf_counter()
     n = 0
+    bad_ids: list[str] = []
+    n_bad = 0
     bar = tqdm(disable=not progress, desc="embed", unit="seq")
-    with open(raw, "ab") as fraw, open(ids_part, "a") as fids:
-        block_ids: list[str] = []
-        block_seqs: list[str] = []
+    try:
+        with open(raw, "ab") as fraw, open(ids_part, "a") as fids:
+            block_ids: list[str] = []
+            block_seqs: list[str] = []
 
-        def flush_block() -> None:
-            nonlocal dim
-            emb = np.ascontiguousarray(embedder(block_seqs), dtype=np.float32)
-            if dim is None:
-                dim = emb.shape[1]
-            fraw.write(emb.tobytes())
-            fraw.flush()
-            fids.write("".join(i + "\n" for i in block_ids))
-            fids.flush()
-            bar.update(len(block_ids))
-            block_ids.clear()
-            block_seqs.clear()
+            def flush_block() -> None:
+                nonlocal dim, n_bad
+                emb = np.ascontiguousarray(embedder(block_seqs), dtype=np.float32)
+                if dim is None:
+                    dim = emb.shape[1]
+                skipped = unembeddable(block_seqs, k)
+                n_bad += len(skipped)
+                bad_ids.extend(block_ids[i] for i in skipped[:3 - len(bad_ids)])
+                fraw.write(emb.tobytes())
+                fraw.flush()
+                fids.write("".join(i + "\n" for i in block_ids))
+                fids.flush()
+                bar.update(len(block_ids))
+                block_ids.clear()
+                block_seqs.clear()
 
-        for rec in records:
-            if n < len(done_ids):
-                if rec.id != done_ids[n]:
-                    raise DnalibError(
-                        f"cannot resume: record {n + 1} of {path} is {rec.id!r} but the interrupted run "
-                        f"wrote {done_ids[n]!r} there; the input changed, so delete {raw} and "
-                        f"{ids_part} and start again"
-                    )
+            for rec in records:
+                if n < len(done_ids):
+                    if rec.id != done_ids[n]:
+                        raise DnalibError(
+                            f"cannot resume: record {n + 1} of {path} is {rec.id!r} but the interrupted "
+                            f"run wrote {done_ids[n]!r} there; the input changed, so delete {raw} and "
+                            f"{ids_part} and start again"
+                        )
+                    n += 1
+                    bar.update(1)
+                    continue
+                block_ids.append(rec.id)
+                block_seqs.append(rec.sequence)
                 n += 1
-                bar.update(1)
-                continue
-            block_ids.append(rec.id)
-            block_seqs.append(rec.sequence)
-            n += 1
-            if len(block_ids) == block_size:
+                if len(block_ids) == block_size:
+                    flush_block()
+            if block_ids:
                 flush_block()
-        if block_ids:
-            flush_block()
-    bar.close()
+    except InputFormatError:
+        # Bad input: no later run can finish from these rows (a fixed input is a different file).
+        _discard(raw, ids_part, record_path)
+        raise
+    finally:
+        bar.close()
     if n == 0:
-        raw.unlink(missing_ok=True)
-        ids_part.unlink(missing_ok=True)
+        _discard(raw, ids_part, record_path)
         raise DnalibError(f"{path} holds no sequences")
     assert dim is not None  # set by the resume probe or by the first block written
     if raw.stat().st_size != n * 4 * dim:
@@ -392,9 +814,13 @@ def embed_file(
     del dest, rows
     os.replace(tmp, npy)
     os.replace(ids_part, ids_path)
-    raw.unlink()
+    _discard(raw, record_path)
+    if n_bad:
+        warnings.warn(unembeddable_warning(n_bad, n - len(done_ids), [repr(i) for i in bad_ids], k,
+                                           str(path)), UserWarning, stacklevel=2)
     return {"embeddings": str(npy), "ids": str(ids_path), "n": n, "dim": int(dim),
-            "resumed_from": len(done_ids), "seconds": time.perf_counter() - t0}
+            "resumed_from": len(done_ids), "unembeddable": n_bad,
+            "seconds": time.perf_counter() - t0}
 
 
 def load_embeddings(out: str | os.PathLike[str], *, mmap: bool = True) -> tuple[list[str], np.ndarray]:
@@ -424,5 +850,7 @@ def load_embeddings(out: str | os.PathLike[str], *, mmap: bool = True) -> tuple[
     return ids, emb
 
 
-__all__ = ["BASELINES", "embed_file", "embed_sequences", "embed_with", "load_embedder",
-           "load_embeddings", "max_chunk_length"]
+__all__ = ["BASELINES", "BASELINE_SETTINGS", "check_device", "check_model_dir", "describe_embedder",
+           "embed_file", "embed_sequences", "embed_with", "file_sha256", "load_embedder",
+           "load_embeddings", "max_chunk_length", "min_bases", "model_fingerprint",
+           "resume_mismatch", "unembeddable", "unembeddable_warning"]

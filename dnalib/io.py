@@ -92,6 +92,7 @@ __all__ = [
     "sequence_stats",
     "write_fasta",
     "write_genome_set",
+    "write_text_atomically",
 ]
 
 #: Characters accepted in a sequence after upper-casing, the IUPAC DNA nucleotide codes.
@@ -308,6 +309,49 @@ def _detect(opener: Opener, source: str) -> str:
 # --------------------------------------------------------------------------- reading
 
 
+class _LineEndCheck(io.RawIOBase):
+    """Pass a binary stream through; a carriage return that does not end a line is an error.
+
+    dnaio takes a lone ``\r`` for a line end, so ``>r1 fi\rrst`` would
+    silently turn the header text ``rst`` into sequence (R, S, T are IUPAC
+    codes). CRLF line ends pass.
+    """
+
+    def __init__(self, fh: IO[bytes], source: str) -> None:
+        super().__init__()
+        self._fh = fh
+        self._source = source
+        self._cr_pending = False  # the previous piece ended in \r
+        self._line = 1
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        data = self._fh.read(len(b))
+        self._check(data)
+        b[: len(data)] = data
+        return len(data)
+
+    def _check(self, data: bytes) -> None:
+        lone = self._cr_pending and data[:1] not in (b"\n", b"")
+        if not lone and b"\r" in data:
+            ends_in_cr = data.endswith(b"\r")
+            lone = data.count(b"\r") != data.count(b"\r\n") + ends_in_cr
+        if lone:
+            pos = data.find(b"\r")
+            while 0 <= pos < len(data) - 1 and data[pos + 1 : pos + 2] == b"\n":
+                pos = data.find(b"\r", pos + 1)
+            line = self._line + data.count(b"\n", 0, max(pos, 0))
+            raise InputFormatError(
+                f"{self._source}{_at_line(line)}: a carriage return (\\r) in the middle of a line: "
+                "the file is damaged or mixes line-end conventions; convert it to Unix line ends "
+                "(e.g. dos2unix) and check that line"
+            )
+        self._cr_pending = data.endswith(b"\r")
+        self._line += data.count(b"\n")
+
+
 def _iter_records(
     opener: Opener,
     source: str,
@@ -319,7 +363,8 @@ def _iter_records(
     seen: dict[str, int] = {}
     index = -1
     try:
-        with opener() as raw:
+        with opener() as fh:
+            raw = _LineEndCheck(fh, source)
             if fmt == "fasta":
                 reader: Any = dnaio.FastaReader(raw, keep_linebreaks=mothur, _close_file=False)
             else:
@@ -538,6 +583,34 @@ def write_fasta(
                 else:
                     body = data
                 raw.write(b">" + header.encode("ascii") + b"\n" + body + b"\n")
+    return out
+
+
+def write_text_atomically(path: str | os.PathLike[str], text: str) -> Path:
+    """Write a text file so that it is either complete or absent, never half-written.
+
+    The text goes to a temporary file in the same directory, which then
+    replaces *path* in one step (``os.replace``).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to write (its directory must exist).
+    text : str
+        The whole content.
+
+    Returns
+    -------
+    Path
+        The written file.
+    """
+    out = Path(path)
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
     return out
 
 

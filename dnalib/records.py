@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from dnalib.training import atomic_write_text
+from dnalib.io import write_text_atomically
 
 #: Degrees of freedom subtracted in every spread over seeds (the sample standard deviation).
 DDOF = 1
@@ -82,7 +82,7 @@ def write(path: str | os.PathLike[str], record: Mapping[str, Any]) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, json.dumps(record, indent=2, default=_json_default) + "\n")
+    write_text_atomically(path, json.dumps(record, indent=2, default=_json_default) + "\n")
     return path
 
 

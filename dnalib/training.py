@@ -51,6 +51,7 @@ from typing import Any
 import torch
 
 from dnalib.errors import DnalibError
+from dnalib.io import write_text_atomically
 
 CHECKPOINT_DIR = "checkpoints"
 STATE_FILE = "training_state.pt"
@@ -59,22 +60,6 @@ LOG_FILE = "log.jsonl"
 FINAL_TMP = ".final-tmp"
 
 # --------------------------------------------------------------------------- small helpers
-
-
-def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
-    """Write *text* to *path* so that a reader sees the old file or the new one, never half.
-
-    Parameters
-    ----------
-    path : str or path-like
-        The file to (over)write.
-    text : str
-        Its new contents.
-    """
-    path = Path(path)
-    tmp = path.with_name(path.name + f".tmp-{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def plain(settings: Any) -> Any:
@@ -483,7 +468,7 @@ class Run:
             shutil.rmtree(self.out / FINAL_TMP, ignore_errors=True)
             if self.resumed_from is None:
                 self._clear()
-            atomic_write_text(self.out / LOG_FILE,
+            write_text_atomically(self.out / LOG_FILE,
                               "".join(json.dumps(r) + "\n" for r in self.history))
         self.processes.barrier()
         bar = tqdm(total=self.end, initial=min(self.start_step, self.end), desc=self.desc,
@@ -575,5 +560,5 @@ class Run:
             self.checkpoint(reached, save, state)
             record = {**info, "config": self.settings, "fingerprints": self.fingerprints,
                       "files": files}
-            atomic_write_text(self.out / self.info_file, json.dumps(record, indent=2) + "\n")
+            write_text_atomically(self.out / self.info_file, json.dumps(record, indent=2) + "\n")
         self.processes.barrier()

@@ -153,7 +153,14 @@ def test_embed_file_refuses_to_resume_onto_a_different_input(saved, tmp_path):
     fa = _fasta(tmp_path / "a.fa", _random(6, 60, seed=4))
     (tmp_path / "emb.npy.part").write_bytes(np.zeros(256, np.float32).tobytes())  # one TNF row
     (tmp_path / "emb.ids.txt.part").write_text("other0\n")
-    with pytest.raises(DnalibError, match="input changed"):
+    # .part files with no record of the model and input that wrote them are not trusted
+    with pytest.raises(DnalibError, match="nothing records which model and input"):
+        embed_file("tnf", fa, tmp_path / "emb", resume=True, progress=False)
+    # an interrupted run on another file: the record names both inputs
+    (tmp_path / "emb.part.json").write_text(
+        '{"format": 1, "embedder": {"baseline": "tnf", "settings": {"k": 4, "canonical": false, '
+        '"normalize": "l2"}}, "input": {"path": "/elsewhere/b.fa", "bytes": 9, "sha256": "ab"}}')
+    with pytest.raises(DnalibError, match="/elsewhere/b.fa.*a.fa differs"):
         embed_file("tnf", fa, tmp_path / "emb", resume=True, progress=False)
 
 
