@@ -98,8 +98,13 @@ def normalise(command: str) -> str:
 def shell_commands(block: Block) -> list[str]:
     """The commands of a shell block: continuation lines joined, comments and prompts dropped."""
     raw = block.body.splitlines()
-    if block.lang in {"console", "shell-session"}:  # only the prompt lines are commands
-        raw = [line.strip()[2:] for line in raw if line.strip().startswith("$ ")]
+    if block.lang in {"console", "shell-session"}:  # commands: prompt lines and their continuations
+        kept, continued = [], False
+        for line in raw:
+            if line.strip().startswith("$ ") or continued:
+                kept.append(line.strip().removeprefix("$ "))
+                continued = line.rstrip().endswith("\\")
+        raw = kept
     commands, current = [], ""
     for line in raw:
         if line.rstrip().endswith("\\"):
@@ -336,6 +341,29 @@ def _cases() -> list:
 @pytest.mark.parametrize(("page", "command", "how"), _cases())
 def test_documented_command_runs(sessions, page, command, how):
     sessions[page].run(command, how)
+
+
+
+def test_readme_outputs_load_as_its_prose_says(sessions, monkeypatch):
+    """The README's inline Python on what the commands above wrote (runs after them)."""
+    from transformers import AutoModel, AutoModelForMaskedLM, AutoTokenizer
+
+    from dnalib.embed import load_embeddings
+
+    monkeypatch.chdir(sessions["README.md"].work)
+    readme = (REPO_ROOT / "README.md").read_text()
+    for snippet in ('AutoModel.from_pretrained("species/")', "species/head.safetensors",
+                    'AutoModelForMaskedLM.from_pretrained("mlm/")',
+                    'AutoTokenizer.from_pretrained("mlm/")', "mlm/dnalib_pretrain.json",
+                    'dnalib.embed.load_embeddings("emb")'):
+        assert snippet in readme, f"the README no longer says {snippet}: update this test"
+    AutoModel.from_pretrained("species/")
+    assert Path("species/head.safetensors").is_file()
+    AutoModelForMaskedLM.from_pretrained("mlm/")
+    AutoTokenizer.from_pretrained("mlm/")
+    assert Path("mlm/dnalib_pretrain.json").is_file()
+    ids, emb = load_embeddings("emb")
+    assert len(ids) == emb.shape[0] == Path("contigs.fa").read_text().count(">")
 
 
 # -- the table is complete -------------------------------------------------------------------
