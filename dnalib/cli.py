@@ -379,7 +379,9 @@ def _training_output(args: argparse.Namespace) -> Path:
     """The --out directory of a training command; never silently overwrites a run.
 
     A non-empty directory needs --resume (continue) or --force (start over:
-    its checkpoints and log are removed, other files are left alone).
+    when the new run's first step starts, the earlier run's info file, model
+    files, checkpoints and log are removed first, other files are left alone;
+    see :class:`dnalib.training.Run`).
     """
     out = Path(args.out)
     if out.exists() and out.is_dir() and any(out.iterdir()) and not args.resume and not args.force:
@@ -387,11 +389,6 @@ def _training_output(args: argparse.Namespace) -> Path:
             f"{out} is not empty: pass --resume to continue that run, --force to start over in it, "
             "or choose another --out"
         )
-    if args.force and not args.resume:
-        import shutil
-
-        shutil.rmtree(out / "checkpoints", ignore_errors=True)
-        (out / "log.jsonl").unlink(missing_ok=True)
     return writable_directory(out)
 
 
