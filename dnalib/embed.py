@@ -26,7 +26,15 @@ import numpy as np
 import torch
 
 from dnalib.errors import DnalibError, InputFormatError
-from dnalib.models import base_model, content_mask, masked_mean
+from dnalib.models import (
+    WEIGHT_FILES,
+    base_model,
+    check_model_dir,
+    content_mask,
+    load_encoder,
+    load_tokenizer,
+    masked_mean,
+)
 
 
 def max_chunk_length(model: Any, tokenizer: Any) -> int:
@@ -157,14 +165,6 @@ BASELINE_SETTINGS: dict[str, dict[str, Any]] = {
     "kmer6": {"k": 6, "canonical": True, "normalize": "l2"},
 }
 
-#: Weight files of a saved encoder, in the order Hugging Face looks for them.
-WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
-                "pytorch_model.bin.index.json")
-
-#: Checkpoint keys an encoder is expected to leave unused: the MLM head and the pooler.
-UNUSED_HEAD_PREFIXES = ("lm_head.", "cls.", "pooler.")
-
-
 def check_device(device: str | None) -> Any:
     """Parse a device name and check that this machine has it.
 
@@ -210,68 +210,14 @@ def check_device(device: str | None) -> Any:
     return dev
 
 
-def _read_model_config(path: Path) -> dict[str, Any]:
-    """config.json of a model directory, checked to be a JSON object naming a model_type."""
-    cfg_path = path / "config.json"
-    try:
-        cfg = json.loads(cfg_path.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DnalibError(
-            f"{cfg_path} is not valid JSON ({exc}): the model directory is damaged; copy it "
-            "again or re-run `dnalib pretrain` / `dnalib finetune`"
-        ) from None
-    if not isinstance(cfg, dict) or not cfg.get("model_type"):
-        raise DnalibError(
-            f"{cfg_path} names no model_type: it is not a Hugging Face model config; pass the "
-            "output directory of `dnalib pretrain` or `dnalib finetune`"
-        )
-    return cfg
-
-
-def check_model_dir(model: str | os.PathLike[str]) -> Path:
-    """Check that a directory holds a loadable encoder before anything is loaded.
-
-    Parameters
-    ----------
-    model : str or path-like
-        A model directory (``dnalib pretrain`` / ``dnalib finetune`` output).
-
-    Returns
-    -------
-    pathlib.Path
-
-    Raises
-    ------
-    ~dnalib.errors.DnalibError
-        No ``config.json`` (or not a model config), no weights, or a weights
-        file that is truncated or not safetensors; the message names the file.
-    """
-    path = Path(model)
-    if not (path / "config.json").is_file():
+def _model_dir(model: str | os.PathLike[str]) -> Path:
+    """A model directory checked with :func:`dnalib.models.check_model_dir` (baselines named in the error)."""
+    if not (Path(model) / "config.json").is_file():
         raise DnalibError(
             f"{str(model)!r} is neither a baseline ({', '.join(BASELINES)}) nor a model directory "
             "(no config.json): pass the output directory of `dnalib pretrain` or `dnalib finetune`"
         )
-    _read_model_config(path)
-    weights = [path / name for name in WEIGHT_FILES if (path / name).is_file()]
-    if not weights:
-        raise DnalibError(
-            f"{path} has a config.json but no weights ({WEIGHT_FILES[0]}): the run that wrote it "
-            "did not finish or the copy is incomplete; copy the whole directory again or re-run "
-            "`dnalib pretrain` / `dnalib finetune`"
-        )
-    if weights[0].name == "model.safetensors":
-        from safetensors import SafetensorError, safe_open
-
-        try:
-            with safe_open(str(weights[0]), framework="pt") as fh:
-                fh.keys()
-        except (SafetensorError, OSError) as exc:
-            raise DnalibError(
-                f"{weights[0]} cannot be read ({' '.join(str(exc).split())}): the file is truncated "
-                "or damaged; copy the model directory again or re-run the training command"
-            ) from None
-    return path
+    return check_model_dir(model)
 
 
 def model_fingerprint(model: str | os.PathLike[str]) -> str:
@@ -329,13 +275,12 @@ def describe_embedder(model: str, *, device: str | None = None) -> dict[str, Any
     """
     if model in BASELINES:
         return {"baseline": model, "settings": dict(BASELINE_SETTINGS[model])}
-    path = check_model_dir(model)
+    path = _model_dir(model)
     dev = check_device(device)
-    from transformers import AutoTokenizer
 
     from dnalib.tokenizers import tokenizer_scheme
 
-    scheme, k = tokenizer_scheme(_load_quietly(AutoTokenizer.from_pretrained, path, "tokenizer"))
+    scheme, k = tokenizer_scheme(load_tokenizer(path))
     return {"model_dir": str(path.resolve()), "sha256": model_fingerprint(path),
             "precision": "bf16" if dev is not None and dev.type == "cuda" else "float32",
             "min_bases": k if scheme in ("kmer", "nonoverlap") and k else 1}
@@ -393,44 +338,6 @@ def unembeddable_warning(n_bad: int, n_total: int, examples: Sequence[str], k: i
             "or ignore their rows")
 
 
-def _load_quietly(load: Callable[..., Any], path: Path, what: str, **kwargs: Any) -> Any:
-    """Run a ``from_pretrained`` with transformers' log below errors; loading failures -> DnalibError."""
-    from safetensors import SafetensorError
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()
-    level = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()  # the load report lists the unused LM head; checked below
-    try:
-        return load(path, **kwargs)
-    except (OSError, ValueError, KeyError, RuntimeError, SafetensorError) as exc:
-        raise DnalibError(
-            f"cannot load the {what} of {path} ({' '.join(str(exc).split())[:200]}): the model "
-            "directory is incomplete or damaged; copy it again or re-run the training command"
-        ) from None
-    finally:
-        hf_logging.set_verbosity(level)
-
-
-def _check_loading_info(path: Path, info: dict[str, Any]) -> None:
-    """Fail on missing or mismatched encoder weights; warn on unexpected ones other than the heads."""
-    missing = sorted(k for k in info.get("missing_keys", ()) if not k.startswith("pooler."))
-    mismatched = sorted(str(k[0] if isinstance(k, tuple) else k) for k in info.get("mismatched_keys", ()))
-    if missing or mismatched:
-        bad = missing or mismatched
-        raise DnalibError(
-            f"{path}: the weights do not fit the config ({len(bad)} encoder weight(s) "
-            f"{'missing' if missing else 'of the wrong shape'}, e.g. {bad[0]!r}): the embeddings "
-            "would be partly random; use the directory written by `dnalib pretrain` / "
-            "`dnalib finetune` unchanged"
-        )
-    odd = sorted(k for k in info.get("unexpected_keys", ()) if not k.startswith(UNUSED_HEAD_PREFIXES))
-    if odd:
-        warnings.warn(f"{path}: {len(odd)} weight(s) in the checkpoint are not used by the encoder "
-                      f"(e.g. {odd[0]!r}); check that the directory holds the model you meant",
-                      UserWarning, stacklevel=3)
-
-
 def load_embedder(
     model: str,
     *,
@@ -469,22 +376,11 @@ def load_embedder(
         return lambda seqs: kmers.kmer_spectrum(_nonempty(seqs), settings["k"],
                                                 canonical=settings["canonical"],
                                                 normalize=settings["normalize"]).astype(np.float32)
-    path = check_model_dir(model)
+    _model_dir(model)
     if batch_size < 1:
         raise DnalibError(f"batch_size must be a positive number of chunks per forward pass; got {batch_size}")
     dev = check_device(device)
-    from transformers import AutoModel, AutoTokenizer
-
-    extra: dict[str, Any] = {}
-    if _read_model_config(path).get("model_type") == "roberta":
-        extra["add_pooling_layer"] = False  # dnalib never uses the pooler (mean pooling)
-    encoder, info = _load_quietly(AutoModel.from_pretrained, path, "encoder",
-                                  output_loading_info=True, **extra)
-    _check_loading_info(path, info)
-    tokenizer = _load_quietly(AutoTokenizer.from_pretrained, path, "tokenizer")
-    if dev is not None:
-        encoder = encoder.to(dev)
-    encoder.eval()
+    encoder, tokenizer = load_encoder(model, device=dev)
     return lambda seqs: embed_sequences(encoder, tokenizer, seqs, batch_size=batch_size,
                                         progress=progress)
 
@@ -850,7 +746,7 @@ def load_embeddings(out: str | os.PathLike[str], *, mmap: bool = True) -> tuple[
     return ids, emb
 
 
-__all__ = ["BASELINES", "BASELINE_SETTINGS", "check_device", "check_model_dir", "describe_embedder",
+__all__ = ["BASELINES", "BASELINE_SETTINGS", "check_device", "describe_embedder",
            "embed_file", "embed_sequences", "embed_with", "file_sha256", "load_embedder",
            "load_embeddings", "max_chunk_length", "min_bases", "model_fingerprint",
            "resume_mismatch", "unembeddable", "unembeddable_warning"]

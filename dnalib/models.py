@@ -21,6 +21,11 @@ its real tokens ([CLS], [SEP] and padding excluded), as in DNABERT-S.
 
 from __future__ import annotations
 
+import json
+import os
+import warnings
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -373,6 +378,130 @@ def train_flops_per_step(config: Any, batch: int, tokens: int, masked: int) -> f
 RUN_INFO_FILES = ("dnalib_pretrain.json", "dnalib_finetune.json")
 
 
+#: Weight files of a saved encoder, in the order Hugging Face looks for them.
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
+                "pytorch_model.bin.index.json")
+
+#: Checkpoint keys an encoder is expected to leave unused: the MLM head and the pooler.
+UNUSED_HEAD_PREFIXES = ("lm_head.", "cls.", "pooler.")
+
+
+
+def _read_model_config(path: Path) -> dict[str, Any]:
+    """config.json of a model directory, checked to be a JSON object naming a model_type."""
+    cfg_path = path / "config.json"
+    try:
+        cfg = json.loads(cfg_path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DnalibError(
+            f"{cfg_path} is not valid JSON ({exc}): the model directory is damaged; copy it "
+            "again or re-run `dnalib pretrain` / `dnalib finetune`"
+        ) from None
+    if not isinstance(cfg, dict) or not cfg.get("model_type"):
+        raise DnalibError(
+            f"{cfg_path} names no model_type: it is not a Hugging Face model config; pass the "
+            "output directory of `dnalib pretrain` or `dnalib finetune`"
+        )
+    return cfg
+
+
+
+def check_model_dir(model: str | os.PathLike[str]) -> Path:
+    """Check that a directory holds a loadable encoder before anything is loaded.
+
+    Parameters
+    ----------
+    model : str or path-like
+        A model directory (``dnalib pretrain`` / ``dnalib finetune`` output).
+
+    Returns
+    -------
+    pathlib.Path
+
+    Raises
+    ------
+    ~dnalib.errors.DnalibError
+        No ``config.json`` (or not a model config), no weights, or a weights
+        file that is truncated or not safetensors; the message names the file.
+    """
+    path = Path(model)
+    if not (path / "config.json").is_file():
+        raise DnalibError(
+            f"{str(model)!r} is not a model directory (no config.json): pass the output "
+            "directory of `dnalib pretrain` or `dnalib finetune`"
+        )
+    _read_model_config(path)
+    weights = [path / name for name in WEIGHT_FILES if (path / name).is_file()]
+    if not weights:
+        raise DnalibError(
+            f"{path} has a config.json but no weights ({WEIGHT_FILES[0]}): the run that wrote it "
+            "did not finish or the copy is incomplete; copy the whole directory again or re-run "
+            "`dnalib pretrain` / `dnalib finetune`"
+        )
+    if weights[0].name == "model.safetensors":
+        from safetensors import SafetensorError, safe_open
+
+        try:
+            with safe_open(str(weights[0]), framework="pt") as fh:
+                fh.keys()
+        except (SafetensorError, OSError) as exc:
+            raise DnalibError(
+                f"{weights[0]} cannot be read ({' '.join(str(exc).split())}): the file is truncated "
+                "or damaged; copy the model directory again or re-run the training command"
+            ) from None
+    return path
+
+
+
+def _load_quietly(load: Callable[..., Any], path: Path, what: str, **kwargs: Any) -> Any:
+    """Run a ``from_pretrained`` with transformers' log below errors; loading failures -> DnalibError."""
+    from safetensors import SafetensorError
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # the load report lists the unused LM head; checked below
+    try:
+        return load(path, **kwargs)
+    except (OSError, ValueError, KeyError, RuntimeError, SafetensorError) as exc:
+        raise DnalibError(
+            f"cannot load the {what} of {path} ({' '.join(str(exc).split())[:200]}): the model "
+            "directory is incomplete or damaged; copy it again or re-run the training command"
+        ) from None
+    finally:
+        hf_logging.set_verbosity(level)
+
+
+def _check_loading_info(path: Path, info: dict[str, Any]) -> None:
+    """Fail on missing or mismatched encoder weights; warn on unexpected ones other than the heads."""
+    missing = sorted(k for k in info.get("missing_keys", ()) if not k.startswith("pooler."))
+    mismatched = sorted(str(k[0] if isinstance(k, tuple) else k) for k in info.get("mismatched_keys", ()))
+    if missing or mismatched:
+        bad = missing or mismatched
+        raise DnalibError(
+            f"{path}: the weights do not fit the config ({len(bad)} encoder weight(s) "
+            f"{'missing' if missing else 'of the wrong shape'}, e.g. {bad[0]!r}): the embeddings "
+            "would be partly random; use the directory written by `dnalib pretrain` / "
+            "`dnalib finetune` unchanged"
+        )
+    odd = sorted(k for k in info.get("unexpected_keys", ()) if not k.startswith(UNUSED_HEAD_PREFIXES))
+    if odd:
+        warnings.warn(f"{path}: {len(odd)} weight(s) in the checkpoint are not used by the encoder "
+                      f"(e.g. {odd[0]!r}); check that the directory holds the model you meant",
+                      UserWarning, stacklevel=3)
+
+
+
+
+def load_tokenizer(path: Any) -> Any:
+    """The tokenizer saved in a model directory (loading failures as one-line errors)."""
+    from pathlib import Path
+
+    from transformers import AutoTokenizer
+
+    return _load_quietly(AutoTokenizer.from_pretrained, Path(path), "tokenizer")
+
+
 def load_encoder(path: Any, *, device: Any = None) -> tuple[Any, Any]:
     """The encoder and tokenizer of a model directory: the one way dnalib reads a model.
 
@@ -380,7 +509,8 @@ def load_encoder(path: Any, *, device: Any = None) -> tuple[Any, Any]:
     one of its checkpoints, or any directory that ``AutoModel`` and
     ``AutoTokenizer`` load. For an MLM directory only the encoder is loaded
     (the language-model head is not needed to embed), without the load
-    report about its unused weights.
+    report about its unused weights; missing or wrongly shaped encoder
+    weights are an error, other unused weights a warning.
 
     Parameters
     ----------
@@ -398,46 +528,25 @@ def load_encoder(path: Any, *, device: Any = None) -> tuple[Any, Any]:
     Raises
     ------
     DnalibError
-        When *path* is not a model directory, is a run that did not finish,
-        or its files are damaged; the message says what to do.
+        When *path* is not a model directory (:func:`check_model_dir`), is a
+        run that did not finish, or its files are damaged; the message says
+        what to do.
     """
-    import json
-    from pathlib import Path
+    from transformers import AutoModel
 
-    from transformers import AutoModel, AutoTokenizer
-    from transformers.utils import logging as hf_logging
-
-    path = Path(path)
-    if not (path / "config.json").is_file():
-        raise DnalibError(
-            f"{path} is not a model directory (no config.json): pass the output directory of "
-            "`dnalib pretrain` or `dnalib finetune`"
-        )
+    path = check_model_dir(path)
     if (path / "checkpoints").is_dir() and not any((path / f).exists() for f in RUN_INFO_FILES):
         raise DnalibError(
             f"{path} holds a training run that did not finish (no {' or '.join(RUN_INFO_FILES)}): "
             "resume it with the same command and --resume, or load one of its checkpoints"
         )
-    try:
-        model_type = json.loads((path / "config.json").read_text()).get("model_type", "")
-    except (OSError, ValueError, AttributeError) as exc:
-        raise DnalibError(f"{path / 'config.json'} is not a valid model configuration ({exc}): "
-                          "retrain the model or restore the file") from None
-    extra = {"add_pooling_layer": False} if model_type in ("roberta", "bert") else {}
-    hf_logging.disable_progress_bar()
-    verbosity = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()  # an MLM directory's unused LM head is expected
-    try:
-        encoder = AutoModel.from_pretrained(path, attn_implementation="sdpa", **extra)
-        tokenizer = AutoTokenizer.from_pretrained(path)
-    except DnalibError:
-        raise
-    except Exception as exc:  # transformers / safetensors raise many types for damaged files
-        reason = " ".join(str(exc).split())[:300] or type(exc).__name__
-        raise DnalibError(f"cannot load the model in {path}: {reason} (retrain it, or check that "
-                          "the directory was copied completely)") from None
-    finally:
-        hf_logging.set_verbosity(verbosity)
+    extra: dict[str, Any] = {}
+    if _read_model_config(path).get("model_type") == "roberta":
+        extra["add_pooling_layer"] = False  # dnalib never uses the pooler (mean pooling)
+    encoder, info = _load_quietly(AutoModel.from_pretrained, path, "encoder",
+                                  output_loading_info=True, attn_implementation="sdpa", **extra)
+    _check_loading_info(path, info)
+    tokenizer = load_tokenizer(path)
     if device is not None:
         encoder = encoder.to(device)
     return encoder.eval(), tokenizer
