@@ -310,7 +310,6 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from dnalib import io
     from dnalib.embed import embed_with
     from dnalib.evaluate import TASKS, evaluate_embeddings
-    from dnalib.sequences import sample_fragments
 
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
     bad = [t for t in tasks if t not in TASKS]
@@ -325,23 +324,18 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     _note_ignored_options(args)
     t0 = time.perf_counter()
     gs = io.load_genome_set(args.genomes, args.taxonomy)
-    frags, rows, short = [], [], {}
-    for i, gid in enumerate(gs.ids):
-        contigs = gs.genomes[gid]
-        with warnings.catch_warnings():  # the shortfall is reported once, below
-            warnings.simplefilter("ignore", UserWarning)
-            got = sample_fragments(contigs, args.fragment_length, args.per_genome,
-                                   seed=np.random.default_rng([args.seed, i]), allow_fewer=True)
-        if len(got) < args.per_genome:
-            short[gid] = len(got)
-        frags += got
-        rows += [gid] * len(got)
+    with warnings.catch_warnings():  # the shortfall is reported once, below
+        warnings.simplefilter("ignore", UserWarning)
+        frags, cut = gs.fragments(args.fragment_length, args.per_genome, seed=args.seed,
+                                  allow_fewer=True)
+    counts = cut["id"].value_counts()
+    short = {gid: int(counts.get(gid, 0)) for gid in gs.ids if counts.get(gid, 0) < args.per_genome}
     if not frags:
         raise DnalibError(
             f"no genome in {args.genomes} is at least {args.fragment_length} bp long: "
             "use a smaller --fragment-length"
         )
-    table = gs.taxonomy.loc[rows].reset_index()
+    table = cut[["id", *gs.ranks]]
     if short:
         print(f"dnalib: note: {len(short)} genome(s) gave fewer than {args.per_genome} fragments of "
               f"{args.fragment_length} bp: {short}", file=sys.stderr)

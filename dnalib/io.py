@@ -780,6 +780,62 @@ class GenomeSet:
             ) from None
         return sum(len(c) for c in contigs)
 
+    def fragments(self, length: int, per_genome: int, *, ids: Sequence[str] | None = None,
+                  seed: int = 0, allow_fewer: bool = False) -> tuple[list[str], pd.DataFrame]:
+        """Random non-overlapping fragments of every genome, with one taxonomy row per fragment.
+
+        The one way dnalib cuts a genome set (``dnalib evaluate``, the
+        chapters, the benchmarks). Genome *i* of the set (its position in
+        :attr:`ids`) draws its fragments from its own random stream,
+        ``numpy.random.default_rng([seed, i])``, so a genome's fragments do
+        not depend on which other genomes are cut or in which order.
+
+        Parameters
+        ----------
+        length : int
+            Fragment length in bp.
+        per_genome : int
+            Fragments per genome.
+        ids : sequence of str, optional
+            The genomes to cut (default: all, in :attr:`ids` order).
+        seed : int
+            Seed of the fragment positions.
+        allow_fewer : bool
+            Take what fits from a genome too short for *per_genome* fragments
+            (how many each gave is in the table); default: an error.
+
+        Returns
+        -------
+        fragments : list of str
+            Genome by genome.
+        table : pandas.DataFrame
+            One row per fragment: ``id``, ``contig``, ``start`` and the rank
+            columns of the taxonomy.
+        """
+        from dnalib.sequences import sample_fragments
+
+        if length < 1 or per_genome < 1:
+            raise DnalibError(f"length and per_genome must be positive; got {length} and {per_genome}")
+        position = {gid: i for i, gid in enumerate(self.ids)}
+        chosen = self.ids if ids is None else list(ids)
+        unknown = [g for g in chosen if g not in position]
+        if unknown:
+            raise DnalibError(f"unknown genome id(s) {unknown[:3]}; known ids start with "
+                              f"{_name_list(self.ids)}")
+        seqs: list[str] = []
+        parts: list[pd.DataFrame] = []
+        for gid in chosen:
+            frags, coords = sample_fragments(self.genomes[gid], length, per_genome,
+                                             seed=np.random.default_rng([seed, position[gid]]),
+                                             return_coords=True, allow_fewer=allow_fewer)
+            seqs += frags
+            part = pd.DataFrame({"id": [gid] * len(frags), "contig": coords[:, 0].astype(int),
+                                 "start": coords[:, 1].astype(int)})
+            parts.append(part.join(self.taxonomy, on="id"))
+        columns = ["id", "contig", "start", *self.ranks]
+        table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
+        return seqs, table[columns]
+
     def __len__(self) -> int:
         return len(self.genomes)
 
