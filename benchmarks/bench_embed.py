@@ -34,9 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-
-def _random_dna(rng: np.random.Generator, n: int) -> str:
-    return np.frombuffer(b"ACGT", dtype=np.uint8)[rng.integers(0, 4, n)].tobytes().decode()
+from dnalib.records import random_dna
 
 
 def _model(directory: Path):
@@ -72,7 +70,7 @@ def _stream(model_dir: Path, n: int, workdir: Path, length: int) -> dict[str, fl
     fa = workdir / "stream.fa"
     with open(fa, "w") as fh:
         for i in range(n):
-            fh.write(f">read{i}\n{_random_dna(rng, length)}\n")
+            fh.write(f">read{i}\n{random_dna(rng, length)}\n")
     code = (
         "import sys, resource\n"
         "import dnalib.embed as E\n"
@@ -126,7 +124,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         model, tok = _model(tmp / "model")
         chunk = 200
         for label, length, n in (("1kbp", 1000, args.n_1kbp), ("10kbp", 10_000, args.n_10kbp)):
-            seqs = [_random_dna(rng, length) for _ in range(n)]
+            seqs = [random_dna(rng, length) for _ in range(n)]
             embed_sequences(model, tok, seqs[:8], chunk_length=chunk)  # warm-up
             t0 = time.perf_counter()
             fast = embed_sequences(model, tok, seqs, chunk_length=chunk)

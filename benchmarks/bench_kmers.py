@@ -20,35 +20,19 @@ import os
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
-import time  # noqa: E402
-from collections.abc import Callable  # noqa: E402
 
 import numpy as np  # noqa: E402
 
 from dnalib.kmers import kmer_spectrum, reference_kmer_spectrum  # noqa: E402
+from dnalib.records import best_time, random_dna  # noqa: E402
 from dnalib.sequences import kmer_ids, reference_kmer_ids  # noqa: E402
-
-
-def _best_time(fn: Callable[[], object], repeats: int = 5) -> float:
-    """Best wall time of ``repeats`` calls (after one warm-up call)."""
-    fn()
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
-
-
-def _random_dna(rng: np.random.Generator, n: int) -> str:
-    return np.frombuffer(b"ACGT", dtype=np.uint8)[rng.integers(0, 4, n)].tobytes().decode()
 
 
 def main() -> dict[str, float]:
     """Run the benchmark, print and return the figures."""
     rng = np.random.default_rng(0)
-    short = [_random_dna(rng, 1000) for _ in range(2000)]
-    genome = _random_dna(rng, 5_000_000)
+    short = [random_dna(rng, 1000) for _ in range(2000)]
+    genome = random_dna(rng, 5_000_000)
     datasets = {
         "1kbp": (short, short[:100]),  # (data, subset for the reference)
         "5Mbp": ([genome], [genome[:200_000]]),
@@ -66,11 +50,11 @@ def main() -> dict[str, float]:
         n_bp = sum(map(len, data))
         sub_bp = sum(map(len, subset))
         for k in (4, 6):
-            fast_s = _best_time(lambda d=data, k=k: kmer_spectrum(d, k), repeats=7)
-            ref_s = _best_time(lambda s=subset, k=k: reference_kmer_spectrum(s, k))
+            fast_s = best_time(lambda d=data, k=k: kmer_spectrum(d, k), repeats=7)
+            ref_s = best_time(lambda s=subset, k=k: reference_kmer_spectrum(s, k))
             record(f"spectrum_k{k}_{label}", fast_s, n_bp, ref_s, sub_bp)
-        fast_s = _best_time(lambda d=data: [kmer_ids(s, 6) for s in d])
-        ref_s = _best_time(lambda s=subset: [reference_kmer_ids(x, 6) for x in s])
+        fast_s = best_time(lambda d=data: [kmer_ids(s, 6) for s in d])
+        ref_s = best_time(lambda s=subset: [reference_kmer_ids(x, 6) for x in s])
         record(f"kmer_ids_k6_{label}", fast_s, n_bp, ref_s, sub_bp)
 
     for name, value in figures.items():

@@ -31,30 +31,16 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "RAYO
     os.environ.setdefault(_var, "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-import time  # noqa: E402
-from collections.abc import Callable  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from dnalib.records import best_time, random_dna  # noqa: E402
 from dnalib.sequences import batch_kmer_ids, kmer_strings  # noqa: E402
 from dnalib.tokenizers import NUM_SPECIAL, encode_kmer_batch, make_tokenizer  # noqa: E402
 
 K = 6
 
 
-def _best_time(fn: Callable[[], object], repeats: int = 7) -> float:
-    """Best wall time of ``repeats`` calls (after one warm-up call)."""
-    fn()
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
-
-
-def _random_dna(rng: np.random.Generator, n: int) -> str:
-    return np.frombuffer(b"ACGT", dtype=np.uint8)[rng.integers(0, 4, n)].tobytes().decode()
 
 
 def _reference_overlapping(seqs: list[str], vocab: dict[str, int], k: int) -> list[list[int]]:
@@ -81,8 +67,8 @@ def _reference_nonoverlapping(seqs: list[str], vocab: dict[str, int], k: int) ->
 def main() -> dict[str, float]:
     """Run the benchmark, print and return the figures."""
     rng = np.random.default_rng(0)
-    short = [_random_dna(rng, 1000) for _ in range(2000)]
-    genome = _random_dna(rng, 5_000_000)
+    short = [random_dna(rng, 1000) for _ in range(2000)]
+    genome = random_dna(rng, 5_000_000)
     datasets = {
         # (data, subset for the pure-Python reference, subset for the HF tokenizers)
         "1kbp": (short, short[:200], short[:20]),
@@ -102,28 +88,28 @@ def main() -> dict[str, float]:
         ref_bp = sum(map(len, ref_sub))
         hf_bp = sum(map(len, hf_sub))
         fast = {
-            "kmer": mbps(n_bp, _best_time(lambda d=data: encode_kmer_batch(d, K))),
+            "kmer": mbps(n_bp, best_time(lambda d=data: encode_kmer_batch(d, K))),
             "nonoverlap": mbps(
-                n_bp, _best_time(lambda d=data: encode_kmer_batch(d, K, overlapping=False))
+                n_bp, best_time(lambda d=data: encode_kmer_batch(d, K, overlapping=False))
             ),
         }
         figures[f"kmer_k{K}_int64_{label}_Mbp_per_s"] = mbps(
-            n_bp, _best_time(lambda d=data: encode_kmer_batch(d, K, dtype=np.int64))
+            n_bp, best_time(lambda d=data: encode_kmer_batch(d, K, dtype=np.int64))
         )
         figures[f"batch_kmer_ids_k{K}_{label}_Mbp_per_s"] = mbps(
-            n_bp, _best_time(lambda d=data: batch_kmer_ids(d, K))
+            n_bp, best_time(lambda d=data: batch_kmer_ids(d, K))
         )
         ref = {
             "kmer": mbps(
-                ref_bp, _best_time(lambda s=ref_sub: _reference_overlapping(s, vocab, K), 3)
+                ref_bp, best_time(lambda s=ref_sub: _reference_overlapping(s, vocab, K), 3)
             ),
             "nonoverlap": mbps(
-                ref_bp, _best_time(lambda s=ref_sub: _reference_nonoverlapping(s, vocab, K), 3)
+                ref_bp, best_time(lambda s=ref_sub: _reference_nonoverlapping(s, vocab, K), 3)
             ),
         }
         hf = {
-            "kmer": mbps(hf_bp, _best_time(lambda s=hf_sub: hf_kmer(s)["input_ids"], 2)),
-            "nonoverlap": mbps(hf_bp, _best_time(lambda s=hf_sub: hf_non(s)["input_ids"], 2)),
+            "kmer": mbps(hf_bp, best_time(lambda s=hf_sub: hf_kmer(s)["input_ids"], 2)),
+            "nonoverlap": mbps(hf_bp, best_time(lambda s=hf_sub: hf_non(s)["input_ids"], 2)),
         }
         for scheme in ("kmer", "nonoverlap"):
             name = f"{scheme}_k{K}_{label}"
