@@ -241,11 +241,11 @@ def _train(rec: dict[str, Any], out: Path, start: Path | None, progress: bool) -
 
     fields = rec["config"]
     if rec["kind"] == "pretrain":
-        cfg = PretrainConfig(**{k: tuple(v) if k == "betas" else v for k, v in fields.items()})
+        cfg = PretrainConfig.from_dict(fields)
         pretrain(_training_contigs(), out, cfg, progress=progress,
                  data_description=rec["data"], command=f"dnalib.artifacts.get({rec['name']!r})")
     else:
-        cfg = FinetuneConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
+        cfg = FinetuneConfig.from_dict(fields)
         if rec.get("continue"):  # resume the run of `start` from its checkpoint, in a copy
             shutil.copytree(start, out, ignore=shutil.ignore_patterns(RECIPE_FILE))
         # continuing: the run in `out` goes on from its checkpoint, whatever it started from

@@ -60,6 +60,7 @@ from torch import nn
 
 from dnalib.errors import DnalibError
 from dnalib.models import base_model, masked_mean
+from dnalib.profiles import Settings
 
 #: Temperature of both losses (DNABERT-S).
 TEMPERATURE = 0.05
@@ -357,11 +358,8 @@ def draw_mix(
 __all__ = [
     "ContrastiveObjective",
     "FinetuneConfig",
-    "LABEL_FREE_SETTINGS",
-    "PROFILE_SETTINGS",
     "PairSampler",
     "ProjectionHead",
-    "SCRATCH_ENCODERS",
     "TEMPERATURE",
     "contig_groups",
     "draw_mix",
@@ -382,7 +380,7 @@ __all__ = [
 
 
 @dataclass
-class FinetuneConfig:
+class FinetuneConfig(Settings):
     """Every setting of a contrastive fine-tuning run.
 
     Parameters
@@ -543,45 +541,6 @@ class FinetuneConfig:
 PHASES = ("simclr", "mimix", "imix")
 SAMPLE_BY = ("group", "length")
 
-#: Settings that differ between profiles (everything else is a FinetuneConfig default).
-PROFILE_SETTINGS: dict[str, dict[str, Any]] = {
-    "smoke": dict(phase_steps=(4, 4), fragment_length=60, chunk_length=0, batch_pairs=6,
-                  checkpoint_every=4, warmup_steps=1),
-    # cpu: mostly the FinetuneConfig defaults. Views of 3 kbp read in 200 bp chunks (the length the
-    # MLM reads at once): shorter views hold too little species signal
-    # (two 1 kbp fragments of one genome are matched by 6-mer spectra only 23% of the time
-    # among 24 candidates, two 3 kbp fragments 63%). About 1.2 s a step on 2 cores: each phase
-    # takes about 2 minutes (chapters 5 and 6 train one each).
-    "cpu": dict(phase_steps=(90, 90), embedding_lr_mult=10.0, checkpoint_every=30),
-    "gpu": dict(phase_steps=(2000, 4000), fragment_length=5000, chunk_length=200, batch_pairs=48,
-                embedding_lr_mult=10.0, checkpoint_every=500, warmup_steps=100),
-}
-
-
-#: Label-free settings per profile, for a fresh encoder (see scratch_encoder) trained on the
-#: unlabelled sample itself (positives are two fragments of one contig, contigs drawn by
-#: length). On the cpu profile a step takes about 0.27 s on 2 cores, 800 steps about 4 minutes.
-LABEL_FREE_SETTINGS: dict[str, dict[str, Any]] = {
-    "smoke": dict(curriculum=("simclr",), phase_steps=(4,), fragment_length=60, chunk_length=0,
-                  batch_pairs=6, sample_by="length", checkpoint_every=4, warmup_steps=1),
-    "cpu": dict(curriculum=("simclr",), phase_steps=(800,), fragment_length=1000, chunk_length=0,
-                batch_pairs=32, lr=3e-4, sample_by="length", checkpoint_every=100),
-    "gpu": dict(curriculum=("simclr", "mimix"), phase_steps=(2000, 2000), fragment_length=4000,
-                chunk_length=2000, batch_pairs=64, lr=3e-4, sample_by="length", checkpoint_every=500,
-                warmup_steps=100),
-}
-
-#: Architecture of the scratch encoder per profile (non-overlapping 4-mers).
-SCRATCH_ENCODERS: dict[str, dict[str, int]] = {
-    "smoke": dict(k=4, chunk_length=200, num_hidden_layers=2, hidden_size=64, num_attention_heads=2,
-                  intermediate_size=128),
-    "cpu": dict(k=4, chunk_length=1000, num_hidden_layers=2, hidden_size=128, num_attention_heads=4,
-                intermediate_size=512),
-    "gpu": dict(k=4, chunk_length=2000, num_hidden_layers=6, hidden_size=512, num_attention_heads=8,
-                intermediate_size=2048),
-}
-
-
 def finetune_config(profile: str | None = None, *, label_free: bool = False,
                     **overrides: Any) -> FinetuneConfig:
     """The fine-tuning settings of a profile, with *overrides* applied.
@@ -591,8 +550,8 @@ def finetune_config(profile: str | None = None, *, label_free: bool = False,
     profile : str, optional
         ``smoke``, ``cpu`` or ``gpu`` (default: ``$DNALIB_PROFILE`` or ``cpu``).
     label_free : bool
-        The label-free settings (:data:`LABEL_FREE_SETTINGS`) instead of the
-        labelled ones (:data:`PROFILE_SETTINGS`).
+        The label-free settings (:data:`dnalib.profiles.LABEL_FREE_SETTINGS`) instead of the
+        labelled ones (:data:`dnalib.profiles.FINETUNE_SETTINGS`).
     **overrides
         Any :class:`FinetuneConfig` field.
 
@@ -600,16 +559,16 @@ def finetune_config(profile: str | None = None, *, label_free: bool = False,
     -------
     FinetuneConfig
     """
-    from dnalib.profiles import config_for_profile
+    from dnalib.profiles import FINETUNE_SETTINGS, LABEL_FREE_SETTINGS, config_for_profile
 
-    table = LABEL_FREE_SETTINGS if label_free else PROFILE_SETTINGS
+    table = LABEL_FREE_SETTINGS if label_free else FINETUNE_SETTINGS
     return config_for_profile(FinetuneConfig, table, profile, overrides, "fine-tuning")
 
 
 def scratch_encoder(profile: str | None = None, *, seed: int = 0) -> tuple[Any, Any]:
     """A fresh encoder and tokenizer for label-free training on a sample, no pretraining needed.
 
-    A RoBERTa encoder (:data:`SCRATCH_ENCODERS`; cpu: 2 layers of 128) over non-overlapping 4-mers
+    A RoBERTa encoder (:data:`dnalib.profiles.SCRATCH_ENCODERS`; cpu: 2 layers of 128) over non-overlapping 4-mers
     (a quarter of the tokens of overlapping k-mers, so a 1 kbp chunk is 250
     tokens), whose token embeddings start reverse-complement tied
     (:func:`dnalib.models.reverse_complement_init_`): untrained, it already
@@ -630,7 +589,7 @@ def scratch_encoder(profile: str | None = None, *, seed: int = 0) -> tuple[Any, 
         uses its encoder) and its tokenizer.
     """
     from dnalib.models import model_config, new_mlm_model, reverse_complement_init_
-    from dnalib.profiles import current_profile
+    from dnalib.profiles import SCRATCH_ENCODERS, current_profile
     from dnalib.tokenizers import nonoverlapping_kmer_tokenizer
 
     arch = dict(SCRATCH_ENCODERS[current_profile(profile)])

@@ -12,7 +12,7 @@ loads with ``AutoModelForMaskedLM.from_pretrained(dir)`` /
   a RoBERTa-style encoder (pre-LayerNorm) used for protein language models.
 
 Both use PyTorch's scaled-dot-product attention (SDPA). Sizes come from the
-profile (:data:`MODEL_SIZES`): ``smoke`` for CI seconds, ``cpu`` for a laptop,
+profile (:data:`dnalib.profiles.MODEL_SIZES`): ``smoke`` for CI seconds, ``cpu`` for a laptop,
 ``gpu`` for one GPU.
 
 Embeddings of a sequence are the *masked mean* of the last hidden layer over
@@ -31,19 +31,7 @@ from typing import Any
 import torch
 
 from dnalib.errors import DnalibError
-from dnalib.profiles import current_profile
-
-#: Encoder sizes per profile (layers, hidden size, attention heads, feed-forward size).
-MODEL_SIZES: dict[str, dict[str, int]] = {
-    "smoke": {"num_hidden_layers": 2, "hidden_size": 64, "num_attention_heads": 2,
-              "intermediate_size": 128},
-    # Small enough that contrastive fine-tuning on multi-kbp views runs in minutes on 2 cores
-    # (about 40k tokens/s for a training step; 4 x 256 managed 5k).
-    "cpu": {"num_hidden_layers": 2, "hidden_size": 128, "num_attention_heads": 4,
-            "intermediate_size": 512},
-    "gpu": {"num_hidden_layers": 8, "hidden_size": 512, "num_attention_heads": 8,
-            "intermediate_size": 2048},
-}
+from dnalib.profiles import MODEL_SIZES, current_profile
 
 POSITIONS = ("absolute", "rotary")
 

@@ -50,7 +50,7 @@ from dnalib.models import (
     spectrum_init_,
     train_flops_per_step,
 )
-from dnalib.profiles import config_for_profile
+from dnalib.profiles import PRETRAIN_SETTINGS, Settings, config_for_profile
 from dnalib.sequences import reverse_complement
 from dnalib.tokenizers import encode_batch
 from dnalib.training import (  # noqa: F401  (re-exported: the run directory's names)
@@ -72,13 +72,13 @@ INFO_FILE = "dnalib_pretrain.json"
 
 
 @dataclass
-class PretrainConfig:
+class PretrainConfig(Settings):
     """Every setting of a pretraining run.
 
     Parameters
     ----------
     profile : str
-        Model size profile (see :data:`dnalib.models.MODEL_SIZES`).
+        Model size profile (see :data:`dnalib.profiles.MODEL_SIZES`).
     tokenizer : str
         ``"kmer"`` (overlapping), ``"nonoverlap"`` or ``"char"``.
     k : int
@@ -232,19 +232,6 @@ class PretrainConfig:
 
 INITS = ("pca", "spectrum", "standard")
 
-#: Settings that differ between profiles (everything else is a PretrainConfig default).
-PROFILE_SETTINGS: dict[str, dict[str, Any]] = {
-    "smoke": dict(tokenizer="kmer", k=4, fragment_length=64, batch_size=8, max_steps=12,
-                  warmup_steps=2, eval_every=6, eval_fragments=32, checkpoint_every=6),
-    # About 2.5 minutes on 2 CPU cores (chapter 4 trains it live).
-    # A short run learns faster with a higher peak rate than SCORPIO's 5e-4.
-    "cpu": dict(tokenizer="kmer", k=6, fragment_length=200, batch_size=32, max_steps=160,
-                lr=1e-3, warmup_steps=16, eval_every=40, eval_fragments=256, checkpoint_every=40),
-    "gpu": dict(tokenizer="kmer", k=6, fragment_length=200, batch_size=256, max_steps=4000,
-                warmup_steps=200, eval_every=500, eval_fragments=2048, checkpoint_every=500),
-}
-
-
 def pretrain_config(profile: str | None = None, **overrides: Any) -> PretrainConfig:
     """The pretraining settings of a profile, with *overrides* applied.
 
@@ -259,7 +246,7 @@ def pretrain_config(profile: str | None = None, **overrides: Any) -> PretrainCon
     -------
     PretrainConfig
     """
-    return config_for_profile(PretrainConfig, PROFILE_SETTINGS, profile, overrides, "pretraining")
+    return config_for_profile(PretrainConfig, PRETRAIN_SETTINGS, profile, overrides, "pretraining")
 
 
 def changed_settings(recorded: dict[str, Any] | None, profile: str | None = None,

@@ -53,6 +53,40 @@ def current_profile(name: str | None = None) -> str:
     return chosen
 
 
+class Settings:
+    """What every settings dataclass (:class:`~dnalib.pretrain.PretrainConfig`,
+    :class:`~dnalib.contrastive.FinetuneConfig`) shares: plain-data round trips.
+
+    ``to_dict`` gives JSON values (tuples become lists), as records, recipes
+    and checkpoints keep them; ``from_dict`` is its inverse with one rule
+    (a list becomes a tuple where the field's default is a tuple), rejects
+    unknown names and validates, like the profile tables do.
+    """
+
+    def to_dict(self) -> dict[str, Any]:
+        """The settings as plain JSON values."""
+        import json
+
+        return json.loads(json.dumps(dataclasses.asdict(self)))  # type: ignore[call-overload]
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> Any:
+        """The validated settings from :meth:`to_dict`'s output (or any subset of the fields)."""
+        fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        unknown = sorted(set(values) - set(fields))
+        if unknown:
+            raise DnalibError(f"unknown {cls.__name__} setting(s) {unknown}: choose from {sorted(fields)}")
+        cfg = cls(**_as_fields(fields, values))
+        cfg.validate()  # type: ignore[attr-defined]
+        return cfg
+
+
+def _as_fields(fields: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    """*values* with lists turned into tuples where the field's default is a tuple."""
+    return {k: tuple(v) if isinstance(v, list) and isinstance(fields[k].default, tuple) else v
+            for k, v in values.items()}
+
+
 def config_for_profile(config_cls: type, table: dict, profile: str | None,
                        overrides: dict, what: str) -> Any:
     """Build a settings dataclass from a profile table plus overrides, then validate it.
@@ -80,10 +114,75 @@ def config_for_profile(config_cls: type, table: dict, profile: str | None,
     unknown = sorted(set(overrides) - set(fields))
     if unknown:
         raise DnalibError(f"unknown {what} setting(s) {unknown}: choose from {sorted(fields)}")
-    settings = {**table[name], **overrides}
-    for key, value in settings.items():  # lists from JSON or the CLI become tuples
-        if isinstance(value, list) and isinstance(fields[key].default, tuple):
-            settings[key] = tuple(value)
-    cfg = config_cls(profile=name, **settings)
+    cfg = config_cls(profile=name, **_as_fields(fields, {**table[name], **overrides}))
     cfg.validate()
     return cfg
+
+
+# --------------------------------------------------------------------------- the tables
+# Every setting that differs between profiles, in one place. The modules that use them:
+# dnalib.models (MODEL_SIZES), dnalib.pretrain (PRETRAIN_SETTINGS), dnalib.contrastive
+# (FINETUNE_SETTINGS, LABEL_FREE_SETTINGS, SCRATCH_ENCODERS).
+
+#: Encoder sizes per profile (layers, hidden size, attention heads, feed-forward size).
+MODEL_SIZES: dict[str, dict[str, int]] = {
+    "smoke": {"num_hidden_layers": 2, "hidden_size": 64, "num_attention_heads": 2,
+              "intermediate_size": 128},
+    # Small enough that contrastive fine-tuning on multi-kbp views runs in minutes on 2 cores
+    # (about 40k tokens/s for a training step; 4 x 256 managed 5k).
+    "cpu": {"num_hidden_layers": 2, "hidden_size": 128, "num_attention_heads": 4,
+            "intermediate_size": 512},
+    "gpu": {"num_hidden_layers": 8, "hidden_size": 512, "num_attention_heads": 8,
+            "intermediate_size": 2048},
+}
+
+#: Settings that differ between profiles of MLM pretraining (everything else is a :class:`~dnalib.pretrain.PretrainConfig` default).
+PRETRAIN_SETTINGS: dict[str, dict[str, Any]] = {
+    "smoke": dict(tokenizer="kmer", k=4, fragment_length=64, batch_size=8, max_steps=12,
+                  warmup_steps=2, eval_every=6, eval_fragments=32, checkpoint_every=6),
+    # About 2.5 minutes on 2 CPU cores (chapter 4 trains it live).
+    # A short run learns faster with a higher peak rate than SCORPIO's 5e-4.
+    "cpu": dict(tokenizer="kmer", k=6, fragment_length=200, batch_size=32, max_steps=160,
+                lr=1e-3, warmup_steps=16, eval_every=40, eval_fragments=256, checkpoint_every=40),
+    "gpu": dict(tokenizer="kmer", k=6, fragment_length=200, batch_size=256, max_steps=4000,
+                warmup_steps=200, eval_every=500, eval_fragments=2048, checkpoint_every=500),
+}
+
+#: Settings that differ between profiles of contrastive fine-tuning with labels (everything else is a
+#: :class:`~dnalib.contrastive.FinetuneConfig` default).
+FINETUNE_SETTINGS: dict[str, dict[str, Any]] = {
+    "smoke": dict(phase_steps=(4, 4), fragment_length=60, chunk_length=0, batch_pairs=6,
+                  checkpoint_every=4, warmup_steps=1),
+    # cpu: mostly the FinetuneConfig defaults. Views of 3 kbp read in 200 bp chunks (the length the
+    # MLM reads at once): shorter views hold too little species signal
+    # (two 1 kbp fragments of one genome are matched by 6-mer spectra only 23% of the time
+    # among 24 candidates, two 3 kbp fragments 63%). About 1.2 s a step on 2 cores: each phase
+    # takes about 2 minutes (chapters 5 and 6 train one each).
+    "cpu": dict(phase_steps=(90, 90), embedding_lr_mult=10.0, checkpoint_every=30),
+    "gpu": dict(phase_steps=(2000, 4000), fragment_length=5000, chunk_length=200, batch_pairs=48,
+                embedding_lr_mult=10.0, checkpoint_every=500, warmup_steps=100),
+}
+
+
+#: Label-free settings per profile, for a fresh encoder (see :func:`dnalib.contrastive.scratch_encoder`) trained on the
+#: unlabelled sample itself (positives are two fragments of one contig, contigs drawn by
+#: length). On the cpu profile a step takes about 0.27 s on 2 cores, 800 steps about 4 minutes.
+LABEL_FREE_SETTINGS: dict[str, dict[str, Any]] = {
+    "smoke": dict(curriculum=("simclr",), phase_steps=(4,), fragment_length=60, chunk_length=0,
+                  batch_pairs=6, sample_by="length", checkpoint_every=4, warmup_steps=1),
+    "cpu": dict(curriculum=("simclr",), phase_steps=(800,), fragment_length=1000, chunk_length=0,
+                batch_pairs=32, lr=3e-4, sample_by="length", checkpoint_every=100),
+    "gpu": dict(curriculum=("simclr", "mimix"), phase_steps=(2000, 2000), fragment_length=4000,
+                chunk_length=2000, batch_pairs=64, lr=3e-4, sample_by="length", checkpoint_every=500,
+                warmup_steps=100),
+}
+
+#: Architecture of the scratch encoder per profile (non-overlapping 4-mers).
+SCRATCH_ENCODERS: dict[str, dict[str, int]] = {
+    "smoke": dict(k=4, chunk_length=200, num_hidden_layers=2, hidden_size=64, num_attention_heads=2,
+                  intermediate_size=128),
+    "cpu": dict(k=4, chunk_length=1000, num_hidden_layers=2, hidden_size=128, num_attention_heads=4,
+                intermediate_size=512),
+    "gpu": dict(k=4, chunk_length=2000, num_hidden_layers=6, hidden_size=512, num_attention_heads=8,
+                intermediate_size=2048),
+}

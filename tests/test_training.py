@@ -225,3 +225,36 @@ def test_two_processes_compute_what_one_process_does(tmp_path):
     two = [r["loss"] for r in _log(tmp_path / "two")]
     assert two == pytest.approx([r["loss"] for r in one["history"]], rel=1e-6)
     assert torch.allclose(torch.load(tmp_path / "w2.pt"), one["weight"], atol=1e-7)
+
+
+@pytest.mark.parametrize("profile", ["smoke", "cpu", "gpu"])
+def test_configs_round_trip_through_plain_data(profile):
+    from dnalib.contrastive import FinetuneConfig, finetune_config
+    from dnalib.pretrain import PretrainConfig, pretrain_config
+
+    for cls, cfg in ((PretrainConfig, pretrain_config(profile)),
+                     (FinetuneConfig, finetune_config(profile)),
+                     (FinetuneConfig, finetune_config(profile, label_free=True))):
+        data = cfg.to_dict()
+        assert json.loads(json.dumps(data)) == data  # plain JSON values
+        assert cls.from_dict(data) == cfg  # lists back to tuples where the field is a tuple
+        assert cls.from_dict(json.loads(json.dumps(data))) == cfg
+    with pytest.raises(DnalibError, match="unknown FinetuneConfig setting"):
+        FinetuneConfig.from_dict({"phase_step": [1]})
+    with pytest.raises(DnalibError, match="batch_pairs"):
+        FinetuneConfig.from_dict({"batch_pairs": 1})  # validated like a profile's settings
+
+
+def test_every_profile_table_lives_in_profiles():
+    import dnalib
+    from dnalib import profiles
+
+    tables = [n for n in vars(profiles) if n.endswith(("_SETTINGS", "_SIZES", "_ENCODERS"))]
+    assert sorted(tables) == ["FINETUNE_SETTINGS", "LABEL_FREE_SETTINGS", "MODEL_SIZES",
+                              "PRETRAIN_SETTINGS", "SCRATCH_ENCODERS"]
+    for name in tables:
+        assert set(getattr(profiles, name)) == set(profiles.PROFILES), name
+    for path in Path(dnalib.__file__).parent.glob("*.py"):
+        if path.name != "profiles.py":
+            src = path.read_text()
+            assert not any(f"\n{t}" in src and f"{t}: dict" in src for t in tables), path
