@@ -46,7 +46,6 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -366,6 +365,7 @@ __all__ = [
     "encode",
     "finetune",
     "finetune_config",
+    "finetune_optimizer",
     "genome_groups",
     "init_fingerprint",
     "mimix_loss",
@@ -789,6 +789,23 @@ def _load_init(init: Any, tokenizer: Any | None) -> tuple[Any, Any]:
     return base_model(init), tokenizer
 
 
+def _load_start(init: Any, tokenizer: Any | None, *, checkpoint: bool = False
+                ) -> tuple[Any, Any, dict[str, torch.Tensor] | None]:
+    """Encoder, tokenizer and projection-head weights (None: a new head) to start or resume from.
+
+    A checkpoint or a ``finetune`` output directory brings its head (a later
+    phase continues an earlier run's); an MLM directory or a model has none.
+    A *checkpoint* without its head is damaged (an error).
+    """
+    from safetensors.torch import load_file
+
+    encoder, tok = _load_init(init, tokenizer)
+    head = Path(init) / HEAD_FILE if isinstance(init, (str, os.PathLike)) else None
+    if checkpoint or (head is not None and head.exists()):
+        return encoder, tok, load_file(head)
+    return encoder, tok, None
+
+
 def init_fingerprint(init: Any) -> str:
     """SHA-256 naming the initial model of a run: its weight files, or an in-memory model's weights."""
     import hashlib
@@ -841,6 +858,36 @@ def view_chunk_length(cfg: FinetuneConfig, fits: int) -> int:
             f"divisor of the fragment length of at most {fits} bp"
         )
     return best
+
+
+def finetune_optimizer(encoder: Any, head: nn.Module, cfg: FinetuneConfig, *,
+                       fused: bool = False) -> torch.optim.Optimizer:
+    """AdamW over three groups: the encoder, its token embeddings, the projection head.
+
+    Each group's ``base_lr`` is ``cfg.lr`` times its multiplier (1,
+    ``cfg.embedding_lr_mult``, ``cfg.head_lr_mult``); the loop sets
+    ``lr = base_lr * cfg.lr_factor(step)``.
+
+    Parameters
+    ----------
+    encoder
+        The encoder being trained.
+    head : torch.nn.Module
+        The projection head.
+    cfg : FinetuneConfig
+    fused : bool
+        The fused (CUDA) implementation.
+
+    Returns
+    -------
+    torch.optim.Optimizer
+    """
+    word = encoder.embeddings.word_embeddings.weight
+    rates = [cfg.lr, cfg.lr * cfg.embedding_lr_mult, cfg.lr * cfg.head_lr_mult]
+    params = [[p for p in encoder.parameters() if p is not word], [word], list(head.parameters())]
+    return torch.optim.AdamW([{"params": p, "lr": r, "base_lr": r}
+                              for p, r in zip(params, rates, strict=True)],
+                             weight_decay=cfg.weight_decay, fused=fused)
 
 
 def finetune(
@@ -909,7 +956,7 @@ def finetune(
     dict
         ``history`` (one record per step), ``out_dir``, ``seconds``.
     """
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import save_file
     from transformers.utils import logging as hf_logging
 
     from dnalib.embed import max_chunk_length
@@ -924,9 +971,7 @@ def finetune(
         raise DnalibError(f"stop_after must be between 1 and the run's {cfg.max_steps} steps; got {stop_after}")
     procs = setup_processes(device)
     use_bf16 = procs.use_bf16(cfg.bf16)
-    if cfg.batch_pairs % procs.world:
-        raise DnalibError(f"batch_pairs {cfg.batch_pairs} is not divisible by the {procs.world} processes")
-    local = cfg.batch_pairs // procs.world
+    local = procs.share(cfg.batch_pairs, "batch_pairs")
     sampler = PairSampler(groups, cfg.fragment_length, seed=cfg.seed, sample_by=cfg.sample_by,
                           reverse_complement=cfg.reverse_complement)
     run = Run(out_dir, info_file=INFO_FILE, settings=cfg, desc="finetune", processes=procs,
@@ -934,22 +979,15 @@ def finetune(
                             **({} if init is None else {"initial model": init_fingerprint(init)})},
               total_steps=cfg.max_steps, end=end, checkpoint_every=cfg.checkpoint_every,
               keep=cfg.keep_checkpoints, progress=progress, on_step=on_step)
-
-    def load_checkpoint(ckpt: Path) -> tuple[Any, Any, dict[str, torch.Tensor]]:
-        return (*_load_init(ckpt, tokenizer), load_file(ckpt / HEAD_FILE))
-
-    resumed = run.resume(load_checkpoint) if resume else None
+    resumed = run.resume(lambda ckpt: _load_start(ckpt, tokenizer, checkpoint=True)) if resume else None
     if resumed:
         state, (encoder, tok, head_weights) = resumed
         started_from = run.previous_info().get("init", "unknown") if init is None else init
     elif init is None:
         raise DnalibError(f"no checkpoint to resume in {out_dir}: pass the initial model (init)")
     else:
-        encoder, tok = _load_init(init, tokenizer)
+        encoder, tok, head_weights = _load_start(init, tokenizer)
         started_from = init
-        init_head = Path(init) / HEAD_FILE if isinstance(init, (str, os.PathLike)) else None
-        # Continuing from a fine-tuned encoder (e.g. phase 2 after a phase-1 run): keep its head.
-        head_weights = load_file(init_head) if init_head is not None and init_head.exists() else None
     chunk = view_chunk_length(cfg, max_chunk_length(encoder, tok))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
@@ -958,11 +996,7 @@ def finetune(
         head.load_state_dict(head_weights)
     objective = ContrastiveObjective(encoder, head, tok, cfg.temperature,
                                      chunks=cfg.fragment_length // chunk).to(procs.device).train()
-    word = encoder.embeddings.word_embeddings.weight
-    rates = [cfg.lr, cfg.lr * cfg.embedding_lr_mult, cfg.lr * cfg.head_lr_mult]
-    params = [[p for p in encoder.parameters() if p is not word], [word], list(head.parameters())]
-    optimizer = torch.optim.AdamW([{"params": p, "lr": r, "base_lr": r} for p, r in zip(params, rates, strict=True)],
-                                  weight_decay=cfg.weight_decay, fused=procs.device.type == "cuda")
+    optimizer = finetune_optimizer(encoder, head, cfg, fused=procs.device.type == "cuda")
     if resumed:
         optimizer.load_state_dict(state["optimizer"])
     model = procs.wrap(objective)
@@ -1009,13 +1043,9 @@ def finetune(
                       "complete": reached == cfg.max_steps, "chunk_length_used": chunk,
                       "init": str(started_from) if isinstance(started_from, (str, os.PathLike))
                       else type(started_from).__name__,
-                      "data": data_description, "groups": len(sampler.groups),
-                      "command": command or " ".join(sys.argv), "world_size": procs.world,
-                      "device": str(procs.device), "bf16": use_bf16, "seconds": seconds,
-                      "final_loss": history[-1]["loss"] if history else None,
-                      "torch_version": torch.__version__,
-                      "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
-               {"optimizer": optimizer.state_dict()})
+                      "data": data_description, "groups": len(sampler.groups), "bf16": use_bf16,
+                      "seconds": seconds, "final_loss": history[-1]["loss"] if history else None},
+               {"optimizer": optimizer.state_dict()}, command=command)
     return {"history": history, "out_dir": str(run.out), "seconds": seconds}
 
 

@@ -30,7 +30,6 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -735,9 +734,7 @@ def pretrain(
     procs = setup_processes(device)
     use_bf16 = procs.use_bf16(cfg.bf16)
     micro = cfg.batch_size // cfg.grad_accum
-    if micro % procs.world:
-        raise DnalibError(f"micro-batch {micro} is not divisible by the {procs.world} processes")
-    local = micro // procs.world
+    local = procs.share(micro, "micro-batch")
 
     tokenizer = make_pretrain_tokenizer(cfg)
     sampler = FragmentSampler(sequences, cfg.fragment_length, seed=cfg.seed,
@@ -824,19 +821,9 @@ def pretrain(
     elapsed = time.perf_counter() - t_start
     tokens_per_s = tokens_per_step * steps_timed / elapsed if steps_timed else float("nan")
     final = evals[-1] if evals else None
-    run.finish(save, {"kind": "mlm", "data": data_description,
-                      "training_bases": sampler.total_length, "training_sha256": fingerprint,
-                      "command": command or " ".join(sys.argv), "world_size": procs.world,
-                      "device": str(procs.device), "bf16": use_bf16, "final": final,
-                      "tokens_per_s": tokens_per_s, "dnalib_version": _version(),
-                      "torch_version": torch.__version__,
-                      "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
-               training_state())
+    run.finish(save, {"kind": "mlm", "data": data_description, "training_bases": sampler.total_length,
+                      "training_sha256": fingerprint, "bf16": use_bf16, "final": final,
+                      "tokens_per_s": tokens_per_s}, training_state(), command=command)
     return {"history": run.history, "evals": evals, "final": final,
             "tokens_per_s": tokens_per_s, "out_dir": str(run.out)}
 
-
-def _version() -> str:
-    from dnalib import __version__
-
-    return __version__

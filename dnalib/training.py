@@ -196,6 +196,12 @@ class Processes:
         """Rank 0: the process that writes files and shows progress."""
         return self.rank == 0
 
+    def share(self, n: int, what: str) -> int:
+        """This process's share of *n* items split evenly over the processes (an error if uneven)."""
+        if n % self.world:
+            raise DnalibError(f"{what} {n} is not divisible by the {self.world} processes")
+        return n // self.world
+
     def wrap(self, module: torch.nn.Module) -> torch.nn.Module:
         """*module* wrapped in DDP when distributed (gradients averaged over processes)."""
         if not self.distributed:
@@ -530,7 +536,7 @@ class Run:
         return final
 
     def finish(self, save: Callable[[Path], None], info: dict[str, Any],
-               state: dict[str, Any]) -> None:
+               state: dict[str, Any], *, command: str | None = None) -> None:
         """Write the final model, its last checkpoint and the info file; all processes wait.
 
         The model files are written into a temporary directory and moved into
@@ -543,9 +549,12 @@ class Run:
         save : callable
             ``save(directory)`` writes the model files.
         info : dict
-            What to record besides settings, fingerprints and files.
+            What to record besides settings, fingerprints, files and where the
+            run ran (command, processes, device, versions, date: added here).
         state : dict
             The training state of the final checkpoint.
+        command : str, optional
+            The command line (default: ``sys.argv``).
         """
         if self.processes.main:
             reached = max(self.end, self.start_step)
@@ -558,7 +567,14 @@ class Run:
                 os.replace(tmp / name, self.out / name)
             shutil.rmtree(tmp, ignore_errors=True)
             self.checkpoint(reached, save, state)
+            import time
+
+            from dnalib import __version__
+
             record = {**info, "config": self.settings, "fingerprints": self.fingerprints,
-                      "files": files}
+                      "files": files, "command": command or " ".join(sys.argv),
+                      "world_size": self.processes.world, "device": str(self.processes.device),
+                      "dnalib_version": __version__, "torch_version": torch.__version__,
+                      "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
             write_text_atomically(self.out / self.info_file, json.dumps(record, indent=2) + "\n")
         self.processes.barrier()
