@@ -137,11 +137,9 @@ def bases_per_token(tokenizer: Any) -> float:
         When most of the probe becomes unknown tokens: the tokenizer does not
         read raw DNA (DNABERT-1, for one, expects space-separated k-mers).
     """
-    from dnalib.tokenizers import fast_encode
-
     rng = np.random.default_rng(20240527)
     probe = "".join(rng.choice(list("ACGT"), _PROBE_BP))
-    ids = fast_encode(tokenizer, [probe], add_special_tokens=False, padding=False, dtype=np.int64)
+    ids = _encode_quietly(tokenizer, [probe], add_special_tokens=False)
     ids = np.asarray(ids["input_ids"][0])
     unk = getattr(tokenizer, "unk_token_id", None)
     if ids.size == 0 or (unk is not None and np.mean(ids == unk) > 0.5):
@@ -211,12 +209,24 @@ def _chunks(seqs: Sequence[str], length: int) -> tuple[list[str], np.ndarray, np
     return pieces, np.asarray(owner), np.asarray(weight, dtype=np.float64)
 
 
-def _token_ids(tokenizer: Any, pieces: Sequence[str]) -> list[np.ndarray]:
+def _encode_quietly(tokenizer: Any, pieces: Sequence[str], **kwargs: Any) -> dict[str, Any]:
+    """fast_encode without transformers' "longer than the maximum length" warning (lengths are checked here)."""
+    from transformers.utils import logging as hf_logging
+
     from dnalib.tokenizers import fast_encode
 
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        return fast_encode(tokenizer, list(pieces), padding=False, dtype=np.int64, **kwargs)
+    finally:
+        hf_logging.set_verbosity(level)
+
+
+def _token_ids(tokenizer: Any, pieces: Sequence[str]) -> list[np.ndarray]:
     if not pieces:
         return []
-    enc = fast_encode(tokenizer, list(pieces), padding=False, dtype=np.int64)
+    enc = _encode_quietly(tokenizer, pieces)
     return [np.asarray(r, dtype=np.int64) for r in enc["input_ids"]]
 
 
