@@ -97,7 +97,7 @@ CATALOGUE: tuple[PublishedModel, ...] = (
     PublishedModel(
         id="zhihan1996/DNABERT-2-117M", name="DNABERT-2",
         architecture="BERT (MosaicBERT, ALiBi), 12 layers x 768",
-        tokenizer="bpe", context="512 tokens trained, ALiBi",
+        tokenizer="bpe", context="ALiBi, config says 512 tokens",
         licence="see card", pooling="mean",
         paper="Zhou et al. 2024, DNABERT-2 (ICLR; arXiv:2306.15006)",
         remote_code=True, chunk_tokens=4096, params_m=117,
