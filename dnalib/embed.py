@@ -1,14 +1,21 @@
-"""Embedding sequences with a trained encoder.
+"""Embedding sequences with a trained encoder: dnalib's own or a published one.
 
 An embedding is the masked mean of the encoder's last hidden layer over the
-sequence's real tokens ([CLS], [SEP] and padding excluded; DNABERT-S).
+sequence's real tokens ([CLS], [SEP] and padding excluded; DNABERT-S), or with
+``pooling="cls"`` its first token. The model is a baseline name, a model
+directory or a Hugging Face model id (:mod:`dnalib.hub` lists published ones),
+whatever its tokenizer (character, k-mer, BPE); a model that ships its own
+code loads only with ``trust_remote_code=True`` (``--trust-remote-code``).
 
 Sequences longer than the model reads at once are cut into consecutive chunks
 of ``chunk_length`` bases (the last chunk is the remainder, so no base is
 dropped); each chunk is embedded on its own and the sequence embedding is the
-mean of its chunk embeddings weighted by chunk length. Chunks are sorted by
-length and batched, so padding is minimal; inference runs without gradients
-and, on a GPU, in bf16.
+mean of its chunk embeddings weighted by chunk length. For a tokenizer whose
+bases per token vary (BPE) every chunk is checked after tokenising and halved
+until it fits the model's context: nothing is truncated. Chunks are sorted by
+token count and batched, so padding is minimal (a model that takes no
+attention mask, such as HyenaDNA, gets batches of one length only); inference
+runs without gradients and, on a GPU, in bf16.
 """
 
 from __future__ import annotations
