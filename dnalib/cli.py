@@ -10,6 +10,7 @@
     dnalib finetune --init MODEL --data DIR --out M   contrastive curriculum (SimCLR, then MI-Mix)
     dnalib evaluate --model tnf --genomes DIR --out results.json   clustering, few-shot, binning, taxonomy
     dnalib embed --model MODEL --input reads.fa --out emb   streamed: emb.npy + emb.ids.txt
+    dnalib models list                            published encoders --model also takes (hub ids)
 
 Bad input never ends in a traceback: every expected failure (a
 :class:`~dnalib.errors.DnalibError`, an operating-system error such as a full
@@ -215,16 +216,24 @@ def _note_ignored_options(args: argparse.Namespace) -> None:
 
     if args.model not in BASELINES:
         return
-    given = [opt for opt, value in (("--batch-size", args.batch_size), ("--device", args.device))
+    given = [opt for opt, value in (("--batch-size", args.batch_size), ("--device", args.device),
+                                    ("--pooling", args.pooling), ("--revision", args.revision),
+                                    ("--trust-remote-code", args.trust_remote_code or None))
              if value is not None]
     if given:
         print(f"dnalib: note: {' and '.join(given)} {'has' if len(given) == 1 else 'have'} no "
-              f"effect on the {args.model} baseline (k-mer counting on the CPU, no batches)",
+              f"effect on the {args.model} baseline (k-mer counting on the CPU, no model)",
               file=sys.stderr)
 
 
 def _batch_size(args: argparse.Namespace) -> int:
     return DEFAULT_BATCH_SIZE if args.batch_size is None else args.batch_size
+
+
+def _model_options(args: argparse.Namespace) -> dict[str, Any]:
+    """--pooling, --revision and --trust-remote-code as keyword arguments of dnalib.embed."""
+    return {"pooling": args.pooling, "revision": args.revision,
+            "trust_remote_code": args.trust_remote_code}
 
 
 
@@ -278,6 +287,13 @@ def _cmd_data_get(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_models_list(args: argparse.Namespace) -> int:
+    from dnalib.hub import format_models
+
+    print(format_models())
+    return 0
+
+
 def _cmd_inspect(args: argparse.Namespace) -> int:
     from dnalib.io import format_summary, inspect_path
 
@@ -292,7 +308,7 @@ def _cmd_embed(args: argparse.Namespace) -> int:
     writable_file(args.out)
     info = embed_file(args.model, args.input, args.out, block_size=args.block_size,
                       batch_size=_batch_size(args), device=args.device, resume=args.resume,
-                      progress=not args.no_progress)
+                      progress=not args.no_progress, **_model_options(args))
     print(f"{info['n']} embeddings of dimension {info['dim']} -> {info['embeddings']} "
           f"(ids: {info['ids']}) in {info['seconds']:.1f} s"
           + (f"; {info['resumed_from']} were done before" if info["resumed_from"] else ""))
@@ -308,7 +324,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from dnalib import io
-    from dnalib.embed import embed_with
+    from dnalib.embed import describe_embedder, embed_with
     from dnalib.evaluate import TASKS, evaluate_embeddings
 
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
@@ -322,6 +338,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         raise DnalibError(f"--out {out} is a directory: give a file name such as results.json")
     writable_file(out)  # checked now, not after all the work
     _note_ignored_options(args)
+    identity = describe_embedder(args.model, device=args.device, **_model_options(args))
     t0 = time.perf_counter()
     gs = io.load_genome_set(args.genomes, args.taxonomy)
     with warnings.catch_warnings():  # the shortfall is reported once, below
@@ -341,7 +358,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
               f"{args.fragment_length} bp: {short}", file=sys.stderr)
     t1 = time.perf_counter()
     emb = embed_with(args.model, frags, batch_size=_batch_size(args), device=args.device,
-                     progress=not args.no_progress)
+                     progress=not args.no_progress, **_model_options(args))
     t2 = time.perf_counter()
     result = evaluate_embeddings(emb, table, tasks=tasks, lengths=[len(f) for f in frags],
                                  seeds=range(args.seeds))
@@ -349,6 +366,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     summary = result.pop("table")
     record = {
         "model": args.model,
+        "revision": identity.get("commit") or args.revision,
+        "embedder": identity,
         "genomes": str(args.genomes),
         "settings": {"fragment_length": args.fragment_length, "per_genome": args.per_genome,
                      "fragment_seed": args.seed, "tasks": tasks,
@@ -503,7 +522,16 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
 
 def _add_model_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True,
-                   help="tnf, kmer6 (baselines) or a model directory (dnalib pretrain/finetune output)")
+                   help="tnf, kmer6 (baselines), a model directory (dnalib pretrain/finetune output "
+                        "or any AutoModel directory) or a Hugging Face model id (dnalib models list)")
+    p.add_argument("--pooling", choices=["mean", "cls"], default=None,
+                   help="mean of the last hidden layer over the sequence tokens (default) or its "
+                        "first ([CLS]) token")
+    p.add_argument("--revision", default=None,
+                   help="hub commit to download (pins a hub id; recorded in the results)")
+    p.add_argument("--trust-remote-code", action="store_true",
+                   help="allow a model's own Python code (auto_map) to run: needed by DNABERT-2/-S, "
+                        "NT-v2, HyenaDNA, Caduceus; read that code first")
 
 
 def _add_embedding_args(p: argparse.ArgumentParser) -> None:
@@ -658,6 +686,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue an interrupted run with the same --out")
     _add_embedding_args(p)
     p.set_defaults(func=_cmd_embed)
+
+    p = sub.add_parser("models", help="published encoders that --model takes by hub id")
+    models_sub = p.add_subparsers(dest="models_command", metavar="ACTION", required=True)
+    q = models_sub.add_parser("list", help="id, tokenizer, context, licence, pooling (nothing downloaded)")
+    q.set_defaults(func=_cmd_models_list)
 
     p = sub.add_parser("inspect", help="validate FASTA/FASTQ or a labelled genome set and summarise it")
     p.add_argument("path", help="a FASTA/FASTQ file (plain or .gz) or a genome-set directory")

@@ -1,19 +1,27 @@
-"""Embedding sequences with a trained encoder.
+"""Embedding sequences with a trained encoder: dnalib's own or a published one.
 
 An embedding is the masked mean of the encoder's last hidden layer over the
-sequence's real tokens ([CLS], [SEP] and padding excluded; DNABERT-S).
+sequence's real tokens ([CLS], [SEP] and padding excluded; DNABERT-S), or with
+``pooling="cls"`` its first token. The model is a baseline name, a model
+directory or a Hugging Face model id (:mod:`dnalib.hub` lists published ones),
+whatever its tokenizer (character, k-mer, BPE); a model that ships its own
+code loads only with ``trust_remote_code=True`` (``--trust-remote-code``).
 
 Sequences longer than the model reads at once are cut into consecutive chunks
 of ``chunk_length`` bases (the last chunk is the remainder, so no base is
 dropped); each chunk is embedded on its own and the sequence embedding is the
-mean of its chunk embeddings weighted by chunk length. Chunks are sorted by
-length and batched, so padding is minimal; inference runs without gradients
-and, on a GPU, in bf16.
+mean of its chunk embeddings weighted by chunk length. For a tokenizer whose
+bases per token vary (BPE) every chunk is checked after tokenising and halved
+until it fits the model's context: nothing is truncated. Chunks are sorted by
+token count and batched, so padding is minimal (a model that takes no
+attention mask, such as HyenaDNA, gets batches of one length only); inference
+runs without gradients and, on a GPU, in bf16.
 """
 
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import os
 import re
@@ -28,24 +36,145 @@ import torch
 from dnalib.errors import DnalibError, InputFormatError
 from dnalib.models import (
     WEIGHT_FILES,
+    ModelSource,
     base_model,
     check_model_dir,
     content_mask,
+    is_hub_id,
     load_encoder,
     load_tokenizer,
     masked_mean,
+    resolve_model,
 )
 
+#: Pooling of the last hidden layer: ``mean`` (masked mean over the sequence's tokens,
+#: DNABERT-S) or ``cls`` (the first token, [CLS] / <cls>).
+POOLINGS = ("mean", "cls")
 
-def max_chunk_length(model: Any, tokenizer: Any) -> int:
+#: Tokenizers report this (or more) as ``model_max_length`` when they set none.
+_NO_LIMIT = 10**7
+
+#: Random bases tokenised to estimate a foreign tokenizer's bases per token.
+_PROBE_BP = 1200
+
+
+def _hidden_size(model: Any) -> int | None:
+    cfg = getattr(model, "config", None)
+    for attr in ("hidden_size", "d_model", "n_embd"):
+        value = getattr(cfg, attr, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
+def context_tokens(model: Any, tokenizer: Any) -> int | None:
+    """Tokens (special tokens included) the model reads in one pass, or None if nothing says.
+
+    The smallest of the config's position budget (``max_position_embeddings``,
+    less the pad offset of RoBERTa-style absolute positions; else
+    ``max_seq_len`` / ``n_positions``) and the tokenizer's ``model_max_length``.
+
+    Parameters
+    ----------
+    model
+        A Hugging Face encoder.
+    tokenizer
+        Its tokenizer.
+
+    Returns
+    -------
+    int or None
+    """
+    cfg = base_model(model).config
+    limits = []
+    n = getattr(cfg, "max_position_embeddings", None)
+    model_type = getattr(cfg, "model_type", "")
+    if isinstance(n, int) and n > 0:
+        absolute = getattr(cfg, "position_embedding_type", "absolute") == "absolute"
+        if model_type in ("roberta", "xlm-roberta", "camembert") or (model_type == "esm" and absolute):
+            n -= (getattr(cfg, "pad_token_id", None) or 0) + 1  # positions numbered from pad + 1
+        limits.append(n)
+    else:
+        for attr in ("max_seq_len", "n_positions", "max_sequence_length", "seq_len"):
+            value = getattr(cfg, attr, None)
+            if isinstance(value, int) and value > 0:
+                limits.append(value)
+                break
+    mml = getattr(tokenizer, "model_max_length", None)
+    if isinstance(mml, int) and 0 < mml < _NO_LIMIT:
+        limits.append(mml)
+    return min(limits) if limits else None
+
+
+def _dnalib_budget(model: Any) -> int:
+    """Tokens a dnalib model reads at once: its position budget (as dnalib has always computed it)."""
+    cfg = base_model(model).config
+    max_tokens = cfg.max_position_embeddings
+    if getattr(cfg, "model_type", "") == "roberta":
+        max_tokens -= cfg.pad_token_id + 1  # RoBERTa numbers positions from pad + 1
+    return int(max_tokens)
+
+
+def _token_budget(model: Any, tokenizer: Any) -> int | None:
+    """Tokens per pass: the exact position budget for dnalib's own tokenizers, else :func:`context_tokens`."""
+    from dnalib.tokenizers import tokenizer_scheme
+
+    if tokenizer_scheme(tokenizer)[0] in ("kmer", "nonoverlap", "char"):
+        return _dnalib_budget(model)
+    return context_tokens(model, tokenizer)
+
+
+def _n_special(tokenizer: Any) -> int:
+    try:
+        return int(tokenizer.num_special_tokens_to_add(pair=False))
+    except Exception:  # noqa: BLE001 - a foreign tokenizer without the method
+        return 2
+
+
+def bases_per_token(tokenizer: Any) -> float:
+    """Bases per token of a tokenizer on random DNA (a fixed probe of 1,200 bp).
+
+    1 for characters, k for non-overlapping k-mers, about 1 for overlapping
+    k-mers, the mean token length for BPE (lower on random DNA than on
+    genomes, so chunks cut with it are conservative).
+
+    Raises
+    ------
+    ~dnalib.errors.DnalibError
+        When most of the probe becomes unknown tokens: the tokenizer does not
+        read raw DNA (DNABERT-1, for one, expects space-separated k-mers).
+    """
+    rng = np.random.default_rng(20240527)
+    probe = "".join(rng.choice(list("ACGT"), _PROBE_BP))
+    ids = _encode_quietly(tokenizer, [probe], add_special_tokens=False)
+    ids = np.asarray(ids["input_ids"][0])
+    unk = getattr(tokenizer, "unk_token_id", None)
+    if ids.size == 0 or (unk is not None and np.mean(ids == unk) > 0.5):
+        raise DnalibError(
+            f"the tokenizer ({type(tokenizer).__name__}) turns plain DNA into unknown tokens: it "
+            "expects another input format (DNABERT-1, for one, wants space-separated k-mers), "
+            "which dnalib does not produce"
+        )
+    return _PROBE_BP / ids.size
+
+
+def max_chunk_length(model: Any, tokenizer: Any, max_tokens: int | None = None) -> int:
     """The longest chunk, in bases, that *model* reads in one pass.
+
+    For dnalib's k-mer and character tokenizers this is exact (from the
+    position budget). For any other tokenizer it is the token budget
+    (:func:`context_tokens` or *max_tokens*, less the special tokens) times
+    :func:`bases_per_token`; :func:`embed_sequences` then checks every chunk
+    after tokenising and halves any that is still too long.
 
     Parameters
     ----------
     model
         A Hugging Face encoder (with or without an MLM head).
     tokenizer
-        Its tokenizer (from :mod:`dnalib.tokenizers`).
+        Its tokenizer.
+    max_tokens : int, optional
+        Tokens per pass, special tokens included (default: :func:`context_tokens`).
 
     Returns
     -------
@@ -53,21 +182,25 @@ def max_chunk_length(model: Any, tokenizer: Any) -> int:
     """
     from dnalib.tokenizers import tokenizer_scheme
 
-    cfg = model.config
-    max_tokens = cfg.max_position_embeddings
-    if getattr(cfg, "model_type", "") == "roberta":
-        max_tokens -= cfg.pad_token_id + 1  # RoBERTa numbers positions from pad + 1
-    body = max_tokens - 2
     scheme, k = tokenizer_scheme(tokenizer)
-    if scheme == "kmer":
-        return body + k - 1
-    if scheme == "nonoverlap":
-        return body * k
-    if scheme == "char":
+    if scheme in ("kmer", "nonoverlap", "char") and max_tokens is None:
+        body = _dnalib_budget(model) - 2
+        if scheme == "kmer":
+            return body + k - 1
+        if scheme == "nonoverlap":
+            return body * k
         return body
-    raise DnalibError(
-        f"cannot tell how many bases fit for a {scheme!r} tokenizer: pass chunk_length explicitly"
-    )
+    budget = max_tokens or context_tokens(model, tokenizer)
+    if budget is None:
+        raise DnalibError(
+            f"cannot tell how many tokens {type(base_model(model)).__name__} reads at once (no "
+            "max_position_embeddings / max_seq_len in its config, no model_max_length in its "
+            "tokenizer): pass chunk_length or max_tokens explicitly"
+        )
+    body = budget - _n_special(tokenizer)
+    if body < 1:
+        raise DnalibError(f"a context of {budget} tokens leaves no room for sequence tokens")
+    return max(1, int(body * bases_per_token(tokenizer)))
 
 
 def _chunks(seqs: Sequence[str], length: int) -> tuple[list[str], np.ndarray, np.ndarray]:
@@ -83,6 +216,108 @@ def _chunks(seqs: Sequence[str], length: int) -> tuple[list[str], np.ndarray, np
     return pieces, np.asarray(owner), np.asarray(weight, dtype=np.float64)
 
 
+def _encode_quietly(tokenizer: Any, pieces: Sequence[str], **kwargs: Any) -> dict[str, Any]:
+    """fast_encode without transformers' "longer than the maximum length" warning (lengths are checked here)."""
+    from transformers.utils import logging as hf_logging
+
+    from dnalib.tokenizers import fast_encode
+
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        return fast_encode(tokenizer, list(pieces), padding=False, dtype=np.int64, **kwargs)
+    finally:
+        hf_logging.set_verbosity(level)
+
+
+def _token_ids(tokenizer: Any, pieces: Sequence[str]) -> list[np.ndarray]:
+    if not pieces:
+        return []
+    enc = _encode_quietly(tokenizer, pieces)
+    return [np.asarray(r, dtype=np.int64) for r in enc["input_ids"]]
+
+
+def plan_chunks(
+    tokenizer: Any,
+    seqs: Sequence[str],
+    length: int,
+    max_tokens: int | None = None,
+) -> tuple[list[str], np.ndarray, np.ndarray, list[np.ndarray]]:
+    """Cut sequences into chunks of at most *length* bases and *max_tokens* tokens.
+
+    Each sequence is cut into consecutive chunks of *length* bases (the last
+    one the remainder, so no base is dropped); a chunk whose tokens
+    (special tokens included) exceed *max_tokens* is halved until it fits, so
+    nothing is ever truncated.
+
+    Parameters
+    ----------
+    tokenizer
+        The model's tokenizer.
+    seqs : sequence of str
+        Non-empty DNA sequences.
+    length : int
+        Bases per chunk.
+    max_tokens : int, optional
+        Tokens per chunk, special tokens included (None: not checked).
+
+    Returns
+    -------
+    tuple
+        ``(pieces, owner, weight, token_ids)``: the chunks, the index of the
+        sequence each belongs to, its length in bases and its token ids.
+    """
+    pieces, owner, weight = _chunks(seqs, length)
+    ids = _token_ids(tokenizer, pieces)
+    if max_tokens is None:
+        return pieces, owner, weight, ids
+    todo = [i for i, t in enumerate(ids) if t.size > max_tokens]
+    if not todo:
+        return pieces, owner, weight, ids
+    out_p, out_o, out_i = [], [], []
+    queue = list(zip(pieces, owner.tolist(), ids, strict=True))
+    while queue:
+        piece, own, tok = queue.pop(0)
+        if tok.size <= max_tokens:
+            out_p.append(piece)
+            out_o.append(own)
+            out_i.append(tok)
+            continue
+        if len(piece) == 1:
+            raise DnalibError(f"a single base takes {tok.size} tokens, more than the model's "
+                              f"{max_tokens}: the model cannot read this input")
+        half = (len(piece) + 1) // 2
+        parts = [piece[:half], piece[half:]]
+        queue[:0] = list(zip(parts, [own, own], _token_ids(tokenizer, parts), strict=True))
+    return (out_p, np.asarray(out_o), np.asarray([len(p) for p in out_p], dtype=np.float64),
+            out_i)
+
+
+def _accepts(module: Any, name: str) -> bool:
+    try:
+        params = inspect.signature(module.forward).parameters
+    except (TypeError, ValueError):
+        return True
+    return name in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+
+
+def _pooling_mask(ids: torch.Tensor, att: torch.Tensor, tokenizer: Any) -> torch.Tensor:
+    """1 for sequence tokens (unknown bases included), 0 for padding and other special tokens."""
+    unk = getattr(tokenizer, "unk_token_id", None)
+    special = [i for i in (getattr(tokenizer, "all_special_ids", None) or []) if i != unk]
+    if not special:
+        return content_mask(ids, att, tokenizer)
+    return att.bool() & ~torch.isin(ids, torch.tensor(sorted(set(special)), device=ids.device))
+
+
+def _first_token(tokenizer: Any) -> int | None:
+    for attr in ("cls_token_id", "bos_token_id"):
+        value = getattr(tokenizer, attr, None)
+        if value is not None:
+            return int(value)
+    return None
+
+
 @torch.inference_mode()
 def embed_sequences(
     model: Any,
@@ -93,15 +328,17 @@ def embed_sequences(
     batch_size: int = 64,
     device: str | None = None,
     progress: bool = False,
+    pooling: str = "mean",
+    max_tokens: int | None = None,
 ) -> np.ndarray:
-    """Embed DNA sequences with a trained encoder.
+    """Embed DNA sequences with a trained encoder (dnalib's or any Hugging Face one).
 
     Parameters
     ----------
     model
         A Hugging Face encoder or ``*ForMaskedLM`` model (its encoder is used).
     tokenizer
-        The model's tokenizer.
+        The model's tokenizer (character, k-mer, BPE, ...).
     seqs : sequence of str
         DNA sequences of any length (ambiguous bases become [UNK] tokens).
     chunk_length : int, optional
@@ -112,6 +349,13 @@ def embed_sequences(
         Where to run (default: the model's device).
     progress : bool
         Show a progress bar.
+    pooling : {"mean", "cls"}
+        Masked mean of the last hidden layer over the chunk's sequence tokens
+        (special tokens and padding excluded), or its first token ([CLS]).
+    max_tokens : int, optional
+        Tokens per pass, special tokens included (default:
+        :func:`context_tokens`); every chunk is checked against it after
+        tokenising and halved until it fits (never truncated).
 
     Returns
     -------
@@ -120,40 +364,78 @@ def embed_sequences(
     """
     from tqdm.auto import tqdm
 
-    from dnalib.tokenizers import fast_encode
-
     seqs = list(seqs)
     if not seqs:
         raise DnalibError("no sequences to embed")
     if batch_size < 1:
         raise DnalibError(f"batch_size must be a positive number of chunks per forward pass; got {batch_size}")
-    length = chunk_length or max_chunk_length(model, tokenizer)
+    if pooling not in POOLINGS:
+        raise DnalibError(f"pooling must be one of {', '.join(POOLINGS)}; got {pooling!r}")
+    length = chunk_length or max_chunk_length(model, tokenizer, max_tokens)
     if length < 1:
         raise DnalibError(f"chunk_length must be positive; got {length}")
     dev = torch.device(device) if device else next(model.parameters()).device
     encoder = base_model(model).to(dev)
     was_training = encoder.training
     encoder.eval()
-    pieces, owner, weight = _chunks(seqs, length)
-    order = np.argsort([len(p) for p in pieces], kind="stable")
-    dim = encoder.config.hidden_size
-    chunk_emb = np.zeros((len(pieces), dim), dtype=np.float32)
+    budget = max_tokens or _token_budget(encoder, tokenizer)
+    pieces, owner, weight, token_ids = plan_chunks(tokenizer, seqs, length, budget)
+    sizes = np.asarray([t.size for t in token_ids])
+    order = np.argsort(sizes, kind="stable")
+    takes_mask = _accepts(encoder, "attention_mask")
+    # Without an attention mask (HyenaDNA, Caduceus) a batch holds chunks of one token count only.
+    batches, start = [], 0
+    while start < len(order):
+        stop = min(start + batch_size, len(order))
+        if not takes_mask:
+            same = np.flatnonzero(sizes[order[start:stop]] != sizes[order[start]])
+            stop = start + int(same[0]) if same.size else stop
+        batches.append(order[start:stop])
+        start = stop
+    pad_id = getattr(tokenizer, "pad_token_id", None)
+    pad_id = 0 if pad_id is None else int(pad_id)
+    first = _first_token(tokenizer) if pooling == "cls" else None
+    chunk_emb: np.ndarray | None = None
     autocast = dev.type == "cuda"
-    for start in tqdm(range(0, len(order), batch_size), disable=not progress, desc="embed"):
-        idx = order[start:start + batch_size]
-        enc = fast_encode(tokenizer, [pieces[i] for i in idx], dtype=np.int64)
-        ids = torch.from_numpy(enc["input_ids"]).to(dev)
-        att = torch.from_numpy(enc["attention_mask"]).to(dev)
+    for idx in tqdm(batches, disable=not progress, desc="embed"):
+        width = max(int(sizes[i]) for i in idx)
+        ids_np = np.full((len(idx), width), pad_id, dtype=np.int64)
+        att_np = np.zeros((len(idx), width), dtype=np.int64)
+        for row, i in enumerate(idx):
+            ids_np[row, :sizes[i]] = token_ids[i]
+            att_np[row, :sizes[i]] = 1
+        ids = torch.from_numpy(ids_np).to(dev)
+        att = torch.from_numpy(att_np).to(dev)
+        inputs = {"input_ids": ids}
+        if takes_mask and not bool(att.all()):
+            inputs["attention_mask"] = att
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=autocast):
-            mask = None if bool(att.all()) else att
-            hidden = encoder(input_ids=ids, attention_mask=mask).last_hidden_state
-        pooled = masked_mean(hidden.float(), content_mask(ids, att, tokenizer))
+            out = encoder(**inputs)
+        hidden = out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]
+        if hidden.dim() != 3 or tuple(hidden.shape[:2]) != tuple(ids.shape):
+            raise DnalibError(
+                f"{type(encoder).__name__} returned hidden states of shape {tuple(hidden.shape)} "
+                f"for {tuple(ids.shape)} tokens: not a per-token encoder output dnalib can pool"
+            )
+        if pooling == "cls":
+            if first is None or bool((ids[:, 0] != first).any()):
+                raise DnalibError(
+                    f"--pooling cls needs a tokenizer that puts a [CLS] token first; "
+                    f"{type(tokenizer).__name__} does not (first token ids "
+                    f"{sorted(set(ids[:, 0].tolist()))[:3]}): use --pooling mean"
+                )
+            pooled = hidden[:, 0].float()
+        else:
+            pooled = masked_mean(hidden.float(), _pooling_mask(ids, att, tokenizer))
+        if chunk_emb is None:
+            chunk_emb = np.zeros((len(pieces), pooled.shape[1]), dtype=np.float32)
         chunk_emb[idx] = pooled.cpu().numpy()
     encoder.train(was_training)
-    out = np.zeros((len(seqs), dim), dtype=np.float64)
-    np.add.at(out, owner, chunk_emb * weight[:, None])
+    assert chunk_emb is not None
+    out_emb = np.zeros((len(seqs), chunk_emb.shape[1]), dtype=np.float64)
+    np.add.at(out_emb, owner, chunk_emb * weight[:, None])
     totals = np.bincount(owner, weights=weight, minlength=len(seqs))
-    return (out / totals[:, None]).astype(np.float32)
+    return (out_emb / totals[:, None]).astype(np.float32)
 
 
 #: Baselines :func:`embed_with` knows by name (no model directory needed).
@@ -215,17 +497,37 @@ def _model_dir(model: str | os.PathLike[str]) -> Path:
     if not (Path(model) / "config.json").is_file():
         raise DnalibError(
             f"{str(model)!r} is neither a baseline ({', '.join(BASELINES)}) nor a model directory "
-            "(no config.json): pass the output directory of `dnalib pretrain` or `dnalib finetune`"
+            "(no config.json) nor a Hugging Face model id (owner/name): pass the output directory of "
+            "`dnalib pretrain` or `dnalib finetune`, a directory AutoModel loads, or a hub id "
+            "(`dnalib models list`)"
         )
     return check_model_dir(model)
+
+
+def _source(model: str, revision: str | None, trust_remote_code: bool) -> ModelSource:
+    """Resolve a model directory or hub id (a local path that is no model dir: the baseline-aware error)."""
+    if not is_hub_id(model):
+        _model_dir(model)
+    return resolve_model(model, revision=revision, trust_remote_code=trust_remote_code)
+
+
+def _pooling(model: str, pooling: str | None) -> str:
+    from dnalib.hub import lookup
+
+    if pooling is None:
+        entry = lookup(model)
+        return entry.pooling if entry else "mean"
+    if pooling not in POOLINGS:
+        raise DnalibError(f"pooling must be one of {', '.join(POOLINGS)}; got {pooling!r}")
+    return pooling
 
 
 def model_fingerprint(model: str | os.PathLike[str]) -> str:
     """sha256 over the files that decide a model directory's embeddings.
 
-    The config, the encoder weights and the tokenizer files are hashed (name
-    and content, in name order); training logs, checkpoints and a projection
-    head are not.
+    The config, the encoder weights, the tokenizer files and any Python code
+    shipped with the model are hashed (name and content, in name order);
+    training logs, checkpoints and a projection head are not.
 
     Parameters
     ----------
@@ -242,6 +544,7 @@ def model_fingerprint(model: str | os.PathLike[str]) -> str:
         f.name for f in path.iterdir()
         if f.is_file() and (
             f.name == "config.json" or f.name in WEIGHT_FILES or f.name.startswith("model-")
+            or f.suffix == ".py"  # a model's own code (auto_map)
             or f.name.startswith("tokenizer") or f.name in ("special_tokens_map.json", "vocab.txt",
                                                              "vocab.json", "merges.txt")
         )
@@ -255,35 +558,54 @@ def model_fingerprint(model: str | os.PathLike[str]) -> str:
     return digest.hexdigest()
 
 
-def describe_embedder(model: str, *, device: str | None = None) -> dict[str, Any]:
+def describe_embedder(model: str, *, device: str | None = None, pooling: str | None = None,
+                      revision: str | None = None, trust_remote_code: bool = False) -> dict[str, Any]:
     """What decides the rows :func:`load_embedder` computes: the model's identity and settings.
 
     Parameters
     ----------
     model : str
-        ``"tnf"``, ``"kmer6"`` or a model directory (checked with :func:`check_model_dir`).
+        ``"tnf"``, ``"kmer6"``, a model directory (checked with
+        :func:`check_model_dir`) or a Hugging Face model id.
     device : str, optional
         Where a model runs: on a GPU it runs in bf16, which changes the rows slightly.
+    pooling, revision, trust_remote_code
+        As in :func:`load_embedder`.
 
     Returns
     -------
     dict
-        For a baseline ``{"baseline": name, "settings": ...}``; for a model
-        directory ``{"model_dir": path, "sha256": fingerprint, "precision": ...,
-        "min_bases": ...}``. ``min_bases`` (also in a baseline's settings as
-        ``k``) is the run of unambiguous bases a record needs to be seen at all.
+        For a baseline ``{"baseline": name, "settings": ...}``; for a
+        directory with a dnalib k-mer or character tokenizer and mean pooling
+        ``{"model_dir": path, "sha256": fingerprint, "precision": ...,
+        "min_bases": ...}`` (as dnalib has always recorded it); for any other
+        directory the same plus ``pooling``, ``revision`` (None) and
+        ``trust_remote_code``; for a hub id ``{"model": id, "revision": asked,
+        "commit": resolved, "pooling": ..., "trust_remote_code": ...,
+        "precision": ..., "min_bases": 1}``. ``min_bases`` (also in a
+        baseline's settings as ``k``) is the run of unambiguous bases a record
+        needs to be seen at all.
     """
     if model in BASELINES:
         return {"baseline": model, "settings": dict(BASELINE_SETTINGS[model])}
-    path = _model_dir(model)
+    src = _source(model, revision, trust_remote_code)
     dev = check_device(device)
+    pool = _pooling(model, pooling)
 
     from dnalib.tokenizers import tokenizer_scheme
 
-    scheme, k = tokenizer_scheme(load_tokenizer(path))
-    return {"model_dir": str(path.resolve()), "sha256": model_fingerprint(path),
-            "precision": "bf16" if dev is not None and dev.type == "cuda" else "float32",
-            "min_bases": k if scheme in ("kmer", "nonoverlap") and k else 1}
+    scheme, k = tokenizer_scheme(load_tokenizer(model, source=src))
+    precision = "bf16" if dev is not None and dev.type == "cuda" else "float32"
+    need = k if scheme in ("kmer", "nonoverlap") and k and not src.custom_code else 1
+    if not src.local:
+        return {"model": src.name, "revision": src.revision, "commit": src.commit, "pooling": pool,
+                "trust_remote_code": src.trust_remote_code, "precision": precision, "min_bases": 1}
+    path = Path(model)
+    identity: dict[str, Any] = {"model_dir": str(path.resolve()), "sha256": model_fingerprint(path),
+                                "precision": precision, "min_bases": need}
+    if src.custom_code or scheme not in ("kmer", "nonoverlap", "char") or pool != "mean":
+        identity.update(pooling=pool, revision=None, trust_remote_code=src.trust_remote_code)
+    return identity
 
 
 def min_bases(identity: dict[str, Any]) -> int:
@@ -344,18 +666,33 @@ def load_embedder(
     batch_size: int = 64,
     device: str | None = None,
     progress: bool = False,
+    pooling: str | None = None,
+    revision: str | None = None,
+    trust_remote_code: bool = False,
 ) -> Callable[[Sequence[str]], np.ndarray]:
-    """Load a baseline or a saved model once; return a function that embeds sequences.
+    """Load a baseline or a model once; return a function that embeds sequences.
 
     Parameters
     ----------
     model : str
         ``"tnf"`` (256 tetranucleotide frequencies, L2-normalised, the
         DNABERT-S baseline), ``"kmer6"`` (canonical 6-mer spectrum,
-        L2-normalised) or a model directory (``dnalib pretrain`` /
-        ``dnalib finetune`` output, or any directory with a dnalib tokenizer).
+        L2-normalised), a model directory (``dnalib pretrain`` /
+        ``dnalib finetune`` output, or any directory that ``AutoModel`` and
+        ``AutoTokenizer`` load, whatever its tokenizer: character, k-mer,
+        BPE) or a Hugging Face model id such as ``zhihan1996/DNABERT-S``
+        (see :mod:`dnalib.hub`; downloaded once into the Hugging Face cache).
     batch_size, device, progress
         As in :func:`embed_sequences` (ignored for baselines).
+    pooling : {"mean", "cls"}, optional
+        As in :func:`embed_sequences`; default: the catalogue's pooling for a
+        catalogued model (:func:`dnalib.hub.lookup`), else ``"mean"``.
+    revision : str, optional
+        Hub revision; a commit hash pins the download (hub ids only).
+    trust_remote_code : bool
+        Allow a model's own Python code to run (DNABERT-2/-S, Nucleotide
+        Transformer v2, HyenaDNA, Caduceus need it); without it such a model
+        is refused with a one-line error.
 
     Returns
     -------
@@ -366,23 +703,34 @@ def load_embedder(
     Raises
     ------
     ~dnalib.errors.DnalibError
-        An unknown name, a model directory that cannot be loaded (see
-        :func:`check_model_dir`), an unusable device or a batch size below 1.
+        An unknown name, a model that cannot be loaded (see
+        :func:`check_model_dir`, :func:`dnalib.models.resolve_model`), custom
+        code without *trust_remote_code*, an unusable device or a batch size
+        below 1.
     """
     from dnalib import kmers
+    from dnalib.hub import lookup
 
     if model in BASELINES:
         settings = BASELINE_SETTINGS[model]
         return lambda seqs: kmers.kmer_spectrum(_nonempty(seqs), settings["k"],
                                                 canonical=settings["canonical"],
                                                 normalize=settings["normalize"]).astype(np.float32)
-    _model_dir(model)
+    src = _source(model, revision, trust_remote_code)
+    pool = _pooling(model, pooling)
     if batch_size < 1:
         raise DnalibError(f"batch_size must be a positive number of chunks per forward pass; got {batch_size}")
     dev = check_device(device)
-    encoder, tokenizer = load_encoder(model, device=dev)
-    return lambda seqs: embed_sequences(encoder, tokenizer, seqs, batch_size=batch_size,
-                                        progress=progress)
+    encoder, tokenizer = load_encoder(model, device=dev, source=src)
+    entry = lookup(model)
+    max_tokens = entry.chunk_tokens if entry else None
+    length = max_chunk_length(encoder, tokenizer, max_tokens)
+    if pool == "cls" and _first_token(tokenizer) is None:
+        raise DnalibError(f"--pooling cls needs a tokenizer with a [CLS] / <cls> token; {model}'s "
+                          "has none: use --pooling mean")
+    return lambda seqs: embed_sequences(encoder, tokenizer, seqs, chunk_length=length,
+                                        batch_size=batch_size, progress=progress, pooling=pool,
+                                        max_tokens=max_tokens)
 
 
 def _nonempty(seqs: Sequence[str]) -> list[str]:
@@ -399,6 +747,9 @@ def embed_with(
     batch_size: int = 64,
     device: str | None = None,
     progress: bool = False,
+    pooling: str | None = None,
+    revision: str | None = None,
+    trust_remote_code: bool = False,
 ) -> np.ndarray:
     """Embed sequences with a baseline named in :data:`BASELINES` or a saved model.
 
@@ -408,11 +759,14 @@ def embed_with(
     Parameters
     ----------
     model : str
-        ``"tnf"``, ``"kmer6"`` or a model directory (see :func:`load_embedder`).
+        ``"tnf"``, ``"kmer6"``, a model directory or a Hugging Face model id
+        (see :func:`load_embedder`).
     seqs : sequence of str
         DNA sequences.
     batch_size, device, progress
         As in :func:`embed_sequences` (ignored for baselines).
+    pooling, revision, trust_remote_code
+        As in :func:`load_embedder`.
 
     Returns
     -------
@@ -420,12 +774,14 @@ def embed_with(
         ``(len(seqs), dim)`` float32 embeddings.
     """
     seqs = _nonempty(seqs)
-    k = min_bases(describe_embedder(model, device=device))
+    options = {"pooling": pooling, "revision": revision, "trust_remote_code": trust_remote_code}
+    k = min_bases(describe_embedder(model, device=device, **options))
     bad = unembeddable(seqs, k)
     if bad:
         warnings.warn(unembeddable_warning(len(bad), len(seqs), [f"sequence {i}" for i in bad], k),
                       UserWarning, stacklevel=2)
-    return load_embedder(model, batch_size=batch_size, device=device, progress=progress)(seqs)
+    return load_embedder(model, batch_size=batch_size, device=device, progress=progress,
+                         **options)(seqs)
 
 
 def _output_paths(out: str | os.PathLike[str]) -> tuple[Path, Path]:
@@ -472,8 +828,13 @@ def _describe_identity(identity: dict[str, Any]) -> str:
     if "baseline" in identity:
         settings = ", ".join(f"{k}={v}" for k, v in identity["settings"].items())
         return f"baseline {identity['baseline']} ({settings})"
+    if "model" in identity:
+        commit = identity.get("commit") or identity.get("revision") or "unpinned"
+        return (f"Hugging Face model {identity['model']} (commit {str(commit)[:12]}, "
+                f"{identity.get('pooling')} pooling, {identity.get('precision')})")
+    pooling = f", {identity['pooling']} pooling" if identity.get("pooling") else ""
     return (f"model directory {identity.get('model_dir')} (weights sha256 "
-            f"{str(identity.get('sha256'))[:12]}, {identity.get('precision')})")
+            f"{str(identity.get('sha256'))[:12]}{pooling}, {identity.get('precision')})")
 
 
 def resume_mismatch(before: dict[str, Any], now: dict[str, Any]) -> str | None:
@@ -524,6 +885,9 @@ def embed_file(
     device: str | None = None,
     resume: bool = False,
     progress: bool = True,
+    pooling: str | None = None,
+    revision: str | None = None,
+    trust_remote_code: bool = False,
 ) -> dict[str, Any]:
     """Stream a FASTA/FASTQ file through a model and write the embeddings with their ids.
 
@@ -539,8 +903,10 @@ def embed_file(
     *block_size* or on whether the run was resumed.
 
     ``PREFIX.part.json`` records what produces the ``.part`` files: the
-    model (the sha256 of its config, weights and tokenizer, and the precision)
-    or the baseline and its settings, and the input file (path, size, sha256).
+    model (the sha256 of its config, weights and tokenizer, and the precision;
+    for a hub model its id, revision and resolved commit; the pooling when it
+    is not dnalib's default) or the baseline and its settings, and the input
+    file (path, size, sha256).
     A resumed run must match it, so rows of two models or two inputs never
     end up in one matrix. A run stopped by bad input removes its ``.part``
     files: nothing is left that a later run would continue.
@@ -552,7 +918,8 @@ def embed_file(
     Parameters
     ----------
     model : str
-        ``"tnf"``, ``"kmer6"`` or a model directory (see :func:`load_embedder`).
+        ``"tnf"``, ``"kmer6"``, a model directory or a Hugging Face model id
+        (see :func:`load_embedder`).
     path : str or path-like
         FASTA or FASTQ, plain or compressed.
     out : str or path-like
@@ -566,6 +933,8 @@ def embed_file(
         Continue an interrupted run with the same *out*, model and input.
     progress : bool
         Show a progress bar (records).
+    pooling, revision, trust_remote_code
+        As in :func:`load_embedder`.
 
     Returns
     -------
@@ -588,7 +957,8 @@ def embed_file(
     ids_part = ids_path.with_name(ids_path.name + ".part")
     record_path = npy.with_suffix(".part.json")
     records = read_sequences(path)  # a missing file fails here, before any model is loaded
-    identity = describe_embedder(model, device=device)
+    options = {"pooling": pooling, "revision": revision, "trust_remote_code": trust_remote_code}
+    identity = describe_embedder(model, device=device, **options)
     source = Path(path)
     run_record = {
         "format": RUN_RECORD_FORMAT,
@@ -627,7 +997,7 @@ def embed_file(
     if fresh:  # recorded before any row is written; also proves --out is writable
         write_text_atomically(record_path, json.dumps(run_record, indent=2) + "\n")
     try:
-        embedder = load_embedder(model, batch_size=batch_size, device=device)
+        embedder = load_embedder(model, batch_size=batch_size, device=device, **options)
     except BaseException:
         if fresh:
             _discard(record_path)
@@ -746,7 +1116,8 @@ def load_embeddings(out: str | os.PathLike[str], *, mmap: bool = True) -> tuple[
     return ids, emb
 
 
-__all__ = ["BASELINES", "BASELINE_SETTINGS", "check_device", "describe_embedder",
+__all__ = ["BASELINES", "BASELINE_SETTINGS", "POOLINGS", "bases_per_token", "check_device",
+           "context_tokens", "describe_embedder", "plan_chunks",
            "embed_file", "embed_sequences", "embed_with", "file_sha256", "load_embedder",
            "load_embeddings", "max_chunk_length", "min_bases", "model_fingerprint",
            "resume_mismatch", "unembeddable", "unembeddable_warning"]

@@ -23,8 +23,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -441,28 +443,214 @@ def check_model_dir(model: str | os.PathLike[str]) -> Path:
 
 
 
-def _load_quietly(load: Callable[..., Any], path: Path, what: str, **kwargs: Any) -> Any:
+#: A Hugging Face hub model id: ``owner/name`` (letters, digits, ``-``, ``_``, ``.``).
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where a model comes from, checked before any weight is loaded (:func:`resolve_model`).
+
+    Attributes
+    ----------
+    name : str
+        As given: a local directory or a Hugging Face hub id.
+    local : bool
+        True for a local directory.
+    revision : str or None
+        The revision asked for (hub ids only).
+    commit : str or None
+        The hub commit the config was read from (None for a local directory):
+        model and tokenizer are then loaded from that same commit.
+    config : dict
+        The model's ``config.json``.
+    custom_code : tuple of str
+        The classes its ``auto_map`` entries name (config.json and
+        tokenizer_config.json): Python code shipped with the model.
+    trust_remote_code : bool
+        Whether running that code was allowed.
+    """
+
+    name: str
+    local: bool
+    revision: str | None
+    commit: str | None
+    config: dict[str, Any]
+    custom_code: tuple[str, ...]
+    trust_remote_code: bool
+
+    @property
+    def load_from(self) -> str:
+        """What ``from_pretrained`` is given: the directory or the hub id."""
+        return self.name
+
+    @property
+    def load_revision(self) -> str | None:
+        """The revision ``from_pretrained`` is given: the resolved commit, else the one asked for."""
+        return None if self.local else (self.commit or self.revision)
+
+
+def is_hub_id(name: str | os.PathLike[str]) -> bool:
+    """True when *name* is not an existing path and reads as a hub id (``owner/name``)."""
+    return not Path(name).exists() and bool(HUB_ID.match(str(name)))
+
+
+def _auto_map_classes(cfg: dict[str, Any]) -> list[str]:
+    """The class paths an ``auto_map`` names (values may be strings or [slow, fast] pairs)."""
+    out: list[str] = []
+    amap = cfg.get("auto_map") if isinstance(cfg, dict) else None
+    for value in (amap or {}).values():
+        for v in value if isinstance(value, list | tuple) else [value]:
+            if isinstance(v, str) and v not in out:
+                out.append(v)
+    return out
+
+
+def _read_json_file(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _hub_file(name: str, filename: str, revision: str | None, *, required: bool = True) -> Path | None:
+    """Download (or take from the cache) one file of a hub model; failures -> one-line DnalibError."""
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
+
+    try:
+        return Path(hf_hub_download(repo_id=name, filename=filename, revision=revision))
+    except LocalEntryNotFoundError:
+        reason = "no network, or HF_HUB_OFFLINE=1, and it is not in the local cache"
+    except EntryNotFoundError:
+        if not required:
+            return None
+        reason = f"the repository has no {filename}"
+    except Exception as exc:  # noqa: BLE001 - repository missing, gated, bad revision, HTTP errors
+        reason = f"{type(exc).__name__}: {' '.join(str(exc).split())[:160]}"
+    at = f" at revision {revision}" if revision else ""
+    raise DnalibError(
+        f"cannot fetch {filename} of {name!r}{at} from the Hugging Face hub ({reason}); no local "
+        f"directory {name!r} exists either: check the id and --revision, the network (and HF_TOKEN "
+        f"for gated models), or download it once (`huggingface-cli download {name}`) and pass "
+        "that directory"
+    ) from None
+
+
+def remote_code_refusal(name: str, classes: list[str] | tuple[str, ...]) -> str:
+    """The one-line message refusing a model that needs its own Python code."""
+    shown = ", ".join(classes[:3]) + (", ..." if len(classes) > 3 else "")
+    return (f"{name} needs custom code from its repository to load ({shown} in its auto_map), "
+            "which dnalib runs only when asked: --trust-remote-code (trust_remote_code=True) "
+            "executes the model's own Python files on this machine; read them first and pin "
+            "them with --revision COMMIT")
+
+
+def resolve_model(name: str | os.PathLike[str], *, revision: str | None = None,
+                  trust_remote_code: bool = False) -> ModelSource:
+    """Find a model's config (local directory or hub id) and check it may be loaded.
+
+    A local directory is checked with :func:`check_model_dir`; a hub id
+    (``owner/name``) has its ``config.json`` (and ``tokenizer_config.json``, if
+    any) fetched at *revision* (cached by ``huggingface_hub``; nothing else is
+    downloaded here). A model whose ``auto_map`` names its own classes needs
+    *trust_remote_code*.
+
+    Parameters
+    ----------
+    name : str or path-like
+        A model directory or a Hugging Face model id.
+    revision : str, optional
+        Hub revision: a commit hash pins the download (a branch or tag can move).
+    trust_remote_code : bool
+        Allow the model's own Python code to run.
+
+    Returns
+    -------
+    ModelSource
+
+    Raises
+    ------
+    ~dnalib.errors.DnalibError
+        Not a directory nor a hub id, a config that cannot be read or fetched,
+        ``revision`` given for a local directory, or custom code without
+        *trust_remote_code*.
+    """
+    text = str(name)
+    path = Path(name)
+    if path.exists():
+        if revision:
+            raise DnalibError(
+                f"--revision {revision} applies to a Hugging Face hub id, not the local directory "
+                f"{path}: drop --revision (a directory is what it is) or pass the hub id"
+            )
+        check_model_dir(path)
+        cfg = _read_model_config(path)
+        tok_cfg = _read_json_file(path / "tokenizer_config.json")
+        commit = None
+        local = True
+    elif HUB_ID.match(text):
+        cfg_file = _hub_file(text, "config.json", revision)
+        assert cfg_file is not None
+        cfg = _read_json_file(cfg_file)
+        if not cfg.get("model_type") and not cfg.get("auto_map"):
+            raise DnalibError(f"the config.json of {text!r} on the Hugging Face hub names no model_type: "
+                              "it is not a transformers model")
+        tok_file = _hub_file(text, "tokenizer_config.json", revision, required=False)
+        tok_cfg = _read_json_file(tok_file) if tok_file else {}
+        snapshot = cfg_file.parent
+        commit = snapshot.name if snapshot.parent.name == "snapshots" else None
+        local = False
+    else:
+        raise DnalibError(
+            f"{text!r} is not a model directory (it does not exist) nor a Hugging Face model id "
+            "(owner/name): pass the output directory of `dnalib pretrain` / `dnalib finetune`, a "
+            "directory that transformers' AutoModel loads, or a hub id (see `dnalib models list`)"
+        )
+    custom = tuple(_auto_map_classes(cfg) + [c for c in _auto_map_classes(tok_cfg)
+                                             if c not in _auto_map_classes(cfg)])
+    if custom and not trust_remote_code:
+        raise DnalibError(remote_code_refusal(text, custom))
+    return ModelSource(name=text, local=local, revision=revision, commit=commit, config=cfg,
+                       custom_code=custom, trust_remote_code=bool(trust_remote_code))
+
+
+def _load_quietly(load: Callable[..., Any], path: Any, what: str, *, hub: bool = False,
+                  custom: bool = False, **kwargs: Any) -> Any:
     """Run a ``from_pretrained`` with transformers' log below errors; loading failures -> DnalibError."""
     from safetensors import SafetensorError
     from transformers.utils import logging as hf_logging
 
+    caught: tuple[type[BaseException], ...] = (OSError, ValueError, KeyError, RuntimeError,
+                                               SafetensorError)
+    if custom:  # a model's own code that does not fit this transformers version
+        caught += (AttributeError, TypeError)
     hf_logging.disable_progress_bar()
     level = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # the load report lists the unused LM head; checked below
     try:
         return load(path, **kwargs)
-    except (OSError, ValueError, KeyError, RuntimeError, SafetensorError) as exc:
+    except ImportError as exc:
         raise DnalibError(
-            f"cannot load the {what} of {path} ({' '.join(str(exc).split())[:200]}): the model "
-            "directory is incomplete or damaged; copy it again or re-run the training command"
+            f"cannot load the {what} of {path}: its code needs a package that is not installed "
+            f"({' '.join(str(exc).split())[:200]}); install it in this environment"
+        ) from None
+    except caught as exc:
+        fix = ("check the id, --revision and the network" if hub else
+               "the model directory is incomplete or damaged; copy it again or re-run the "
+               "training command")
+        raise DnalibError(
+            f"cannot load the {what} of {path} ({' '.join(str(exc).split())[:200]}): {fix}"
+            + ("; its own code may not run with this transformers version" if custom else "")
         ) from None
     finally:
         hf_logging.set_verbosity(level)
 
 
-def _check_loading_info(path: Path, info: dict[str, Any]) -> None:
+def _check_loading_info(path: Any, info: dict[str, Any]) -> None:
     """Fail on missing or mismatched encoder weights; warn on unexpected ones other than the heads."""
-    missing = sorted(k for k in info.get("missing_keys", ()) if not k.startswith("pooler."))
+    missing = sorted(k for k in info.get("missing_keys", ()) if not k.startswith(UNUSED_HEAD_PREFIXES))
     mismatched = sorted(str(k[0] if isinstance(k, tuple) else k) for k in info.get("mismatched_keys", ()))
     if missing or mismatched:
         bad = missing or mismatched
@@ -470,7 +658,7 @@ def _check_loading_info(path: Path, info: dict[str, Any]) -> None:
             f"{path}: the weights do not fit the config ({len(bad)} encoder weight(s) "
             f"{'missing' if missing else 'of the wrong shape'}, e.g. {bad[0]!r}): the embeddings "
             "would be partly random; use the directory written by `dnalib pretrain` / "
-            "`dnalib finetune` unchanged"
+            "`dnalib finetune` (or the published model) unchanged"
         )
     odd = sorted(k for k in info.get("unexpected_keys", ()) if not k.startswith(UNUSED_HEAD_PREFIXES))
     if odd:
@@ -479,33 +667,70 @@ def _check_loading_info(path: Path, info: dict[str, Any]) -> None:
                       UserWarning, stacklevel=3)
 
 
-
-
-def load_tokenizer(path: Any) -> Any:
-    """The tokenizer saved in a model directory (loading failures as one-line errors)."""
-    from pathlib import Path
-
-    from transformers import AutoTokenizer
-
-    return _load_quietly(AutoTokenizer.from_pretrained, Path(path), "tokenizer")
-
-
-def load_encoder(path: Any, *, device: Any = None) -> tuple[Any, Any]:
-    """The encoder and tokenizer of a model directory: the one way dnalib reads a model.
-
-    Works for a ``dnalib pretrain`` / ``dnalib finetune`` output directory,
-    one of its checkpoints, or any directory that ``AutoModel`` and
-    ``AutoTokenizer`` load. For an MLM directory only the encoder is loaded
-    (the language-model head is not needed to embed), without the load
-    report about its unused weights; missing or wrongly shaped encoder
-    weights are an error, other unused weights a warning.
+def load_tokenizer(path: Any, *, revision: str | None = None, trust_remote_code: bool = False,
+                   source: ModelSource | None = None) -> Any:
+    """The tokenizer of a model directory or hub id (loading failures as one-line errors).
 
     Parameters
     ----------
     path : str or path-like
-        The model directory.
+        A model directory or a Hugging Face model id.
+    revision, trust_remote_code
+        As in :func:`resolve_model` (a hub id only; custom tokenizer code needs the flag).
+    source : ModelSource, optional
+        Already resolved (skips :func:`resolve_model`).
+    """
+    from transformers import AutoTokenizer
+
+    if source is None and not is_hub_id(path) and not _read_json_file(
+            Path(path) / "tokenizer_config.json").get("auto_map") and revision is None:
+        # a local directory without custom tokenizer code: no config check needed
+        return _load_quietly(AutoTokenizer.from_pretrained, Path(path), "tokenizer")
+    src = source or resolve_model(path, revision=revision, trust_remote_code=trust_remote_code)
+    kwargs: dict[str, Any] = {}
+    if src.trust_remote_code:
+        kwargs["trust_remote_code"] = True
+    if src.load_revision:
+        kwargs["revision"] = src.load_revision
+    return _load_quietly(AutoTokenizer.from_pretrained,
+                         Path(src.name) if src.local else src.name, "tokenizer",
+                         hub=not src.local, custom=bool(src.custom_code), **kwargs)
+
+
+#: Model types whose stock transformers class dnalib loads with SDPA attention and no pooler.
+_SDPA_TYPES = ("roberta", "esm")
+_NO_POOLER_TYPES = ("roberta", "bert")
+
+
+def load_encoder(path: Any, *, device: Any = None, revision: str | None = None,
+                 trust_remote_code: bool = False,
+                 source: ModelSource | None = None) -> tuple[Any, Any]:
+    """The encoder and tokenizer of a model: the one way dnalib reads a model.
+
+    Works for a ``dnalib pretrain`` / ``dnalib finetune`` output directory,
+    one of its checkpoints, any directory that ``AutoModel`` and
+    ``AutoTokenizer`` load, or a Hugging Face hub id (``owner/name``, fetched
+    at *revision*; the same code path as a directory). For an MLM checkpoint
+    only the encoder is loaded (the language-model head is not needed to
+    embed), without the load report about its unused weights; missing or
+    wrongly shaped encoder weights are an error, other unused weights a
+    warning. A model whose ``auto_map`` has no ``AutoModel`` but an
+    ``AutoModelForMaskedLM`` (the Nucleotide Transformer v2) is loaded with
+    its head and the encoder inside is returned.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The model directory or hub id.
     device : str or torch.device, optional
         Move the encoder there.
+    revision : str, optional
+        Hub revision (a commit hash pins the download); not for a directory.
+    trust_remote_code : bool
+        Allow the model's own Python code (``auto_map``) to run; without it
+        such a model is refused (:func:`remote_code_refusal`).
+    source : ModelSource, optional
+        Already resolved with :func:`resolve_model`.
 
     Returns
     -------
@@ -516,25 +741,40 @@ def load_encoder(path: Any, *, device: Any = None) -> tuple[Any, Any]:
     Raises
     ------
     DnalibError
-        When *path* is not a model directory (:func:`check_model_dir`), is a
-        run that did not finish, or its files are damaged; the message says
-        what to do.
+        When *path* is not a model directory (:func:`check_model_dir`) nor a
+        hub id that can be fetched, is a run that did not finish, needs
+        custom code that was not allowed, or its files are damaged; the
+        message says what to do.
     """
-    from transformers import AutoModel
+    from transformers import AutoModel, AutoModelForMaskedLM
 
-    path = check_model_dir(path)
-    if (path / "checkpoints").is_dir() and not any((path / f).exists() for f in RUN_INFO_FILES):
+    src = source or resolve_model(path, revision=revision, trust_remote_code=trust_remote_code)
+    where: Any = Path(src.name) if src.local else src.name
+    if src.local and (where / "checkpoints").is_dir() and not any(
+            (where / f).exists() for f in RUN_INFO_FILES):
         raise DnalibError(
-            f"{path} holds a training run that did not finish (no {' or '.join(RUN_INFO_FILES)}): "
+            f"{where} holds a training run that did not finish (no {' or '.join(RUN_INFO_FILES)}): "
             "resume it with the same command and --resume, or load one of its checkpoints"
         )
+    cfg = src.config
+    amap = cfg.get("auto_map") or {}
     extra: dict[str, Any] = {}
-    if _read_model_config(path).get("model_type") == "roberta":
-        extra["add_pooling_layer"] = False  # dnalib never uses the pooler (mean pooling)
-    encoder, info = _load_quietly(AutoModel.from_pretrained, path, "encoder",
-                                  output_loading_info=True, attn_implementation="sdpa", **extra)
-    _check_loading_info(path, info)
-    tokenizer = load_tokenizer(path)
+    if not amap and cfg.get("model_type") in _SDPA_TYPES:
+        extra["attn_implementation"] = "sdpa"
+    if not amap and cfg.get("model_type") in _NO_POOLER_TYPES:
+        extra["add_pooling_layer"] = False  # dnalib never uses the pooler (mean or first-token pooling)
+    if src.trust_remote_code:
+        extra["trust_remote_code"] = True
+    if src.load_revision:
+        extra["revision"] = src.load_revision
+    loader = AutoModel
+    if amap and "AutoModel" not in amap and "AutoModelForMaskedLM" in amap:
+        loader = AutoModelForMaskedLM
+    model, info = _load_quietly(loader.from_pretrained, where, "encoder", hub=not src.local,
+                                custom=bool(src.custom_code), output_loading_info=True, **extra)
+    _check_loading_info(where, info)
+    encoder = base_model(model) if loader is AutoModelForMaskedLM else model
+    tokenizer = load_tokenizer(where, source=src)
     if device is not None:
         encoder = encoder.to(device)
     return encoder.eval(), tokenizer
