@@ -172,6 +172,11 @@ README: dict[str, Run | Skip] = {
     ".venv/bin/dnalib embed --model sample/ --input contigs.fa --out emb": Run(("--no-progress",)),
     ".venv/bin/dnalib evaluate --model tnf --genomes ../shared/data/genomes-kmcp15 --out tnf.json":
         Run(("--per-genome", "12", "--no-progress")),
+    ".venv/bin/dnalib models list": Run(),
+    ".venv/bin/dnalib evaluate --model zhihan1996/DNABERT-S --trust-remote-code --revision COMMIT "
+    "--genomes ../shared/data/genomes-kmcp15 --out dnabert-s.json":
+        Skip(f"{NET} (downloads the published model; tests/test_hf_models.py loads tiny models of "
+             "each family through the same code path offline)"),
     # ---- benchmarks
     ".venv/bin/python benchmarks/bench_kmers.py":
         Skip("a speed benchmark (5 Mbp against pure Python), not a usage example"),
