@@ -973,7 +973,10 @@ def finetune(
 
     The run directory, checkpoints, resume, log and processes are the shared
     engine's (:mod:`dnalib.training`); this loop holds the pairs, the mixing,
-    the loss and what is saved.
+    the loss and what is saved. Under ``torchrun`` / ``accelerate launch``
+    each process encodes its share of the ``cfg.batch_pairs`` pairs of a
+    step and the loss is the whole batch's (:class:`ContrastiveObjective`):
+    the run trains what a single process trains.
 
     Parameters
     ----------
