@@ -221,6 +221,7 @@ def encode(
     perm: torch.Tensor | None = None,
     lam: torch.Tensor | None = None,
     content: torch.Tensor | None = None,
+    gather: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """Pooled encoder output, optionally with MI-Mix at one layer.
 
@@ -251,6 +252,12 @@ def encode(
         :func:`dnalib.models.content_mask` to exclude [CLS] and [SEP] as in
         DNABERT-S; default: *attention_mask*. When mixing it becomes
         ``content * content[perm]``.
+    gather : callable, optional
+        Partners from other processes: ``gather(x)`` returns the rows of *x*
+        of every process (:func:`gather_rows`), *perm* then indexes those
+        rows, and at the mixing layer ``h[perm]``, ``mask[perm]`` and
+        ``content[perm]`` are taken from the gathered hidden states and masks
+        (default: this process's rows only).
 
     Returns
     -------
@@ -293,9 +300,10 @@ def encode(
         if i == mix_layer:
             perm = perm.to(hidden.device).long()
             w = lam.to(hidden.device, hidden.dtype).view(-1, 1, 1)
-            hidden = w * hidden + (1 - w) * hidden[perm]
-            mask = mask * mask[perm]
-            content = content * content[perm]
+            every = gather or (lambda x: x)
+            hidden = w * hidden + (1 - w) * every(hidden)[perm]
+            mask = mask * every(mask)[perm]
+            content = content * every(content)[perm]
             prepared = _prepare_mask(encoder, mask, hidden)
         if is_esm:
             hidden = layer(hidden, attention_mask=prepared, position_embeddings=position_embeddings)
@@ -353,6 +361,45 @@ def draw_mix(
     return layer, perm, lam
 
 
+def _process_group() -> tuple[int, int]:
+    """``(rank, world)`` of the process group (``(0, 1)`` without one)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def gather_rows(x: torch.Tensor) -> torch.Tensor:
+    """The rows of *x* of every process, in rank order (*x* itself in a single process).
+
+    Floating-point tensors are gathered with an all-gather that carries
+    gradients (``all_gather_single_autograd`` of
+    ``torch.distributed._functional_collectives``, which torch names as the
+    successor of the deprecated ``torch.distributed.nn.functional.all_gather``):
+    its backward sends each process the sum, over processes, of the gradient
+    of its rows (a reduce-scatter). When every process computes the same global loss from the
+    gathered rows, that sum is *world* times the gradient of the global loss,
+    and DDP's average over processes leaves exactly the single-process
+    gradient. Integer and boolean tensors (masks) are gathered without
+    gradient. Every process must pass a tensor of the same shape.
+    """
+    _, world = _process_group()
+    if world == 1:
+        return x
+    import torch.distributed as dist
+
+    if x.is_floating_point():
+        from torch.distributed import _functional_collectives as fc
+
+        return fc.wait_tensor(fc.all_gather_single_autograd(x.contiguous(), 0, dist.group.WORLD))
+    wire = x.to(torch.uint8) if x.dtype == torch.bool else x.contiguous()
+    parts = [torch.empty_like(wire) for _ in range(world)]
+    dist.all_gather(parts, wire)
+    out = torch.cat(parts)
+    return out.bool() if x.dtype == torch.bool else out
+
+
 
 __all__ = [
     "ContrastiveObjective",
@@ -366,6 +413,7 @@ __all__ = [
     "finetune",
     "finetune_config",
     "finetune_optimizer",
+    "gather_rows",
     "genome_groups",
     "init_fingerprint",
     "mimix_loss",
@@ -739,6 +787,14 @@ class ContrastiveObjective(nn.Module):
         view *i* in rows ``i * chunks ... (i + 1) * chunks - 1``; a view's
         encoding is the mean of its chunk encodings (chunks of equal length).
         With MI-Mix, chunk j of view i is mixed with chunk j of its partner.
+
+    Under DDP each process holds its slice of the global batch (rank *r* the
+    views ``r * N ... (r + 1) * N - 1``), and the loss is the global batch's:
+    the projections of every process are gathered (:func:`gather_rows`), so
+    an anchor's negatives are all other views of the global batch, and a
+    MI-Mix partner may be a view of another process (its hidden states and
+    masks are gathered at the mixing layer). Every process computes the same
+    global loss; its gradient, averaged by DDP, is the single-process one.
     """
 
     def __init__(self, encoder: Any, head: ProjectionHead, tokenizer: Any,
@@ -754,26 +810,40 @@ class ContrastiveObjective(nn.Module):
         return att.bool() & (ids != self.cls_id) & (ids != self.sep_id)
 
     def _pooled(self, ids: torch.Tensor, att: torch.Tensor, **mix: Any) -> torch.Tensor:
-        """View encodings ``(N, d)``: mean of the pooled chunk encodings."""
+        """View encodings ``(N, d)``: mean of the pooled chunk encodings.
+
+        With mixing, ``perm`` (one entry per view) indexes the views of the
+        global batch: chunk rows are gathered from every process.
+        """
         c = self.chunks
         if mix:
             perm, lam = mix["perm"], mix["lam"]
             mix["perm"] = (perm.long().view(-1, 1) * c
                            + torch.arange(c, device=perm.device)).reshape(-1)
             mix["lam"] = lam.repeat_interleave(c)
+            mix["gather"] = gather_rows
         pooled = encode(self.encoder, ids, att, content=self._content(ids, att), **mix)
         return pooled.view(-1, c, pooled.shape[-1]).mean(1)
 
     def forward(self, ids1: torch.Tensor, att1: torch.Tensor, ids2: torch.Tensor,
                 att2: torch.Tensor, mix: tuple[int, torch.Tensor, torch.Tensor] | None = None
                 ) -> torch.Tensor:
-        """The loss: weighted SimCLR without *mix*, MI-Mix with ``mix = (layer, perm, lam)``."""
-        z2 = self.head(self._pooled(ids2, att2))
+        """The global batch's loss: weighted SimCLR without *mix*, MI-Mix with ``mix``.
+
+        *mix* is ``(layer, perm, lam)`` for the global batch (``perm`` and
+        ``lam`` have one entry per view of all processes together); the
+        inputs are this process's slice.
+        """
+        z2 = gather_rows(self.head(self._pooled(ids2, att2)))
         if mix is None:
-            z1 = self.head(self._pooled(ids1, att1))
+            z1 = gather_rows(self.head(self._pooled(ids1, att1)))
             return weighted_simclr_loss(z1, z2, self.temperature)
         layer, perm, lam = mix
-        z1m = self.head(self._pooled(ids1, att1, mix_layer=layer, perm=perm, lam=lam))
+        rank, _ = _process_group()
+        n = ids1.shape[0] // self.chunks
+        mine = slice(rank * n, (rank + 1) * n)
+        z1m = gather_rows(self.head(self._pooled(ids1, att1, mix_layer=layer, perm=perm[mine],
+                                                 lam=lam[mine])))
         return mimix_loss(z1m, z2, perm.to(z1m.device), lam.to(z1m.device), self.temperature)
 
 
@@ -909,7 +979,10 @@ def finetune(
 
     The run directory, checkpoints, resume, log and processes are the shared
     engine's (:mod:`dnalib.training`); this loop holds the pairs, the mixing,
-    the loss and what is saved.
+    the loss and what is saved. Under ``torchrun`` / ``accelerate launch``
+    each process encodes its share of the ``cfg.batch_pairs`` pairs of a
+    step and the loss is the whole batch's (:class:`ContrastiveObjective`):
+    the run trains what a single process trains.
 
     Parameters
     ----------
@@ -994,9 +1067,10 @@ def finetune(
         head = ProjectionHead(encoder.config.hidden_size, cfg.proj_dim)
     if head_weights is not None:
         head.load_state_dict(head_weights)
+    chunks = cfg.fragment_length // chunk
     objective = ContrastiveObjective(encoder, head, tok, cfg.temperature,
-                                     chunks=cfg.fragment_length // chunk).to(procs.device).train()
-    optimizer = finetune_optimizer(encoder, head, cfg, fused=procs.device.type == "cuda")
+                                     chunks=chunks).to(procs.device).train()
+    optimizer = finetune_optimizer(encoder, head, cfg, fused=procs.fused_adamw)
     if resumed:
         optimizer.load_state_dict(state["optimizer"])
     model = procs.wrap(objective)
@@ -1016,14 +1090,19 @@ def finetune(
         for g in optimizer.param_groups:
             g["lr"] = g["base_lr"] * factor
         view1, view2 = sampler.batch(step + cfg.data_offset, cfg.batch_pairs)
-        mine = slice(procs.rank * local, (procs.rank + 1) * local)
-        ids1, att1 = encode_batch(tok, split_views(view1[mine], chunk))
-        ids2, att2 = encode_batch(tok, split_views(view2[mine], chunk))
-        t = [torch.from_numpy(a).to(procs.device) for a in (ids1, att1, ids2, att2)]
+        # Every process tokenizes the global batch (padded as one process would) and takes
+        # its rows; the loss gathers the others' (ContrastiveObjective).
+        rows = slice(procs.rank * local * chunks, (procs.rank + 1) * local * chunks)
+        ids1, att1 = encode_batch(tok, split_views(view1, chunk))
+        ids2, att2 = encode_batch(tok, split_views(view2, chunk))
+        t = [procs.to_device(a[rows]) for a in (ids1, att1, ids2, att2)]
         mix = None
         if phase != "simclr":
-            rng = np.random.default_rng([cfg.seed, 6, step + cfg.data_offset, procs.rank])
-            mix = draw_mix(local, n_layers, rng, alpha=cfg.alpha, input_only=phase == "imix")
+            # One draw for the global batch, the same on every process (partners may be
+            # another process's views); with one process, the draws of earlier versions.
+            rng = np.random.default_rng([cfg.seed, 6, step + cfg.data_offset])
+            mix = draw_mix(cfg.batch_pairs, n_layers, rng, alpha=cfg.alpha,
+                           input_only=phase == "imix")
         with torch.autocast(procs.device.type, dtype=torch.bfloat16, enabled=use_bf16):
             loss = model(*t, mix=mix)
         loss.backward()

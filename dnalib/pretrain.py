@@ -587,8 +587,12 @@ def lr_at(step: int, cfg: PretrainConfig) -> float:
                      min_ratio=cfg.min_lr_ratio)
 
 
-def make_optimizer(model: Any, cfg: PretrainConfig) -> torch.optim.Optimizer:
+def make_optimizer(model: Any, cfg: PretrainConfig, *, fused: bool | None = None
+                   ) -> torch.optim.Optimizer:
     """AdamW without weight decay on biases and LayerNorm weights (fused on CUDA).
+
+    *fused* chooses the fused kernel (default: when the model is on a GPU;
+    :func:`pretrain` passes :attr:`dnalib.training.Processes.fused_adamw`).
 
     The input token embeddings form a group of their own whose rate is
     ``cfg.embedding_rate`` times the others (each group's ``lr_mult``;
@@ -616,7 +620,8 @@ def make_optimizer(model: Any, cfg: PretrainConfig) -> torch.optim.Optimizer:
                        "lr_mult": rate})
     for g in groups:
         g["lr"] = cfg.lr * g["lr_mult"]
-    fused = next(model.parameters()).device.type == "cuda"
+    if fused is None:
+        fused = next(model.parameters()).device.type == "cuda"
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas, fused=fused)
 
 
@@ -758,7 +763,7 @@ def pretrain(
         torch.manual_seed(cfg.seed)
     _freeze_unused_head_bias(model)
     model.to(procs.device).train()
-    optimizer = make_optimizer(model, cfg)
+    optimizer = make_optimizer(model, cfg, fused=procs.fused_adamw)
     if resumed:
         optimizer.load_state_dict(state["optimizer"])
     train_model = procs.wrap(MaskedLMScorer(model))
@@ -786,8 +791,7 @@ def pretrain(
         loss_sum, correct = 0.0, 0
         for m in range(cfg.grad_accum):  # this process's share of each micro-batch
             lo = m * micro + procs.rank * local
-            t = [torch.from_numpy(np.ascontiguousarray(a[lo:lo + local])).to(procs.device)
-                 for a in (inputs_all, att_all, ids_all, sel_all)]
+            t = [procs.to_device(a[lo:lo + local]) for a in (inputs_all, att_all, ids_all, sel_all)]
             last_micro = m == cfg.grad_accum - 1
             sync = contextlib.nullcontext() if last_micro or not procs.distributed \
                 else train_model.no_sync()

@@ -185,6 +185,35 @@ class Processes:
     rank: int
     world: int
     device: torch.device
+    #: Take the branches a GPU run takes (bf16 under ``"auto"``, fused AdamW,
+    #: non-blocking copies) on any device, so that CI runs them on CPUs.
+    force_gpu_paths: bool = False
+
+    @property
+    def gpu_paths(self) -> bool:
+        """Whether this process takes the GPU branches (on a GPU, or forced)."""
+        return self.device.type == "cuda" or self.force_gpu_paths
+
+    @property
+    def fused_adamw(self) -> bool:
+        """Whether AdamW runs fused (one kernel for all parameters): on GPUs.
+
+        torch also has a float32 fused kernel on CPUs, which a forced run uses.
+        """
+        return self.gpu_paths
+
+    def to_device(self, array: Any) -> torch.Tensor:
+        """A NumPy array as a tensor on this process's device.
+
+        On a GPU the copy goes through pinned memory and does not block (the
+        GPU still finishes the previous step meanwhile).
+        """
+        import numpy as np
+
+        tensor = torch.from_numpy(np.ascontiguousarray(array))
+        if self.device.type == "cuda":
+            tensor = tensor.pin_memory()
+        return tensor.to(self.device, non_blocking=self.gpu_paths)
 
     @property
     def distributed(self) -> bool:
@@ -231,17 +260,20 @@ class Processes:
     def use_bf16(self, setting: str) -> bool:
         """Whether a ``bf16`` setting (``"auto"``, ``"on"``, ``"off"``) turns bf16 autocast on.
 
-        ``"auto"`` means on a GPU that supports bf16, never on CPUs: measured
+        ``"auto"`` means on a GPU that supports bf16 (or with
+        ``force_gpu_paths``), never on CPUs otherwise: measured
         on a 2-core AVX-512-BF16 machine, autocast made the ``cpu`` profile's
         pretraining steps 2.5x *slower* (the casts around small matrices cost
         more than the faster products save).
         """
         if setting == "on":
             return True
-        return setting == "auto" and self.device.type == "cuda" and torch.cuda.is_bf16_supported()
+        if setting != "auto" or not self.gpu_paths:
+            return False
+        return self.device.type != "cuda" or torch.cuda.is_bf16_supported()
 
 
-def setup_processes(device: str | None = None) -> Processes:
+def setup_processes(device: str | None = None, *, force_gpu_paths: bool = False) -> Processes:
     """This process's rank, world size and device; joins the process group under torchrun.
 
     NCCL on GPUs, gloo on CPUs; each CPU process gets its share of the cores.
@@ -250,6 +282,8 @@ def setup_processes(device: str | None = None) -> Processes:
     ----------
     device : str, optional
         ``"cpu"``, ``"cuda"``, ... (default: CUDA if available).
+    force_gpu_paths : bool
+        Take the GPU branches on any device (see :class:`Processes`; tests).
 
     Returns
     -------
@@ -269,7 +303,7 @@ def setup_processes(device: str | None = None) -> Processes:
     if dev.type == "cpu" and world > 1:
         local = int(os.environ.get("LOCAL_WORLD_SIZE", world))
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // local))
-    return Processes(rank, world, dev)
+    return Processes(rank, world, dev, force_gpu_paths)
 
 
 # --------------------------------------------------------------------------- the run directory

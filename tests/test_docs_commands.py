@@ -193,6 +193,9 @@ README: dict[str, Run | Skip] = {
         Skip("~25 min on 2 cores; its smoke run is tests/test_benchmarks.py's"),
     ".venv/bin/python benchmarks/bench_embed.py":
         Skip("a speed and memory benchmark (streams 100k records), not a usage example"),
+    ".venv/bin/python benchmarks/bench_scaling.py --out results/scaling_cpu.json":
+        Skip("a speed benchmark (two torchrun runs of the cpu profile, minutes); its smoke run "
+             "is tests/test_gpu_check.py's"),
 }
 
 SETUP: dict[str, Run | Skip] = {
