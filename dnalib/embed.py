@@ -45,6 +45,7 @@ from dnalib.models import (
     load_tokenizer,
     masked_mean,
     resolve_model,
+    unfinished_run,
 )
 
 #: Pooling of the last hidden layer: ``mean`` (masked mean over the sequence's tokens,
@@ -494,7 +495,7 @@ def check_device(device: str | None) -> Any:
 
 def _model_dir(model: str | os.PathLike[str]) -> Path:
     """A model directory checked with :func:`dnalib.models.check_model_dir` (baselines named in the error)."""
-    if not (Path(model) / "config.json").is_file():
+    if not (Path(model) / "config.json").is_file() and not unfinished_run(model):
         raise DnalibError(
             f"{str(model)!r} is neither a baseline ({', '.join(BASELINES)}) nor a model directory "
             "(no config.json) nor a Hugging Face model id (owner/name): pass the output directory of "

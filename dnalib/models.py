@@ -396,6 +396,12 @@ def _read_model_config(path: Path) -> dict[str, Any]:
 
 
 
+def unfinished_run(path: str | os.PathLike[str]) -> bool:
+    """Whether *path* holds a dnalib training run that has not written its info file (yet)."""
+    path = Path(path)
+    return (path / "checkpoints").is_dir() and not any((path / f).exists() for f in RUN_INFO_FILES)
+
+
 def check_model_dir(model: str | os.PathLike[str]) -> Path:
     """Check that a directory holds a loadable encoder before anything is loaded.
 
@@ -411,10 +417,16 @@ def check_model_dir(model: str | os.PathLike[str]) -> Path:
     Raises
     ------
     ~dnalib.errors.DnalibError
-        No ``config.json`` (or not a model config), no weights, or a weights
-        file that is truncated or not safetensors; the message names the file.
+        A training run that did not finish, no ``config.json`` (or not a
+        model config), no weights, or a weights file that is truncated or not
+        safetensors; the message names the file.
     """
     path = Path(model)
+    if unfinished_run(path):
+        raise DnalibError(
+            f"{path} holds a training run that did not finish (no {' or '.join(RUN_INFO_FILES)}): "
+            "resume it with the same command and --resume, or load one of its checkpoints"
+        )
     if not (path / "config.json").is_file():
         raise DnalibError(
             f"{str(model)!r} is not a model directory (no config.json): pass the output "
@@ -750,12 +762,8 @@ def load_encoder(path: Any, *, device: Any = None, revision: str | None = None,
 
     src = source or resolve_model(path, revision=revision, trust_remote_code=trust_remote_code)
     where: Any = Path(src.name) if src.local else src.name
-    if src.local and (where / "checkpoints").is_dir() and not any(
-            (where / f).exists() for f in RUN_INFO_FILES):
-        raise DnalibError(
-            f"{where} holds a training run that did not finish (no {' or '.join(RUN_INFO_FILES)}): "
-            "resume it with the same command and --resume, or load one of its checkpoints"
-        )
+    if src.local:
+        check_model_dir(where)
     cfg = src.config
     amap = cfg.get("auto_map") or {}
     extra: dict[str, Any] = {}

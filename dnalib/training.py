@@ -450,7 +450,7 @@ class Run:
                 state = torch.load(ckpt / STATE_FILE, map_location="cpu", weights_only=True)
                 loaded = load(ckpt)
             except Exception as exc:  # any damage: try the previous checkpoint
-                reason = " ".join(str(exc).split())[:200] or type(exc).__name__
+                reason = " ".join(str(exc).split()).split(". ")[0][:160] or type(exc).__name__
                 warnings.warn(f"checkpoint {ckpt} is damaged ({reason}): trying an earlier one",
                               stacklevel=2)
                 continue

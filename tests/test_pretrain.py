@@ -258,3 +258,30 @@ def test_two_processes_match_one_process(community_dir, tmp_path):
     assert info["world_size"] == 2
     np.testing.assert_allclose(_losses(two), _losses(one), rtol=2e-4)
     shutil.rmtree(two, ignore_errors=True)
+
+
+def test_a_run_that_did_not_finish_is_not_taken_for_a_model(community_dir, tmp_path):
+    """--force over a finished model: the old model goes when the new run starts; until the new
+    one finishes, embed and load_encoder refuse the directory instead of using either model."""
+    from dnalib.cli import main
+    from dnalib.models import load_encoder
+
+    out = tmp_path / "m"
+    common = ["pretrain", "--profile", "smoke", "--data", str(community_dir), "--out", str(out),
+              "--checkpoint-every", "2", "--eval-every", "0", "--no-progress"]
+    assert main([*common, "--steps", "2"]) == 0
+    load_encoder(out)  # a finished run loads
+    seqs = P.load_training_sequences(community_dir)
+
+    def stop(record):
+        if record["step"] == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        P.pretrain(seqs, out, _smoke(max_steps=6, checkpoint_every=2), progress=False, on_step=stop)
+    assert not (out / P.INFO_FILE).exists() and not (out / "model.safetensors").exists()
+    with pytest.raises(DnalibError, match="did not finish"):
+        load_encoder(out)
+    fasta = next(community_dir.glob("*.fa*"))
+    assert main(["embed", "--model", str(out), "--input", str(fasta), "--out",
+                 str(tmp_path / "e"), "--no-progress"]) == 1
