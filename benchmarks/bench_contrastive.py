@@ -82,12 +82,12 @@ def main(argv: list[str] | None = None) -> None:
     if args.rerun and not args.resume:
         parser.error("--rerun needs --resume (it replaces rows of a record)")
 
-    from transformers import AutoModel, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
     from dnalib import contrastive as C
     from dnalib import embed, evaluate, kmers, simulate
     from dnalib import pretrain as P
+    from dnalib.models import load_encoder
 
     hf_logging.set_verbosity_error()
     base = C.finetune_config(args.profile)
@@ -176,8 +176,7 @@ def main(argv: list[str] | None = None) -> None:
         score("6-mer", None, kmers.kmer_spectrum(frags, 6, canonical=True, normalize="l2"), 0.0)
 
     def embed_dir(path: Path) -> np.ndarray:
-        model = AutoModel.from_pretrained(path)
-        return embed.embed_sequences(model, AutoTokenizer.from_pretrained(path), frags)
+        return embed.embed_sequences(*load_encoder(path), frags)
 
     with tempfile.TemporaryDirectory() as tmp:
         for seed in args.seeds:  # this invocation's seeds; the record's `complete` counts them all

@@ -85,12 +85,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
 
-    from transformers import AutoModel, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
     from dnalib import contrastive as C
     from dnalib import embed, evaluate, simulate
     from dnalib import pretrain as P
+    from dnalib.models import load_encoder
 
     hf_logging.set_verbosity_error()
     n_genera = args.training_genera or simulate.TRAINING_GENERA
@@ -141,8 +141,7 @@ def main(argv: list[str] | None = None) -> None:
                 step = int(ckpt.name.split("-")[1])
                 if run == "SimCLR" and step <= base.phase_steps[0]:
                     continue  # the curriculum's phase 1, scored already
-                model = AutoModel.from_pretrained(ckpt, add_pooling_layer=False)
-                tok = AutoTokenizer.from_pretrained(ckpt)
+                model, tok = load_encoder(ckpt)
                 row = {"run": run, "step": step, "phase": cfg.phase_at(step - 1)[0]}
                 for name, (frags, table) in sets.items():
                     emb = embed.embed_sequences(model, tok, frags)

@@ -97,13 +97,11 @@ def _steady(values: list[float]) -> float | None:
 
 
 def _evaluate(model_dir: Path, real: bool) -> dict:
-    from transformers import AutoModel, AutoTokenizer
-
     from dnalib import datasets, embed, evaluate, kmers, simulate
     from dnalib.cli import main as cli
+    from dnalib.models import load_encoder
 
-    model = AutoModel.from_pretrained(model_dir)
-    tok = AutoTokenizer.from_pretrained(model_dir)
+    model, tok = load_encoder(model_dir)
     frags, table = simulate.default_community().fragments()
     labels = table["species"].to_numpy()
     t = time.perf_counter()

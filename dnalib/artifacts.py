@@ -53,9 +53,14 @@ RECIPE_FILE = "dnalib_artifact.json"
 
 
 def cache_root() -> Path:
-    """The artifact cache: ``$DNALIB_CACHE/artifacts`` (default ``~/.cache/dnalib/artifacts``)."""
-    base = os.environ.get("DNALIB_CACHE")
-    return (Path(base) if base else Path.home() / ".cache" / "dnalib") / "artifacts"
+    """The artifact cache: ``artifacts/`` beside the dataset cache (:func:`dnalib.datasets.cache_root`).
+
+    ``$DNALIB_CACHE/artifacts`` when that variable is set, else the operating
+    system's cache folder for dnalib (``~/.cache/dnalib/artifacts`` on Linux).
+    """
+    from dnalib.datasets import cache_root as data_cache
+
+    return data_cache().parent / "artifacts"
 
 
 def recipe(name: str, profile: str | None = None) -> dict[str, Any]:

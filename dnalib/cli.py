@@ -490,15 +490,7 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
     elif data.is_dir():
         from dnalib import io
 
-        gs = io.load_genome_set(data)
-        ids = gs.ids
-        split = data / "split.tsv"
-        if split.exists():
-            import pandas as pd
-
-            table = pd.read_csv(split, sep="\t", dtype=str).set_index("id")["split"]
-            ids = [i for i in ids if table.get(i) == "train"]
-        groups = genome_groups({i: gs.genomes[i] for i in ids})
+        groups = genome_groups(io.load_genome_set(data).split("train"))
     else:
         raise DnalibError(
             f"{data} is a sequence file: pass a labelled genome set directory, or --label-free to "

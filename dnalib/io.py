@@ -780,6 +780,46 @@ class GenomeSet:
             ) from None
         return sum(len(c) for c in contigs)
 
+    def subset(self, ids: Sequence[str]) -> GenomeSet:
+        """The genome set of *ids* only (in the order given)."""
+        unknown = [g for g in ids if g not in self.genomes]
+        if unknown:
+            raise DnalibError(f"unknown genome id(s) {unknown[:3]}; known ids start with "
+                              f"{_name_list(self.ids)}")
+        return GenomeSet(self.root, self.taxonomy.loc[list(ids)],
+                         {g: self.genomes[g] for g in ids},
+                         {g: self.files[g] for g in ids if g in self.files})
+
+    def split(self, name: str) -> GenomeSet:
+        """The genomes of split *name* (e.g. ``"train"``) in the set's ``split.tsv``.
+
+        A genome set written by :func:`dnalib.simulate.simulate_community` has
+        a ``split.tsv`` (columns ``id`` and ``split``: ``train`` or ``eval``)
+        so that evaluation species stay unseen in training. A set without one
+        is returned whole.
+
+        Parameters
+        ----------
+        name : str
+
+        Returns
+        -------
+        GenomeSet
+
+        Raises
+        ------
+        ~dnalib.errors.DnalibError
+            When no genome has that split.
+        """
+        table_path = None if self.root is None else Path(self.root) / "split.tsv"
+        if table_path is None or not table_path.exists():
+            return self
+        table = pd.read_csv(table_path, sep="\t", dtype=str).set_index("id")["split"]
+        ids = [g for g in self.ids if table.get(g) == name]
+        if not ids:
+            raise DnalibError(f"{table_path}: no genome has split {name!r}")
+        return self.subset(ids)
+
     def fragments(self, length: int, per_genome: int, *, ids: Sequence[str] | None = None,
                   seed: int = 0, allow_fewer: bool = False) -> tuple[list[str], pd.DataFrame]:
         """Random non-overlapping fragments of every genome, with one taxonomy row per fragment.

@@ -367,16 +367,9 @@ def load_training_sequences(path: str | os.PathLike[str], *, split: str | None =
     p = Path(path)
     if p.is_dir():
         gs = io.load_genome_set(p)
-        ids = gs.ids
-        split_file = p / "split.tsv"
-        if split is not None and split_file.exists():
-            import pandas as pd
-
-            table = pd.read_csv(split_file, sep="\t", dtype=str).set_index("id")["split"]
-            ids = [i for i in ids if table.get(i) == split]
-            if not ids:
-                raise DnalibError(f"{split_file}: no genome has split {split!r}")
-        return [c for i in ids for c in gs.genomes[i]]
+        if split is not None:
+            gs = gs.split(split)
+        return [c for contigs in gs.genomes.values() for c in contigs]
     return [r.sequence for r in io.read_sequences(p)]
 
 

@@ -474,3 +474,34 @@ def test_kmcp15_genome_set(shared_data: Path) -> None:
     for gid in gs.ids:
         assert gs.total_length(gid) == sizes.loc[gid, "genome_size"]
     assert elapsed < 15, f"loading kmcp15 took {elapsed:.1f} s"
+
+
+def test_genome_set_fragments_split_and_subset(tmp_path):
+    """One way to cut a genome set: genome i draws from default_rng([seed, i]) whatever is cut."""
+    import numpy as np
+
+    from dnalib import io
+    from dnalib.errors import DnalibError
+    from dnalib.sequences import sample_fragments
+    from dnalib.simulate import simulate_community
+
+    simulate_community(0, n_genera=2, species_per_genus=3, genome_length=20_000).write(tmp_path)
+    gs = io.load_genome_set(tmp_path)
+    frags, table = gs.fragments(2_000, 3, seed=5)
+    assert len(frags) == 3 * len(gs) and list(table.columns[:3]) == ["id", "contig", "start"]
+    assert list(table.columns[3:]) == gs.ranks
+    i = 4
+    expected = sample_fragments(gs.genomes[gs.ids[i]], 2_000, 3, seed=np.random.default_rng([5, i]))
+    assert frags[3 * i:3 * i + 3] == expected
+    alone, alone_table = gs.fragments(2_000, 3, seed=5, ids=[gs.ids[i]])
+    assert alone == expected and set(alone_table["id"]) == {gs.ids[i]}
+    for f, (_, row) in zip(frags, table.iterrows(), strict=True):  # coordinates say where each is
+        assert gs.genomes[row["id"]][row["contig"]][row["start"]:row["start"] + 2_000] == f
+    with pytest.raises(DnalibError):
+        gs.fragments(15_000, 3)  # two do not fit in 20 kbp
+    assert len(gs.fragments(15_000, 3, allow_fewer=True)[0]) == len(gs)
+    train = gs.split("train")
+    split = pd.read_csv(tmp_path / "split.tsv", sep="\t", dtype=str)
+    assert train.ids == [g for g in gs.ids if g in set(split.loc[split["split"] == "train", "id"])]
+    with pytest.raises(DnalibError, match="no genome has split"):
+        gs.split("holdout")
