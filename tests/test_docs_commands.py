@@ -196,6 +196,9 @@ README: dict[str, Run | Skip] = {
     ".venv/bin/python benchmarks/bench_scaling.py --out results/scaling_cpu.json":
         Skip("a speed benchmark (two torchrun runs of the cpu profile, minutes); its smoke run "
              "is tests/test_gpu_check.py's"),
+    ".venv/bin/python benchmarks/gpu_check.py --out results/gpu_check_h200.json":
+        Skip("needs a GPU (the gpu profile, bf16, CUDA); its smoke run on CPU is "
+             "tests/test_gpu_check.py's"),
 }
 
 SETUP: dict[str, Run | Skip] = {
