@@ -1030,18 +1030,13 @@ def finetune(
         ``history`` (one record per step), ``out_dir``, ``seconds``.
     """
     from safetensors.torch import save_file
-    from transformers.utils import logging as hf_logging
 
     from dnalib.embed import max_chunk_length
     from dnalib.tokenizers import encode_batch
     from dnalib.training import Run, groups_fingerprint, setup_processes
 
-    hf_logging.disable_progress_bar()
     cfg = cfg or finetune_config()
     cfg.validate()
-    end = cfg.max_steps if stop_after is None else int(stop_after)
-    if not 1 <= end <= cfg.max_steps:
-        raise DnalibError(f"stop_after must be between 1 and the run's {cfg.max_steps} steps; got {stop_after}")
     procs = setup_processes(device)
     use_bf16 = procs.use_bf16(cfg.bf16)
     local = procs.share(cfg.batch_pairs, "batch_pairs")
@@ -1050,7 +1045,7 @@ def finetune(
     run = Run(out_dir, info_file=INFO_FILE, settings=cfg, desc="finetune", processes=procs,
               fingerprints={"data": groups_fingerprint(sampler.groups),
                             **({} if init is None else {"initial model": init_fingerprint(init)})},
-              total_steps=cfg.max_steps, end=end, checkpoint_every=cfg.checkpoint_every,
+              total_steps=cfg.max_steps, end=stop_after, checkpoint_every=cfg.checkpoint_every,
               keep=cfg.keep_checkpoints, progress=progress, on_step=on_step)
     resumed = run.resume(lambda ckpt: _load_start(ckpt, tokenizer, checkpoint=True)) if resume else None
     if resumed:
@@ -1116,7 +1111,7 @@ def finetune(
         if run.checkpoint_due(step + 1):
             run.checkpoint(step + 1, save, {"optimizer": optimizer.state_dict()})
     seconds = time.perf_counter() - t_start
-    reached = max(end, run.start_step)  # a resumed run past stop_after trains nothing more
+    reached = max(run.end, run.start_step)  # a resumed run past stop_after trains nothing more
     history = run.history
     run.finish(save, {"kind": "contrastive", "steps_done": reached,
                       "complete": reached == cfg.max_steps, "chunk_length_used": chunk,

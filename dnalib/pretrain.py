@@ -670,6 +670,13 @@ def evaluate_mlm(model: Any, tokenizer: Any, fragments: list[str], cfg: Pretrain
             "masked_tokens": n}
 
 
+def eval_fragments(sequences: Sequence[str], cfg: PretrainConfig) -> list[str]:
+    """The fixed held-out fragments a run evaluates on (the same for every step and every resume)."""
+    sampler = FragmentSampler(sequences, cfg.fragment_length, seed=cfg.seed + 10_000,
+                              reverse_complement=cfg.reverse_complement)
+    return sampler.fragments(cfg.eval_fragments, np.random.default_rng([cfg.seed, 3]))
+
+
 # --------------------------------------------------------------------------- the loop
 
 
@@ -724,9 +731,7 @@ def pretrain(
         ``final`` (last evaluation), ``tokens_per_s``, ``out_dir``.
     """
     from transformers import AutoModelForMaskedLM
-    from transformers.utils import logging as hf_logging
 
-    hf_logging.disable_progress_bar()  # one bar per run is enough (no "Writing model shards")
     cfg = cfg or pretrain_config()
     cfg.validate()
     procs = setup_processes(device)
@@ -737,9 +742,7 @@ def pretrain(
     tokenizer = make_pretrain_tokenizer(cfg)
     sampler = FragmentSampler(sequences, cfg.fragment_length, seed=cfg.seed,
                               reverse_complement=cfg.reverse_complement)
-    eval_sampler = FragmentSampler(eval_sequences or sequences, cfg.fragment_length,
-                                   seed=cfg.seed + 10_000, reverse_complement=cfg.reverse_complement)
-    eval_frags = eval_sampler.fragments(cfg.eval_fragments, np.random.default_rng([cfg.seed, 3]))
+    eval_frags = eval_fragments(eval_sequences or sequences, cfg)
     fingerprint = sequences_fingerprint(sequences)
     run = Run(out_dir, info_file=INFO_FILE, settings=cfg, desc="pretrain", processes=procs,
               fingerprints={"data": fingerprint,

@@ -384,12 +384,17 @@ class Run:
                  keep: int, processes: Processes, progress: bool = True, desc: str = "train",
                  end: int | None = None,
                  on_step: Callable[[dict[str, Any]], None] | None = None) -> None:
+        if end is not None and not 1 <= end <= total_steps:
+            raise DnalibError(f"stop_after must be between 1 and the run's {total_steps} steps; got {end}")
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # the run's own bar is enough (no "Writing model shards")
         self.out = Path(out_dir)
         self.info_file = info_file
         self.settings = plain(settings)
         self.fingerprints = dict(fingerprints)
         self.total_steps = total_steps
-        self.end = total_steps if end is None else end
+        self.end = total_steps if end is None else int(end)
         self.checkpoint_every = checkpoint_every
         self.keep = keep
         self.processes = processes
