@@ -772,6 +772,14 @@ class PairSampler:
 class ContrastiveObjective(nn.Module):
     """Encoder + projection head + loss of one step (the module DDP wraps).
 
+    Under DDP each process holds its slice of the global batch (rank *r* the
+    views ``r * N ... (r + 1) * N - 1``), and the loss is the global batch's:
+    the projections of every process are gathered (:func:`gather_rows`), so
+    an anchor's negatives are all other views of the global batch, and a
+    MI-Mix partner may be a view of another process (its hidden states and
+    masks are gathered at the mixing layer). Every process computes the same
+    global loss; its gradient, averaged by DDP, is the single-process one.
+
     Parameters
     ----------
     encoder
@@ -787,14 +795,6 @@ class ContrastiveObjective(nn.Module):
         view *i* in rows ``i * chunks ... (i + 1) * chunks - 1``; a view's
         encoding is the mean of its chunk encodings (chunks of equal length).
         With MI-Mix, chunk j of view i is mixed with chunk j of its partner.
-
-    Under DDP each process holds its slice of the global batch (rank *r* the
-    views ``r * N ... (r + 1) * N - 1``), and the loss is the global batch's:
-    the projections of every process are gathered (:func:`gather_rows`), so
-    an anchor's negatives are all other views of the global batch, and a
-    MI-Mix partner may be a view of another process (its hidden states and
-    masks are gathered at the mixing layer). Every process computes the same
-    global loss; its gradient, averaged by DDP, is the single-process one.
     """
 
     def __init__(self, encoder: Any, head: ProjectionHead, tokenizer: Any,

@@ -48,8 +48,8 @@ from dnalib.models import (
     unfinished_run,
 )
 
-#: Pooling of the last hidden layer: ``mean`` (masked mean over the sequence's tokens,
-#: DNABERT-S) or ``cls`` (the first token, [CLS] / <cls>).
+#: Poolings of the last hidden layer, ``mean`` (masked mean over the sequence's tokens,
+#: DNABERT-S) and ``cls`` (the first token, [CLS] / <cls>).
 POOLINGS = ("mean", "cls")
 
 #: Tokenizers report this (or more) as ``model_max_length`` when they set none.
@@ -350,9 +350,10 @@ def embed_sequences(
         Where to run (default: the model's device).
     progress : bool
         Show a progress bar.
-    pooling : {"mean", "cls"}
-        Masked mean of the last hidden layer over the chunk's sequence tokens
-        (special tokens and padding excluded), or its first token ([CLS]).
+    pooling : str
+        ``"mean"``, the masked mean of the last hidden layer over the chunk's
+        sequence tokens (special tokens and padding excluded), or ``"cls"``, its
+        first token ([CLS]).
     max_tokens : int, optional
         Tokens per pass, special tokens included (default:
         :func:`context_tokens`); every chunk is checked against it after
@@ -567,7 +568,7 @@ def describe_embedder(model: str, *, device: str | None = None, pooling: str | N
     ----------
     model : str
         ``"tnf"``, ``"kmer6"``, a model directory (checked with
-        :func:`check_model_dir`) or a Hugging Face model id.
+        :func:`dnalib.models.check_model_dir`) or a Hugging Face model id.
     device : str, optional
         Where a model runs: on a GPU it runs in bf16, which changes the rows slightly.
     pooling, revision, trust_remote_code
@@ -685,8 +686,8 @@ def load_embedder(
         (see :mod:`dnalib.hub`; downloaded once into the Hugging Face cache).
     batch_size, device, progress
         As in :func:`embed_sequences` (ignored for baselines).
-    pooling : {"mean", "cls"}, optional
-        As in :func:`embed_sequences`; default: the catalogue's pooling for a
+    pooling : str, optional
+        ``"mean"`` or ``"cls"``, as in :func:`embed_sequences`; default: the catalogue's pooling for a
         catalogued model (:func:`dnalib.hub.lookup`), else ``"mean"``.
     revision : str, optional
         Hub revision; a commit hash pins the download (hub ids only).
@@ -705,7 +706,7 @@ def load_embedder(
     ------
     ~dnalib.errors.DnalibError
         An unknown name, a model that cannot be loaded (see
-        :func:`check_model_dir`, :func:`dnalib.models.resolve_model`), custom
+        :func:`dnalib.models.check_model_dir`, :func:`dnalib.models.resolve_model`), custom
         code without *trust_remote_code*, an unusable device or a batch size
         below 1.
     """

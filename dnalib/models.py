@@ -372,7 +372,7 @@ RUN_INFO_FILES = ("dnalib_pretrain.json", "dnalib_finetune.json")
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
                 "pytorch_model.bin.index.json")
 
-#: Checkpoint keys an encoder is expected to leave unused: the MLM head and the pooler.
+#: Checkpoint keys an encoder is expected to leave unused (the MLM head and the pooler).
 UNUSED_HEAD_PREFIXES = ("lm_head.", "cls.", "pooler.")
 
 
@@ -455,7 +455,7 @@ def check_model_dir(model: str | os.PathLike[str]) -> Path:
 
 
 
-#: A Hugging Face hub model id: ``owner/name`` (letters, digits, ``-``, ``_``, ``.``).
+#: The form of a Hugging Face hub model id, ``owner/name`` (letters, digits, ``-``, ``_``, ``.``).
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
 
 
@@ -563,7 +563,7 @@ def resolve_model(name: str | os.PathLike[str], *, revision: str | None = None,
                   trust_remote_code: bool = False) -> ModelSource:
     """Find a model's config (local directory or hub id) and check it may be loaded.
 
-    A local directory is checked with :func:`check_model_dir`; a hub id
+    A local directory is checked with :func:`dnalib.models.check_model_dir`; a hub id
     (``owner/name``) has its ``config.json`` (and ``tokenizer_config.json``, if
     any) fetched at *revision* (cached by ``huggingface_hub``; nothing else is
     downloaded here). A model whose ``auto_map`` names its own classes needs

@@ -132,7 +132,7 @@ class PretrainConfig(Settings):
         Seed of weights, data and masks.
     bf16 : str
         ``"auto"`` (on for GPUs with bf16, off on CPUs, where it measured
-        slower; see :func:`bf16_supported`), ``"on"`` or ``"off"``.
+        slower; see :meth:`dnalib.training.Processes.use_bf16`), ``"on"`` or ``"off"``.
     dropout : float
         Dropout of the encoder.
     model : dict

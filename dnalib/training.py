@@ -196,7 +196,7 @@ class Processes:
 
     @property
     def fused_adamw(self) -> bool:
-        """Whether AdamW runs fused (one kernel for all parameters): on GPUs.
+        """Whether AdamW runs fused, one kernel for all parameters (on GPUs).
 
         torch also has a float32 fused kernel on CPUs, which a forced run uses.
         """
@@ -222,7 +222,7 @@ class Processes:
 
     @property
     def main(self) -> bool:
-        """Rank 0: the process that writes files and shows progress."""
+        """Whether this is rank 0, the process that writes files and shows progress."""
         return self.rank == 0
 
     def share(self, n: int, what: str) -> int:
