@@ -404,6 +404,7 @@ class Run:
         self.start_step = 0
         self.history: list[dict[str, Any]] = []
         self.resumed_from: Path | None = None
+        self._bar: Any = None  # the progress bar while steps() runs
 
     # ---------------------------------------------------------------- starting
 
@@ -536,7 +537,7 @@ class Run:
             return
         with open(self.out / LOG_FILE, "a") as fh:
             fh.write(json.dumps(record) + "\n")
-        bar = getattr(self, "_bar", None)
+        bar = self._bar
         if bar is not None:
             if postfix:
                 bar.set_postfix(**postfix)

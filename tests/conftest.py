@@ -33,3 +33,32 @@ def isolated_data_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("DNALIB_DATA_MIRROR", raising=False)
     monkeypatch.delenv("DNALIB_DATA_BASE_URL", raising=False)
     return cache
+
+
+@pytest.fixture
+def interrupt_embed_after_first_block(monkeypatch: pytest.MonkeyPatch):
+    """Make ``dnalib.embed.load_embedder``'s embedders stop (KeyboardInterrupt) at their second block.
+
+    Call the fixture's value to install it; it returns the real ``load_embedder``
+    (to compute the uninterrupted result).
+    """
+    from dnalib import embed
+
+    def install():
+        real = embed.load_embedder
+
+        def interrupted(model, **kw):
+            f = real(model, **kw)
+            calls = []
+
+            def g(batch):
+                calls.append(1)
+                if len(calls) == 2:
+                    raise KeyboardInterrupt
+                return f(batch)
+            return g
+
+        monkeypatch.setattr(embed, "load_embedder", interrupted)
+        return real
+
+    return install

@@ -186,22 +186,6 @@ def test_embedding_a_model_prints_no_load_report(env, tmp_path, capfd):
 # --------------------------------------------------------------------------- resuming embed
 
 
-def _interrupt_after_first_block(monkeypatch):
-    real = E.load_embedder
-
-    def interrupted(model, **kw):
-        f = real(model, **kw)
-        calls = []
-
-        def g(batch):
-            calls.append(1)
-            if len(calls) == 2:
-                raise KeyboardInterrupt
-            return f(batch)
-        return g
-
-    monkeypatch.setattr(E, "load_embedder", interrupted)
-    return real
 
 
 def _embed(model, fa, out, *extra):
@@ -221,11 +205,11 @@ RESUME_MISMATCHES = {
 
 @pytest.mark.parametrize("case", sorted(RESUME_MISMATCHES))
 def test_resume_refuses_parts_written_by_another_model_or_input(case, env, tmp_path, capsys,
-                                                                 monkeypatch):
+        monkeypatch, interrupt_embed_after_first_block):
     first, now, fa_now, must = (x.format(d=env, w=tmp_path) for x in RESUME_MISMATCHES[case])
     fa = tmp_path / "in.fa"
     shutil.copy(env / "a.fa", fa)
-    real = _interrupt_after_first_block(monkeypatch)
+    real = interrupt_embed_after_first_block()
     assert main(_embed(first, fa, tmp_path / "e")) == 130
     assert capsys.readouterr().err.strip() == "dnalib: interrupted"
     monkeypatch.setattr(E, "load_embedder", real)
@@ -243,11 +227,11 @@ def test_resume_refuses_parts_written_by_another_model_or_input(case, env, tmp_p
 
 
 @pytest.mark.parametrize("model", ["tnf", "model"])
-def test_resume_with_the_same_model_and_input_equals_an_uninterrupted_run(model, env, tmp_path,
-                                                                          capsys, monkeypatch):
+def test_resume_with_the_same_model_and_input_equals_an_uninterrupted_run(
+        model, env, tmp_path, capsys, monkeypatch, interrupt_embed_after_first_block):
     model = model if model == "tnf" else str(env / model)
     assert main(_embed(model, env / "a.fa", tmp_path / "full")) == 0
-    real = _interrupt_after_first_block(monkeypatch)
+    real = interrupt_embed_after_first_block()
     assert main(_embed(model, env / "a.fa", tmp_path / "e")) == 130
     record = json.loads((tmp_path / "e.part.json").read_text())
     assert record["input"]["sha256"] == E.file_sha256(env / "a.fa")

@@ -165,26 +165,11 @@ def test_cli_evaluate_with_each_family(family, models, genomes, tmp_path, capsys
     print(family, capsys.readouterr().out.strip().splitlines()[-1])
 
 
-def _interrupt_after_first_block(monkeypatch):
-    real = E.load_embedder
-
-    def interrupted(model, **kw):
-        f = real(model, **kw)
-        calls = []
-
-        def g(batch):
-            calls.append(1)
-            if len(calls) == 2:
-                raise KeyboardInterrupt
-            return f(batch)
-        return g
-
-    monkeypatch.setattr(E, "load_embedder", interrupted)
-    return real
 
 
 @pytest.mark.parametrize("family", FAMILIES)
-def test_cli_embed_streams_and_resumes_with_each_family(family, models, tmp_path, capsys, monkeypatch):
+def test_cli_embed_streams_and_resumes_with_each_family(family, models, tmp_path, capsys,
+                                                        monkeypatch, interrupt_embed_after_first_block):
     seqs = {f"r{i}": s[: 50 + 45 * i] for i, s in enumerate(_random(8, 500, seed=6))}
     fa = tmp_path / "in.fa"
     write_fasta(seqs, fa)
@@ -192,7 +177,7 @@ def test_cli_embed_streams_and_resumes_with_each_family(family, models, tmp_path
                             "--out", str(tmp_path / out), "--block-size", "3", "--no-progress",
                             *_trust(family), *x]
     assert main(argv("full")) == 0
-    real = _interrupt_after_first_block(monkeypatch)
+    real = interrupt_embed_after_first_block()
     assert main(argv("e")) == 130
     record = json.loads((tmp_path / "e.part.json").read_text())
     if family != "dnalib":
