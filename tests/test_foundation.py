@@ -58,8 +58,31 @@ def test_critical_pins():
                    "jupyterlab", "ipywidgets", "plotly", "umap-learn", "pytest", "ruff"):
         assert needed in lock, f"{needed} missing from requirements-lock.txt"
     pyproject = (ROOT / "pyproject.toml").read_text()
-    assert '"torch==2.13.0"' in pyproject
     assert "jupyter-book>=1.0.4.post1,<2" in pyproject
+
+
+def test_pyproject_declares_ranges_the_lock_satisfies():
+    """pyproject.toml declares ranges (a Colab runtime keeps its own torch, numpy, ... when they
+    are in range); every exact pin of the lock lies in them, and torch, transformers and numpy
+    have an upper bound (their next major version may break dnalib)."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    lock = {k.lower().replace("_", "-"): v for k, v in _lock_pins().items()}
+    requirements = [Requirement(r) for r in project["dependencies"]]
+    for extra in project["optional-dependencies"].values():
+        requirements += [Requirement(r) for r in extra]
+    outside = [f"{r} (lock: {lock.get(r.name.lower())})" for r in requirements
+               if r.name.lower() not in lock or lock[r.name.lower()] not in r.specifier]
+    assert not outside, f"lock pins outside pyproject.toml's ranges: {outside}"
+    core = {r.name.lower(): r for r in (Requirement(d) for d in project["dependencies"])}
+    for name in ("torch", "transformers", "numpy"):
+        spec = core[name].specifier
+        assert not any(s.operator == "==" for s in spec), f"{name} is pinned exactly in pyproject.toml"
+        assert any(s.operator == "<" for s in spec), f"{name} has no upper bound in pyproject.toml"
+        assert any(s.operator == ">=" for s in spec), f"{name} has no lower bound in pyproject.toml"
 
 
 def _committed_notebooks() -> list[Path]:
