@@ -17,13 +17,14 @@ export DNALIB_DATA_MIRROR := $(abspath ../shared/data)
 endif
 endif
 
-.PHONY: help env book test lab student clean-book lock
+.PHONY: help env book test lab student grade clean-book lock
 
 help:
 	@echo "make book   set up .venv and build the book (executes every chapter) -> _build/html/index.html"
 	@echo "make test   set up .venv and run the whole test suite"
 	@echo "make lab    set up .venv and open JupyterLab on the notebooks"
 	@echo "make student  write student copies of the chapters (solutions removed) to student/"
+	@echo "make grade SUBMISSIONS=dir  table of the exercise checks of submitted notebooks (a folder per student)"
 	@echo "make env    only set up .venv"
 	@echo "make lock   re-resolve requirements-lock.txt and environment.yml from pyproject.toml"
 
@@ -50,6 +51,11 @@ STUDENT_DIR ?= student
 
 student: $(STAMP)
 	$(BIN)/python -m dnalib.classroom notebooks $(STUDENT_DIR)
+
+SUBMISSIONS ?= submissions
+
+grade: $(STAMP)
+	$(BIN)/python -m dnalib.classroom grade $(SUBMISSIONS) --chapters notebooks
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/

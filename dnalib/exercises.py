@@ -3,7 +3,7 @@
 In a chapter, an auto-checked exercise ends with a cell such as::
 
     answer = ...                      # the student writes this
-    exercises.check(answer, expected, name="canonical 4-mers")
+    exercises.check(answer, expected, name="canonical 4-mers", exercise="ex-02-canonical")
 
 :func:`check` compares the answer with the expected value (numbers within a
 tolerance, shapes, text, sets, sequences, arrays), shows a short message that
@@ -11,6 +11,11 @@ says what was right or what differs (as HTML in a notebook, plain text
 elsewhere) and returns ``True`` or ``False``. It never raises on a wrong
 answer: a student's notebook keeps running. ``...`` (an answer not written yet)
 gets a reminder instead of a verdict.
+
+In a notebook the message is saved with the verdict in its output's metadata
+(under :data:`OUTPUT_KEY`: the exercise label and ``"passed"``, ``"failed"``
+or ``"not tried"``), which :func:`dnalib.classroom.grade` reads from a folder
+of submitted notebooks.
 """
 
 from __future__ import annotations
@@ -23,7 +28,10 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Feedback", "check", "compare"]
+__all__ = ["OUTPUT_KEY", "Feedback", "check", "compare", "status"]
+
+#: Key of the verdict in the metadata of a check's notebook output.
+OUTPUT_KEY = "dnalib-exercise"
 
 
 @dataclass(frozen=True)
@@ -164,8 +172,27 @@ def compare(answer: Any, expected: Any, *, rtol: float = 1e-6, atol: float = 0.0
     return Feedback(bool(ok), "Correct." if ok else f"Not quite: {_short(answer)}.")
 
 
+def _untried(answer: Any) -> bool:
+    """``...``, or a dict / list / tuple whose every entry is still ``...``."""
+    if answer is Ellipsis:
+        return True
+    if isinstance(answer, Mapping):
+        return bool(answer) and all(_untried(v) for v in answer.values())
+    if isinstance(answer, (list, tuple)):
+        return bool(answer) and all(_untried(v) for v in answer)
+    return False
+
+
+def status(answer: Any, correct: bool) -> str:
+    """The verdict a grade table shows: ``"passed"``, ``"failed"`` or ``"not tried"``
+    (the answer, or every entry of it, still ``...``)."""
+    if _untried(answer):
+        return "not tried"
+    return "passed" if correct else "failed"
+
+
 def check(answer: Any, expected: Any, *, name: str | None = None, hint: str | None = None,
-          display: bool = True, **options: Any) -> bool:
+          display: bool = True, exercise: str | None = None, **options: Any) -> bool:
     """Check an exercise answer and show friendly feedback.
 
     Parameters
@@ -180,6 +207,9 @@ def check(answer: Any, expected: Any, *, name: str | None = None, hint: str | No
         Shown after a wrong answer.
     display : bool
         Show the message (HTML in a notebook, printed otherwise).
+    exercise : str, optional
+        The exercise's label (``ex-01-fragments``): saved with the verdict in
+        the output's metadata in a notebook, for :func:`dnalib.classroom.grade`.
     **options
         Passed to :func:`compare` (``rtol``, ``atol``, ``ignore_case``, ``ordered``).
 
@@ -201,10 +231,13 @@ def check(answer: Any, expected: Any, *, name: str | None = None, hint: str | No
         except ImportError:  # IPython is there with the book extras; plain Python works too
             in_notebook = False
         if in_notebook:
-            colour = "#1a7f37" if fb.correct else ("#9a6700" if answer is Ellipsis else "#cf222e")
-            mark = "✔" if fb.correct else ("…" if answer is Ellipsis else "✘")
+            untried = _untried(answer)
+            colour = "#1a7f37" if fb.correct else ("#9a6700" if untried else "#cf222e")
+            mark = "✔" if fb.correct else ("…" if untried else "✘")
+            verdict = {"exercise": exercise or name or "", "status": status(answer, fb.correct)}
             show(HTML(f'<div style="border-left:4px solid {colour};padding:4px 10px;'
-                      f'margin:4px 0"><b style="color:{colour}">{mark}</b> {html.escape(text)}</div>'))
+                      f'margin:4px 0"><b style="color:{colour}">{mark}</b> {html.escape(text)}</div>'),
+                 metadata={OUTPUT_KEY: verdict})
         else:
             print(("[correct] " if fb.correct else "[try again] ") + text)
     return fb.correct

@@ -151,3 +151,96 @@ def test_student_copy_runs_up_to_the_first_exercise(chapter, student_dir, tmp_pa
     client = NotebookClient(nb, timeout=900, kernel_name="python3",
                             resources={"metadata": {"path": str(ROOT / "notebooks")}})
     client.execute()
+
+
+# -- grading -----------------------------------------------------------------------------------
+
+def test_every_chapter_checks_exercises_and_student_copies_keep_the_checks(student_dir):
+    from dnalib.classroom import checked_exercises
+
+    for chapter in CHAPTERS:
+        nb = nbformat.read(chapter, as_version=4)
+        checked = checked_exercises(nb)
+        assert checked, f"{chapter.name}: no exercise is checked automatically"
+        assert set(checked) <= set(exercise_labels(nb)), f"{chapter.name}: {checked}"
+        assert checked_exercises(nbformat.read(student_dir / chapter.name, as_version=4)) == checked
+
+
+def test_verdicts_are_read_from_saved_outputs():
+    from dnalib.classroom import CHECK_TAG, notebook_verdicts
+    from dnalib.exercises import OUTPUT_KEY
+
+    def check_cell(label, status=None):
+        cell = _code(f'exercises.check(answer, 4, exercise="{label}")', tags=[CHECK_TAG])
+        cell.outputs = []
+        if status:
+            cell.outputs = [nbformat.v4.new_output(
+                "display_data", data={"text/plain": "x"},
+                metadata={OUTPUT_KEY: {"exercise": label, "status": status}})]
+        return cell
+
+    nb = _nb(_md("# C"), check_cell("ex-a", "passed"), check_cell("ex-b", "failed"), check_cell("ex-c"),
+             _code('exercises.check(1, 1, exercise="ex-untagged")'))
+    assert notebook_verdicts(nb) == {"ex-a": "passed", "ex-b": "failed", "ex-c": "not tried"}
+
+
+def test_grading_a_missing_folder_is_a_one_line_error(tmp_path, capsys):
+    from dnalib.classroom import main
+
+    assert main(["grade", str(tmp_path / "nobody")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: no student folders") and err.count("\n") == 1
+
+
+def _answer(nb, label, line):
+    """Put *line* in place of the first `... = ...` line of the check cell of *label*."""
+    cell = next(c for c in nb.cells if f'exercise="{label}"' in c.source)
+    lines = cell.source.split("\n")
+    i = next(k for k, ln in enumerate(lines) if "= ..." in ln or ": ...," in ln)
+    lines[i] = line
+    cell.source = "\n".join(lines)
+
+
+@pytest.mark.slow
+def test_make_grade_tabulates_a_folder_of_submitted_student_copies(student_dir, tmp_path, monkeypatch):
+    """Three students: alice runs chapters 1 and 3 (one right, one wrong, one right, one left),
+    bob runs chapter 1 (one right), carol hands in chapter 1 without running it."""
+    from nbclient import NotebookClient
+
+    ch1, ch3 = "01_dna_as_data.ipynb", "03_tokenization.ipynb"
+    subs = tmp_path / "submissions"
+    plan = {
+        "alice": {ch1: {"ex-01-fragments": "answer = len(sequences.sample_fragments("
+                        "community.genomes[community.ids[0]], 10_000, 10**6, seed=0, allow_fewer=True))",
+                        "ex-01-clean": "answer = 99"},
+                  ch3: {"ex-03-count": 'my_counts = {"overlapping 4-mers": 199, '
+                        '"non-overlapping 4-mers": 52, "characters": 202}'}},
+        "bob": {ch1: {"ex-01-clean": "answer = 3"}},
+        "carol": {ch1: None},
+    }
+    monkeypatch.setenv("DNALIB_PROFILE", "smoke")
+    for student, chapters in plan.items():
+        (subs / student).mkdir(parents=True)
+        for name, answers in chapters.items():
+            nb = nbformat.read(student_dir / name, as_version=4)
+            if answers is not None:
+                for label, line in answers.items():
+                    _answer(nb, label, line)
+                NotebookClient(nb, timeout=900, kernel_name="python3", allow_errors=True,
+                               resources={"metadata": {"path": str(ROOT / "notebooks")}}).execute()
+            nbformat.write(nb, subs / student / f"{student}-{name}")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAKE")}
+    result = subprocess.run(["make", "-s", "-C", str(ROOT), "grade", f"SUBMISSIONS={subs}"],
+                            capture_output=True, text=True, env=env, timeout=600)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    lines = result.stdout.strip().splitlines()
+    header = lines[0].split()
+    rows = {ln.split()[0]: ln for ln in lines[2:]}
+    assert header[:4] == ["ex-01-fragments", "ex-01-clean", "ex-02-canonical", "ex-03-count"]
+    assert header[-1] == "passed" and len(header) == 10 + 1  # ten checked exercises in all
+    assert set(rows) == {"alice", "bob", "carol"}
+    cells = {s: [w for w in row.split()[1:-1] if w != "tried"] for s, row in rows.items()}
+    assert cells["alice"][:4] == ["passed", "failed", "not", "passed"]
+    assert cells["bob"][:2] == ["not", "passed"]
+    assert set(cells["carol"]) == {"not"}
+    assert [row.split()[-1] for row in (rows["alice"], rows["bob"], rows["carol"])] == ["2", "1", "0"]

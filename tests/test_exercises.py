@@ -50,3 +50,34 @@ def test_check_prints_feedback_and_never_raises(capsys):
     assert "[correct] canonical 4-mers: Correct." in out
     assert "[try again] canonical 4-mers: Not quite" in out and "Hint: a k-mer" in out
     assert check(object(), 1) is False  # nonsense input: feedback, no exception
+
+
+@pytest.mark.parametrize("answer, correct, verdict", [
+    (..., False, "not tried"), ({"a": ..., "b": ...}, False, "not tried"), ([..., ...], False, "not tried"),
+    ({"a": 1, "b": ...}, False, "failed"), (3, False, "failed"), (3, True, "passed"),
+])
+def test_status_tells_untried_from_wrong(answer, correct, verdict):
+    from dnalib.exercises import status
+
+    assert status(answer, correct) == verdict
+
+
+def test_in_a_notebook_the_verdict_is_saved_in_the_output_metadata(monkeypatch):
+    """What dnalib.classroom.grade reads: the display's metadata carries label and verdict."""
+    import IPython
+    import IPython.display
+
+    from dnalib.exercises import OUTPUT_KEY
+
+    class ZMQInteractiveShell:  # what check() takes for a notebook kernel
+        pass
+
+    shown = []
+    monkeypatch.setattr(IPython, "get_ipython", lambda: ZMQInteractiveShell())
+    monkeypatch.setattr(IPython.display, "display", lambda obj, metadata=None: shown.append(metadata))
+    assert check(4, 4, name="n", exercise="ex-x") is True
+    assert check(..., 4, exercise="ex-y") is False
+    assert check(5, 4, exercise="ex-z") is False
+    assert [m[OUTPUT_KEY] for m in shown] == [
+        {"exercise": "ex-x", "status": "passed"}, {"exercise": "ex-y", "status": "not tried"},
+        {"exercise": "ex-z", "status": "failed"}]
