@@ -215,8 +215,9 @@ SETUP: dict[str, Run | Skip] = {
     "conda env create -f environment.yml":
         Skip(f"{NET} and conda; its pins are checked by tests/test_foundation.py"),
     "conda activate dnalib": Skip("activates the conda environment of the line above"),
-    "!pip install git+https://github.com/dnalib-book/species-aware-dna-embeddings.git":
-        Skip(f"a Colab cell; {NET}"),
+    "make grade SUBMISSIONS=submissions/":
+        Skip("needs a folder of students' executed notebooks: tests/test_classroom.py builds one "
+             "(make student, answers filled in, executed) and runs this command on it"),
     "DNALIB_PROFILE=gpu make book": Skip(GPU),
     ".venv/bin/dnalib pretrain --profile gpu --data community/ --out mlm/": Skip(GPU),
     ".venv/bin/torchrun --nproc_per_node=4 -m dnalib.cli pretrain --profile gpu --data "
