@@ -1038,7 +1038,8 @@ def finetune(
     cfg = cfg or finetune_config()
     cfg.validate()
     procs = setup_processes(device)
-    use_bf16 = procs.use_bf16(cfg.bf16)
+    precision = procs.precision(cfg.bf16)  # bf16, fp16 with loss scaling (a T4), or fp32
+    use_bf16 = precision.name == "bf16"
     local = procs.share(cfg.batch_pairs, "batch_pairs")
     sampler = PairSampler(groups, cfg.fragment_length, seed=cfg.seed, sample_by=cfg.sample_by,
                           reverse_complement=cfg.reverse_complement)
@@ -1098,11 +1099,12 @@ def finetune(
             rng = np.random.default_rng([cfg.seed, 6, step + cfg.data_offset])
             mix = draw_mix(cfg.batch_pairs, n_layers, rng, alpha=cfg.alpha,
                            input_only=phase == "imix")
-        with torch.autocast(procs.device.type, dtype=torch.bfloat16, enabled=use_bf16):
+        with precision.autocast():
             loss = model(*t, mix=mix)
-        loss.backward()
+        precision.backward(loss)
+        precision.unscale(optimizer)
         grad_norm = float(torch.nn.utils.clip_grad_norm_(objective.parameters(), cfg.grad_clip))
-        optimizer.step()
+        precision.step(optimizer)
         optimizer.zero_grad(set_to_none=True)
         value = procs.sum([float(loss.detach())])[0] / procs.world
         run.log({"step": step + 1, "phase": phase, "loss": value, "lr": cfg.lr * factor,

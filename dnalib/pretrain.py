@@ -735,7 +735,8 @@ def pretrain(
     cfg = cfg or pretrain_config()
     cfg.validate()
     procs = setup_processes(device)
-    use_bf16 = procs.use_bf16(cfg.bf16)
+    precision = procs.precision(cfg.bf16)  # bf16, fp16 with loss scaling (a T4), or fp32
+    use_bf16 = precision.name == "bf16"
     micro = cfg.batch_size // cfg.grad_accum
     local = procs.share(micro, "micro-batch")
 
@@ -792,15 +793,16 @@ def pretrain(
             sync = contextlib.nullcontext() if last_micro or not procs.distributed \
                 else train_model.no_sync()
             with sync:
-                with torch.autocast(procs.device.type, dtype=torch.bfloat16, enabled=use_bf16):
+                with precision.autocast():
                     # Every process divides by the global count; DDP averages over
                     # processes, so multiply by world to get the global mean.
                     loss, stats = mlm_loss(train_model, *t, normalizer=n_selected / procs.world)
-                loss.backward()
+                precision.backward(loss)
             loss_sum += stats["loss_sum"]
             correct += stats["correct"]
+        precision.unscale(optimizer)
         grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip))
-        optimizer.step()
+        precision.step(optimizer)
         optimizer.zero_grad(set_to_none=True)
         loss_sum, correct = procs.sum([loss_sum, correct])
         dt = time.perf_counter() - t0

@@ -257,6 +257,18 @@ class Processes:
 
             dist.barrier()
 
+    def precision(self, setting: str) -> Precision:
+        """The precision a ``bf16`` setting (``"auto"``, ``"on"``, ``"off"``) trains in here.
+
+        See :func:`choose_precision`: under ``"auto"`` bf16 on GPUs with bf16
+        units, float16 with loss scaling on older GPUs (a T4), float32 on CPUs.
+        """
+        capability = (torch.cuda.get_device_capability(self.device)
+                      if self.device.type == "cuda" else None)
+        name = choose_precision(setting, self.device.type, capability,
+                                force_gpu_paths=self.force_gpu_paths)
+        return Precision(name, self.device.type)
+
     def use_bf16(self, setting: str) -> bool:
         """Whether a ``bf16`` setting (``"auto"``, ``"on"``, ``"off"``) turns bf16 autocast on.
 
@@ -266,11 +278,98 @@ class Processes:
         pretraining steps 2.5x *slower* (the casts around small matrices cost
         more than the faster products save).
         """
-        if setting == "on":
-            return True
-        if setting != "auto" or not self.gpu_paths:
-            return False
-        return self.device.type != "cuda" or torch.cuda.is_bf16_supported()
+        return self.precision(setting).name == "bf16"
+
+
+def choose_precision(setting: str, device_type: str, capability: tuple[int, int] | None = None,
+                     *, force_gpu_paths: bool = False) -> str:
+    """``"bf16"``, ``"fp16"`` or ``"fp32"``: what a ``bf16`` setting trains in on a device.
+
+    ``"on"`` is bf16 and ``"off"`` float32 everywhere. ``"auto"``: on a GPU
+    of compute capability 8.0 or later (A100, H100, RTX 30xx and later) bf16;
+    on an older GPU (a Colab T4 is 7.5) float16 autocast with dynamic loss
+    scaling (:class:`Precision`), because such GPUs have float16 tensor cores
+    (65 TFLOP/s on a T4 against 8 in float32, its data sheet) but no bf16
+    units: ``torch.cuda.is_bf16_supported()`` says yes there only because bf16
+    can be *emulated*, slower than float32. On CPUs float32 (measured on 2
+    AVX-512-BF16 cores: bf16 autocast made the ``cpu`` profile's pretraining
+    steps 2.5x slower), unless *force_gpu_paths* (CI's stand-in for a GPU
+    run: bf16).
+
+    Parameters
+    ----------
+    setting : str
+        ``"auto"``, ``"on"`` or ``"off"``.
+    device_type : str
+        ``"cuda"``, ``"cpu"``, ...
+    capability : tuple of int, optional
+        The GPU's compute capability (``torch.cuda.get_device_capability``).
+    force_gpu_paths : bool
+        Take the GPU branch on a CPU (see :class:`Processes`).
+
+    Returns
+    -------
+    str
+    """
+    if setting not in ("auto", "on", "off"):
+        raise DnalibError(f"bf16 must be auto, on or off; got {setting!r}")
+    if setting != "auto":
+        return "bf16" if setting == "on" else "fp32"
+    if device_type == "cuda":
+        return "bf16" if capability is None or tuple(capability) >= (8, 0) else "fp16"
+    return "bf16" if force_gpu_paths else "fp32"
+
+
+@dataclass
+class Precision:
+    """Mixed precision for one training loop: autocast, and loss scaling for float16.
+
+    A loop uses it in four places::
+
+        with precision.autocast():
+            loss = ...
+        precision.backward(loss)           # scaled for float16
+        precision.unscale(optimizer)       # before clipping gradients
+        precision.step(optimizer)          # skipped when a float16 gradient overflowed
+
+    Attributes
+    ----------
+    name : str
+        ``"bf16"``, ``"fp16"`` or ``"fp32"`` (see :func:`choose_precision`).
+    device_type : str
+        ``"cuda"`` or ``"cpu"``.
+    """
+
+    name: str
+    device_type: str
+
+    def __post_init__(self) -> None:
+        if self.name not in ("bf16", "fp16", "fp32"):
+            raise DnalibError(f"precision must be bf16, fp16 or fp32; got {self.name!r}")
+        self.scaler = (torch.amp.GradScaler(self.device_type) if self.name == "fp16" else None)
+
+    def autocast(self) -> Any:
+        """The autocast context of the forward pass (a no-op for float32)."""
+        dtype = torch.float16 if self.name == "fp16" else torch.bfloat16
+        return torch.autocast(self.device_type, dtype=dtype, enabled=self.name != "fp32")
+
+    def backward(self, loss: torch.Tensor) -> None:
+        """``loss.backward()``, the loss scaled first under float16."""
+        (self.scaler.scale(loss) if self.scaler is not None else loss).backward()
+
+    def unscale(self, optimizer: torch.optim.Optimizer) -> None:
+        """Divide the gradients by the loss scale (before clipping them)."""
+        if self.scaler is not None:
+            self.scaler.unscale_(optimizer)
+
+    def step(self, optimizer: torch.optim.Optimizer) -> None:
+        """``optimizer.step()``; under float16 skipped when a gradient is not finite, and the
+        loss scale adapted."""
+        if self.scaler is None:
+            optimizer.step()
+            return
+        self.scaler.step(optimizer)
+        self.scaler.update()
 
 
 def setup_processes(device: str | None = None, *, force_gpu_paths: bool = False) -> Processes:
