@@ -33,7 +33,9 @@ registered URL, with the same checksums, and :func:`register_dataset` adds
 entries to the registry.
 
 Registered datasets: ``kmcp15`` (15 bacterial RefSeq genomes with taxonomy,
-from the KMCP repository), ``dairydb`` (DAIRYdb v1.2.4 16S reference, mothur
+from the KMCP repository), ``genomes_real`` (160 labelled genomes of 119
+species with a species- and genus-disjoint train / validation split; served
+from a mirror only), ``dairydb`` (DAIRYdb v1.2.4 16S reference, mothur
 layout) and ``dnabert_s_eval`` (the DNABERT-S evaluation data on Google Drive;
 no checksum is published, so :func:`get` refuses it unless
 ``allow_unverified=True``).  See ``data/README.md`` for sources, licences and
@@ -47,7 +49,7 @@ import json
 import os
 import re
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,6 +72,11 @@ __all__ = [
     "load_dairydb",
     "load_dataset",
     "load_kmcp15",
+    "load_genomes_real",
+    "genus_disjoint_split",
+    "split_group",
+    "GENOMES_REAL",
+    "KMCP15_GENERA",
     "register_dataset",
     "sha256_file",
     "unregister_dataset",
@@ -131,6 +138,12 @@ class DatasetInfo:
         Human-readable home page of the data.
     notes : str
         Anything a user should know (caveats, how it was obtained).
+    ranks : tuple of str, optional
+        For a genome set whose label table has other columns too: the rank
+        columns to keep (default: every column).
+    split_rule : callable, optional
+        For a genome set with a documented split: a function of the label
+        table returning ``{genome id: split name}`` (see :meth:`dnalib.io.GenomeSet.split`).
     """
 
     name: str
@@ -142,6 +155,8 @@ class DatasetInfo:
     citation: str
     source: str
     notes: str = ""
+    ranks: tuple[str, ...] | None = None
+    split_rule: Callable[[pd.DataFrame], dict[str, str]] | None = None
 
     @property
     def verifiable(self) -> bool:
@@ -298,7 +313,106 @@ DNABERT_S_EVAL = DatasetInfo(
     ),
 )
 
-_REGISTRY: dict[str, DatasetInfo] = {d.name: d for d in (KMCP15, DAIRYDB, DNABERT_S_EVAL)}
+#: The genera of the 15 kmcp15 genomes. The ``genomes_real`` split keeps them out of
+#: training, so that kmcp15 stays a set of unseen species *and* genera (E. coli and
+#: Shigella, for one, are hardly separable at the DNA level).
+KMCP15_GENERA: tuple[str, ...] = (
+    "Acinetobacter", "Enterococcus", "Escherichia", "Haemophilus", "Klebsiella",
+    "Pseudomonas", "Salmonella", "Shigella", "Staphylococcus", "Streptococcus",
+)
+
+#: Fraction of the ``genomes_real`` genus groups (outside :data:`KMCP15_GENERA`) in training.
+TRAIN_FRACTION = 0.6
+
+
+def split_group(genus: str, species: str) -> str:
+    """The unit a species-disjoint split keeps together: the genus, else a name stem.
+
+    Genomes without a genus (metagenome-assembled genomes labelled e.g.
+    ``candidate division WOR-1 bacterium RIFOXYA12_FULL_36_13``) are grouped by
+    their name before ``bacterium`` / ``archaeon``, so that six WOR-1 genomes
+    land on one side of the split.
+
+    Parameters
+    ----------
+    genus, species : str
+        The genome's labels.
+
+    Returns
+    -------
+    str
+    """
+    return genus if genus else re.sub(r"\s+(bacterium|archaeon)\b.*$", "", species).strip()
+
+
+def genus_disjoint_split(taxonomy: pd.DataFrame, *, held_out: Iterable[str] = KMCP15_GENERA,
+                         train_fraction: float = TRAIN_FRACTION) -> dict[str, str]:
+    """Split genomes into ``train`` and ``validation`` with no genus (hence no species) in both.
+
+    Each genus group (:func:`split_group`) goes to ``train`` when the first 32
+    bits of the sha256 of its name, read as a fraction of 2**32 - 1, are below
+    *train_fraction*; to ``validation`` otherwise, and always when it is in
+    *held_out*. The rule depends only on the names, so it gives the same split
+    on any machine and does not move a genome when others are added.
+
+    Parameters
+    ----------
+    taxonomy : pandas.DataFrame
+        Indexed by genome id, with ``genus`` and ``species`` columns.
+    held_out : iterable of str
+        Genera kept out of training (default: :data:`KMCP15_GENERA`).
+    train_fraction : float
+        Expected fraction of the other groups in training.
+
+    Returns
+    -------
+    dict
+        Genome id to ``"train"`` or ``"validation"``.
+    """
+    held = set(held_out)
+    split = {}
+    for gid, row in taxonomy.iterrows():
+        group = split_group(str(row["genus"]), str(row["species"]))
+        share = int(hashlib.sha256(group.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+        split[str(gid)] = "train" if group not in held and share < train_fraction else "validation"
+    return split
+
+
+def _packaged_files(table: str) -> tuple[DataFile, ...]:
+    from importlib.resources import files
+
+    text = (files("dnalib") / "data" / table).read_text()
+    rows = [line.split("\t") for line in text.splitlines() if line and not line.startswith("#")]
+    return tuple(DataFile(path, None, sha, int(size)) for path, sha, size in rows[1:])
+
+
+GENOMES_REAL = DatasetInfo(
+    name="genomes_real",
+    title="160 labelled prokaryote genomes of 119 species from public repositories' test data",
+    directory="genomes-real",
+    kind="genome_set",
+    files=_packaged_files("genomes_real_files.tsv"),
+    licence=(
+        "public INSDC/RefSeq records, from repositories under MIT, BSD, GPL-2/3, CeCILL-2.1 or "
+        "an academic licence (see SOURCES.tsv)"
+    ),
+    citation="the records' submitters, and the repositories named in SOURCES.tsv",
+    source="data/README.md of the project's data mirror (genomes-real/SOURCES.tsv)",
+    notes=(
+        "160 gzip FASTA files (500 Mbp), 119 species in 82 genera, 152 Bacteria and 8 Archaea, at "
+        "most 3 genomes per species; converted to gzip FASTA from their original files (named with "
+        "repository, commit and path in SOURCES.tsv), so only a mirror of the converted files "
+        "serves them (DNALIB_DATA_MIRROR or DNALIB_DATA_BASE_URL). Split species- and genus-"
+        "disjoint into train (59 species) and validation (60), the kmcp15 genera in validation "
+        "(genus_disjoint_split)."
+    ),
+    ranks=("domain", "phylum", "genus", "species"),
+    split_rule=genus_disjoint_split,
+)
+
+_REGISTRY: dict[str, DatasetInfo] = {
+    d.name: d for d in (KMCP15, DAIRYDB, DNABERT_S_EVAL, GENOMES_REAL)
+}
 
 
 def register_dataset(info: DatasetInfo, *, replace: bool = False) -> None:
@@ -691,7 +805,10 @@ def load_dataset(name: str, **kwargs: Any) -> Any:
         )
     root = get(name, **kwargs)
     if info.kind == "genome_set":
-        return io.load_genome_set(root)
+        genomes = io.load_genome_set(root, ranks=info.ranks)
+        if info.split_rule is not None:
+            genomes.splits = info.split_rule(genomes.taxonomy)
+        return genomes
     return io.load_16s_archive(root / info.files[0].path)
 
 
@@ -709,6 +826,25 @@ def load_kmcp15(**kwargs: Any) -> GenomeSet:
         15 genomes, ranks ``superkingdom`` ... ``species``.
     """
     return load_dataset("kmcp15", **kwargs)
+
+
+def load_genomes_real(**kwargs: Any) -> GenomeSet:
+    """The 160 genomes-real genomes with their taxonomy and their train / validation split.
+
+    Parameters
+    ----------
+    **kwargs
+        Passed to :func:`get` (a mirror is needed: see :data:`GENOMES_REAL`).
+
+    Returns
+    -------
+    GenomeSet
+        160 genomes, ranks ``domain``, ``phylum``, ``genus``, ``species``;
+        ``.split("train")`` (72 genomes, 59 species) and
+        ``.split("validation")`` (88 genomes, 60 species, the kmcp15 genera
+        among them).
+    """
+    return load_dataset("genomes_real", **kwargs)
 
 
 def load_dairydb(**kwargs: Any) -> pd.DataFrame:

@@ -718,12 +718,16 @@ class GenomeSet:
         Genome id to its contig sequences (upper case), in taxonomy order.
     files : dict[str, Path]
         Genome id to its FASTA file (empty if built in memory).
+    splits : dict[str, str]
+        Genome id to its split (e.g. ``"train"``, ``"validation"``) when the
+        set comes with a documented split (see :meth:`split`); empty otherwise.
     """
 
     root: Path | None
     taxonomy: pd.DataFrame
     genomes: dict[str, list[str]]
     files: dict[str, Path] = field(default_factory=dict)
+    splits: dict[str, str] = field(default_factory=dict)
 
     @property
     def ids(self) -> list[str]:
@@ -788,15 +792,20 @@ class GenomeSet:
                               f"{_name_list(self.ids)}")
         return GenomeSet(self.root, self.taxonomy.loc[list(ids)],
                          {g: self.genomes[g] for g in ids},
-                         {g: self.files[g] for g in ids if g in self.files})
+                         {g: self.files[g] for g in ids if g in self.files},
+                         {g: self.splits[g] for g in ids if g in self.splits})
 
     def split(self, name: str) -> GenomeSet:
-        """The genomes of split *name* (e.g. ``"train"``) in the set's ``split.tsv``.
+        """The genomes of split *name* (e.g. ``"train"``).
 
-        A genome set written by :func:`dnalib.simulate.simulate_community` has
-        a ``split.tsv`` (columns ``id`` and ``split``: ``train`` or ``eval``)
-        so that evaluation species stay unseen in training. A set without one
-        is returned whole.
+        The split comes from :attr:`splits` when the set has one (the
+        registered ``genomes_real`` corpus: ``train`` and ``validation``,
+        species- and genus-disjoint, see
+        :func:`dnalib.datasets.genus_disjoint_split`), else from the set's
+        ``split.tsv`` (columns ``id`` and ``split``; a set written by
+        :func:`dnalib.simulate.simulate_community` has one, ``train`` or
+        ``eval``) so that evaluation species stay unseen in training. A set
+        with neither is returned whole.
 
         Parameters
         ----------
@@ -811,6 +820,12 @@ class GenomeSet:
         ~dnalib.errors.DnalibError
             When no genome has that split.
         """
+        if self.splits:
+            ids = [g for g in self.ids if self.splits.get(g) == name]
+            if not ids:
+                raise DnalibError(f"no genome has split {name!r}; this set's splits are "
+                                  f"{', '.join(sorted(set(self.splits.values())))}")
+            return self.subset(ids)
         table_path = None if self.root is None else Path(self.root) / "split.tsv"
         if table_path is None or not table_path.exists():
             return self
@@ -912,6 +927,8 @@ def _genome_files(root: Path) -> dict[str, Path]:
 def load_genome_set(
     directory: str | os.PathLike[str],
     taxonomy: str | os.PathLike[str] | None = None,
+    *,
+    ranks: Sequence[str] | None = None,
 ) -> GenomeSet:
     """Load a labelled genome set: a directory of FASTA files plus ``taxonomy.tsv``.
 
@@ -924,6 +941,10 @@ def load_genome_set(
     taxonomy : str or os.PathLike, optional
         Label table; defaults to ``taxonomy.tsv`` inside *directory*.  It needs
         an ``id`` column and a ``species`` column; its other columns are ranks.
+    ranks : sequence of str, optional
+        Keep only these columns of the table, in this order, as the ranks
+        (a table that also holds e.g. ``organism`` or ``gc`` columns); default:
+        every column.
 
     Returns
     -------
@@ -966,7 +987,9 @@ def load_genome_set(
             )
     else:
         tax_path = Path(taxonomy)
-    table = read_taxonomy(tax_path)
+    table = read_taxonomy(tax_path, require=("species",) if ranks is None else tuple(ranks))
+    if ranks is not None:
+        table = table[list(ranks)]
     label_ids = [str(i) for i in table.index]
     lacking = [g for g in files if g not in table.index]
     unused = [g for g in label_ids if g not in files]
