@@ -8,6 +8,7 @@
     dnalib inspect PATH                           validate FASTA/FASTQ or a labelled genome set, summarise it
     dnalib pretrain --data DIR --out MODEL        masked-language-model pretraining (resumable, torchrun-ready)
     dnalib finetune --init MODEL --data DIR --out M   contrastive curriculum (SimCLR, then MI-Mix)
+    dnalib spectrum-map --data DIR --out MAP      a learned linear map of the 6-mer spectrum (a minute)
     dnalib evaluate --model tnf --genomes DIR --out results.json   clustering, few-shot, binning, taxonomy
     dnalib embed --model MODEL --input reads.fa --out emb   streamed: emb.npy + emb.ids.txt
     dnalib models list                            published encoders --model also takes (hub ids)
@@ -388,7 +389,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _training_output(args: argparse.Namespace) -> Path:
+def _training_output(args: argparse.Namespace, *, resumable: bool = True) -> Path:
     """The --out directory of a training command; never silently overwrites a run.
 
     A non-empty directory needs --resume (continue) or --force (start over:
@@ -398,9 +399,9 @@ def _training_output(args: argparse.Namespace) -> Path:
     """
     out = Path(args.out)
     if out.exists() and out.is_dir() and any(out.iterdir()) and not args.resume and not args.force:
+        resume = "pass --resume to continue that run, " if resumable else "pass "
         raise DnalibError(
-            f"{out} is not empty: pass --resume to continue that run, --force to start over in it, "
-            "or choose another --out"
+            f"{out} is not empty: {resume}--force to start over in it, or choose another --out"
         )
     return writable_directory(out)
 
@@ -510,6 +511,45 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
               f"{result['seconds']:.0f} s (final loss {last.get('loss', float('nan')):.3f}); "
               f"encoder in {out}, projection head in {out / 'head.safetensors'}{paused}")
     return 0
+
+
+def _cmd_spectrum_map(args: argparse.Namespace) -> int:
+    import shlex
+
+    from dnalib.contrastive import species_groups
+    from dnalib.spectrum_map import SpectrumMapConfig, train_spectrum_map
+
+    overrides = {name: value for name, value in (
+        ("k", args.k), ("dim", args.dim), ("fragment_length", args.fragment_length),
+        ("batch_pairs", args.batch_pairs), ("steps", args.steps), ("lr", args.lr),
+        ("temperature", args.temperature), ("seed", args.seed)) if value is not None}
+    cfg = SpectrumMapConfig(**overrides)
+    cfg.validate()
+    args.resume = False  # a minute's run: no checkpoints to resume from
+    out = _training_output(args, resumable=False)
+    genomes, where = _genome_set_or_dataset(args.data)
+    train = genomes.split(args.split)
+    result = train_spectrum_map(species_groups(train, args.rank), out, cfg,
+                                progress=not args.no_progress,
+                                data_description=f"{where} ({args.split} split, one group per {args.rank})",
+                                command="dnalib " + " ".join(shlex.quote(a) for a in args.argv))
+    last = result["history"][-1]
+    print(f"trained a {cfg.k}-mer spectrum map ({cfg.dim} dimensions) on {len(train.ids)} genomes for "
+          f"{cfg.steps} steps in {result['seconds']:.0f} s (final loss {last['loss']:.3f}); "
+          f"saved in {out}")
+    return 0
+
+
+def _genome_set_or_dataset(data: str) -> tuple[Any, str]:
+    """A labelled genome set from a directory, or a registered dataset of layout genome_set."""
+    from dnalib import datasets, io
+
+    if Path(data).exists():
+        return io.load_genome_set(data), str(Path(data).resolve())
+    if data in {d.name for d in datasets.list_datasets()}:
+        return datasets.load_dataset(data, progress=False), f"dataset {data}"
+    raise DnalibError(f"--data {data}: no such directory, and not a registered dataset "
+                      f"(see 'dnalib data list')")
 
 
 def _add_model_arg(p: argparse.ArgumentParser) -> None:
@@ -650,6 +690,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="start over in a non-empty --out")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_cmd_finetune)
+
+    p = sub.add_parser("spectrum-map", help="train a linear map of the k-mer spectrum with the "
+                                            "contrastive loss (a minute; the transformer's rival)")
+    p.add_argument("--data", required=True,
+                   help="labelled genome set directory, or a registered dataset (e.g. genomes_real)")
+    p.add_argument("--split", default="train",
+                   help="the split to train on (default train; a set without splits is used whole)")
+    p.add_argument("--rank", default="species", help="positives share a label at this rank (species)")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--k", type=positive_int, default=None, help="k-mer length (6)")
+    p.add_argument("--dim", type=positive_int, default=None, help="embedding dimension (256)")
+    p.add_argument("--fragment-length", type=positive_int, default=None, help="bp per view (10000)")
+    p.add_argument("--batch-pairs", type=pair_count, default=None, help="positive pairs per step (48)")
+    p.add_argument("--steps", type=positive_int, default=None, help="optimiser steps")
+    p.add_argument("--lr", type=positive_float, default=None, help="learning rate (0.001)")
+    p.add_argument("--temperature", type=positive_float, default=None, help="loss temperature")
+    p.add_argument("--seed", type=nonnegative_int, default=None)
+    p.add_argument("--force", action="store_true", help="start over in a non-empty --out")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_cmd_spectrum_map)
 
     p = sub.add_parser("evaluate", help="score a model or baseline on a labelled genome set "
                                         "(clustering, few-shot, binning, taxonomy)")

@@ -415,6 +415,7 @@ __all__ = [
     "finetune_optimizer",
     "gather_rows",
     "genome_groups",
+    "species_groups",
     "init_fingerprint",
     "mimix_loss",
     "scratch_encoder",
@@ -664,6 +665,33 @@ def genome_groups(genomes: Any) -> list[list[str]]:
     """
     mapping = getattr(genomes, "genomes", genomes)
     return [[c] if isinstance(c, str) else list(c) for c in mapping.values()]
+
+
+def species_groups(genomes: Any, rank: str = "species") -> list[list[str]]:
+    """One group of contigs per label at *rank* (positives: two fragments of one species).
+
+    Two genomes of one species are then never each other's negatives (with
+    :func:`genome_groups` two strains of a species in one batch are pushed
+    apart).
+
+    Parameters
+    ----------
+    genomes
+        A genome set (:class:`dnalib.io.GenomeSet`) or a simulated community:
+        anything with ``genomes`` (id -> contigs) and ``labels(rank)``.
+    rank : str
+        The rank whose labels form the groups.
+
+    Returns
+    -------
+    list of list of str
+        Groups in order of first appearance.
+    """
+    groups: dict[str, list[str]] = {}
+    for gid, label in zip(genomes.genomes, genomes.labels(rank), strict=True):
+        contigs = genomes.genomes[gid]
+        groups.setdefault(label, []).extend([contigs] if isinstance(contigs, str) else contigs)
+    return list(groups.values())
 
 
 def contig_groups(sequences: Sequence[str], min_length: int) -> list[list[str]]:

@@ -47,6 +47,7 @@ from dnalib.models import (
     resolve_model,
     unfinished_run,
 )
+from dnalib.spectrum_map import is_spectrum_map_dir
 
 #: Poolings of the last hidden layer, ``mean`` (masked mean over the sequence's tokens,
 #: DNABERT-S) and ``cls`` (the first token, [CLS] / <cls>).
@@ -590,6 +591,10 @@ def describe_embedder(model: str, *, device: str | None = None, pooling: str | N
     """
     if model in BASELINES:
         return {"baseline": model, "settings": dict(BASELINE_SETTINGS[model])}
+    if is_spectrum_map_dir(model):
+        k = int(json.loads((Path(model) / "config.json").read_text())["k"])
+        return {"spectrum_map": str(Path(model).resolve()), "sha256": model_fingerprint(model),
+                "precision": "float32", "min_bases": k}
     src = _source(model, revision, trust_remote_code)
     dev = check_device(device)
     pool = _pooling(model, pooling)
@@ -718,6 +723,11 @@ def load_embedder(
         return lambda seqs: kmers.kmer_spectrum(_nonempty(seqs), settings["k"],
                                                 canonical=settings["canonical"],
                                                 normalize=settings["normalize"]).astype(np.float32)
+    if is_spectrum_map_dir(model):
+        from dnalib.spectrum_map import SpectrumMap
+
+        spectrum_map = SpectrumMap.from_pretrained(model)
+        return lambda seqs: spectrum_map.embed(_nonempty(seqs))
     src = _source(model, revision, trust_remote_code)
     pool = _pooling(model, pooling)
     if batch_size < 1:

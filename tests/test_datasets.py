@@ -144,7 +144,7 @@ def test_registry_matches_mirror_checksums(shared_data: Path) -> None:
     for line in (shared_data / "SHA256SUMS").read_text().splitlines():
         digest, rel = line.split()
         sums[rel] = digest
-    for name in ("kmcp15", "dairydb"):
+    for name in ("kmcp15", "dairydb", "genomes_real"):
         info = datasets.dataset_info(name)
         for f in info.files:
             assert sums[f"{info.directory}/{f.path}"] == f.sha256

@@ -1,0 +1,211 @@
+"""The genomes_real corpus and its split, the learned spectrum map, paired comparisons over species."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dnalib import datasets, io
+from dnalib.contrastive import species_groups
+from dnalib.errors import DnalibError
+from dnalib.evaluate import clustering_scores, paired_clustering_difference
+from dnalib.spectrum_map import (
+    SpectrumMap,
+    SpectrumMapConfig,
+    is_spectrum_map_dir,
+    train_spectrum_map,
+)
+
+# --------------------------------------------------------------------------- the split rule
+
+
+def _table(rows: list[tuple[str, str, str]]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["id", "genus", "species"]).set_index("id")
+
+
+def test_split_keeps_genera_and_held_out_genera_together() -> None:
+    rows = [(f"g{i}", f"Genus{i % 40}", f"Genus{i % 40} sp{i % 3}") for i in range(200)]
+    rows += [("e1", "Escherichia", "Escherichia coli"), ("k1", "Klebsiella", "Klebsiella oxytoca")]
+    table = _table(rows)
+    split = datasets.genus_disjoint_split(table)
+    assert set(split) == set(table.index) and set(split.values()) == {"train", "validation"}
+    by_genus: dict[str, set[str]] = {}
+    for gid, row in table.iterrows():
+        by_genus.setdefault(row["genus"], set()).add(split[gid])
+    assert all(len(sides) == 1 for sides in by_genus.values())  # a genus is on one side only
+    assert split["e1"] == split["k1"] == "validation"  # kmcp15 genera never train
+    share = np.mean([split[f"g{i}"] == "train" for i in range(200)])
+    assert 0.35 < share < 0.85  # about TRAIN_FRACTION of 40 genera
+    # the rule depends on names only: a genome added elsewhere moves nobody
+    more = datasets.genus_disjoint_split(_table(rows + [("x", "Newgenus", "Newgenus alba")]))
+    assert all(more[g] == s for g, s in split.items())
+    assert datasets.genus_disjoint_split(table, train_fraction=0.0) == dict.fromkeys(split, "validation")
+
+
+def test_split_groups_genus_less_genomes_by_name_stem() -> None:
+    assert datasets.split_group("", "candidate division WOR-1 bacterium RIFOXYA12_FULL_36_13") == \
+        datasets.split_group("", "candidate division WOR-1 bacterium RIFOXYB2_FULL_37_13") == \
+        "candidate division WOR-1"
+    assert datasets.split_group("", "Candidatus Bathyarchaeota archaeon B26-1") == \
+        "Candidatus Bathyarchaeota"
+    assert datasets.split_group("Vibrio", "Vibrio cholerae") == "Vibrio"
+
+
+def test_kmcp15_genera_constant_matches_the_dataset(shared_data: Path) -> None:
+    kmcp = io.load_genome_set(shared_data / "genomes-kmcp15")
+    assert set(datasets.KMCP15_GENERA) == set(kmcp.labels("genus"))
+
+
+# --------------------------------------------------------------------------- the corpus
+
+
+@pytest.fixture(scope="module")
+def real(shared_data_real: Path) -> io.GenomeSet:
+    return datasets.load_genomes_real(mirror=shared_data_real, progress=False)
+
+
+@pytest.fixture(scope="module")
+def shared_data_real(shared_data: Path) -> Path:
+    if not (shared_data / "genomes-real").is_dir():
+        pytest.skip("genomes-real is not in the data mirror")
+    return shared_data
+
+
+def test_genomes_real_loads_with_ranks_and_a_disjoint_split(real: io.GenomeSet) -> None:
+    assert len(real.ids) == 160 and real.ranks == ["domain", "phylum", "genus", "species"]
+    assert len(set(real.labels("species"))) == 119
+    train, val = real.split("train"), real.split("validation")
+    assert len(train.ids) + len(val.ids) == 160
+    assert len(set(train.labels("species"))) == 59 and len(set(val.labels("species"))) == 60
+    train_genera = {g for g in train.labels("genus") if g}
+    assert not train_genera & {g for g in val.labels("genus") if g}
+    assert not set(train.labels("species")) & set(val.labels("species"))
+    assert not train_genera & set(datasets.KMCP15_GENERA)
+    assert train.splits and set(train.splits.values()) == {"train"}  # subsets keep their split
+    with pytest.raises(DnalibError, match="no genome has split 'test'; this set's splits are train, validation"):
+        real.split("test")
+
+
+def test_load_genome_set_keeps_only_the_named_ranks(tmp_path: Path) -> None:
+    (tmp_path / "a.fa").write_text(">c\nACGTACGTAC\n")
+    (tmp_path / "taxonomy.tsv").write_text("id\tgenus\tspecies\torganism\tgc\na\tG\tG s\tG s X\t50.0\n")
+    assert io.load_genome_set(tmp_path).ranks == ["genus", "species", "organism", "gc"]
+    gs = io.load_genome_set(tmp_path, ranks=["genus", "species"])
+    assert gs.ranks == ["genus", "species"]
+    with pytest.raises(DnalibError, match="no 'phylum' column"):
+        io.load_genome_set(tmp_path, ranks=["phylum", "species"])
+
+
+def test_species_groups_pool_the_genomes_of_a_species() -> None:
+    taxonomy = pd.DataFrame({"species": ["A", "B", "A"]}, index=["g1", "g2", "g3"])
+    gs = io.GenomeSet(None, taxonomy, {"g1": ["AAAA", "CC"], "g2": ["GGGG"], "g3": ["TTTT"]})
+    assert species_groups(gs) == [["AAAA", "CC", "TTTT"], ["GGGG"]]
+
+
+# --------------------------------------------------------------------------- the spectrum map
+
+
+def _two_species_set(seed: int = 0) -> io.GenomeSet:
+    from dnalib.simulate import simulate_community
+
+    community = simulate_community(seed, n_genera=3, species_per_genus=3, genome_length=60_000)
+    taxonomy = pd.DataFrame({"species": list(community.labels("species"))}, index=list(community.genomes))
+    return io.GenomeSet(None, taxonomy, {g: list(c) for g, c in community.genomes.items()})
+
+
+def test_spectrum_map_trains_saves_loads_and_embeds(tmp_path: Path) -> None:
+    gs = _two_species_set()
+    cfg = SpectrumMapConfig(k=4, dim=16, fragment_length=2000, batch_pairs=8, steps=40, seed=3)
+    result = train_spectrum_map(species_groups(gs), tmp_path / "map", cfg, progress=False)
+    losses = [r["loss"] for r in result["history"]]
+    assert len(losses) == 40 and np.mean(losses[-10:]) < np.mean(losses[:10])
+    assert is_spectrum_map_dir(tmp_path / "map") and not is_spectrum_map_dir(tmp_path)
+    info = json.loads((tmp_path / "map" / "dnalib_spectrum_map.json").read_text())
+    assert info["config"]["steps"] == 40 and info["fingerprints"]["data"] and info["complete"]
+    model = SpectrumMap.from_pretrained(tmp_path / "map")
+    frags, table = gs.fragments(2000, 5, seed=1)
+    z = model.embed(frags)
+    assert z.shape == (len(frags), 16) and np.allclose(np.linalg.norm(z, axis=1), 1, atol=1e-5)
+    # the same map through the embedder the CLI and benchmarks use
+    from dnalib.embed import describe_embedder, embed_with
+
+    assert np.allclose(embed_with(str(tmp_path / "map"), frags), z, atol=1e-6)
+    identity = describe_embedder(str(tmp_path / "map"))
+    assert identity["min_bases"] == 4 and identity["spectrum_map"].endswith("map")
+    # same seed, same data: the same weights
+    train_spectrum_map(species_groups(gs), tmp_path / "again", cfg, progress=False)
+    assert np.allclose(SpectrumMap.from_pretrained(tmp_path / "again").embed(frags), z, atol=1e-6)
+
+
+def test_damaged_or_foreign_spectrum_map_is_refused_in_one_line(tmp_path: Path) -> None:
+    SpectrumMap(k=3, dim=4).save_pretrained(tmp_path / "m")
+    (tmp_path / "m" / "model.safetensors").write_bytes(b"not a safetensors file")
+    with pytest.raises(DnalibError, match="damaged spectrum map") as exc:
+        SpectrumMap.from_pretrained(tmp_path / "m")
+    assert "\n" not in str(exc.value)
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "config.json").write_text('{"model_type": "roberta"}')
+    with pytest.raises(DnalibError, match="not a saved spectrum map"):
+        SpectrumMap.from_pretrained(tmp_path / "other")
+
+
+@pytest.mark.parametrize("bad", [{"k": 9}, {"dim": 0}, {"batch_pairs": 1}, {"temperature": 0.0},
+                                 {"fragment_length": 3, "k": 6}, {"steps": True}])
+def test_impossible_spectrum_map_settings_are_refused(bad: dict, tmp_path: Path) -> None:
+    with pytest.raises(DnalibError):
+        train_spectrum_map([["ACGT" * 5000], ["GGCA" * 5000]], tmp_path / "x",
+                           SpectrumMapConfig(**bad), progress=False)
+    assert not (tmp_path / "x").exists()
+
+
+def test_spectrum_map_command_line(tmp_path: Path) -> None:
+    gs = _two_species_set(1)
+    io.write_genome_set(gs.genomes, gs.taxonomy, tmp_path / "set")
+    cmd = [sys.executable, "-m", "dnalib.cli", "spectrum-map", "--data", str(tmp_path / "set"),
+           "--out", str(tmp_path / "map"), "--k", "4", "--dim", "8", "--fragment-length", "2000",
+           "--batch-pairs", "4", "--steps", "3", "--no-progress"]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "trained a 4-mer spectrum map (8 dimensions)" in done.stdout
+    again = subprocess.run(cmd, capture_output=True, text=True)
+    assert again.returncode == 1 and again.stderr.count("\n") == 1
+    assert "is not empty: pass --force" in again.stderr and "--resume" not in again.stderr
+    nope = subprocess.run([*cmd[:5], "no_such_dataset", *cmd[6:], "--force"], capture_output=True, text=True)
+    assert nope.returncode == 1 and "not a registered dataset" in nope.stderr
+
+
+# --------------------------------------------------------------------------- paired comparison
+
+
+def _clouds(n_species: int, per: int, spread: float, dim: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(n_species, dim))
+    y = np.repeat(np.arange(n_species), per)
+    return centres[y] + spread * rng.normal(size=(len(y), dim)), y
+
+
+def test_paired_difference_finds_a_real_gap_and_no_gap_between_equals() -> None:
+    sharp, y = _clouds(24, 12, 0.3, 8, 0)
+    blurred = sharp + np.random.default_rng(1).normal(scale=1.2, size=sharp.shape)
+    res = paired_clustering_difference(sharp, blurred, y, draws=40)
+    assert res["difference"] > 0.1 and res["interval"][0] > 0 and res["wins"] > 0.9
+    assert res["interval"][0] <= res["difference"] <= res["interval"][1]
+    assert res["n_species"] == 24 and res["half"] == 12
+    assert res["ari_a"] == pytest.approx(clustering_scores(sharp, y)["ari"])
+    same = paired_clustering_difference(blurred, blurred.copy(), y, draws=20)
+    assert same["difference"] == 0 and same["interval"] == [0.0, 0.0]
+
+
+@pytest.mark.parametrize("kwargs, match", [({"draws": 5}, "draws"), ({"level": 1.5}, "level")])
+def test_paired_difference_refuses_bad_options(kwargs: dict, match: str) -> None:
+    x, y = _clouds(6, 5, 0.3, 4, 0)
+    with pytest.raises(DnalibError, match=match):
+        paired_clustering_difference(x, x, y, **kwargs)
+    with pytest.raises(DnalibError, match="at least 4 species"):
+        paired_clustering_difference(x[:15], x[:15], y[:15])
