@@ -22,6 +22,19 @@ the default community's evaluation species are never seen):
     (same optimizer state, learning-rate schedule and stream of pairs): the
     full DNABERT-S curriculum, exactly as one uninterrupted run trains it.
 
+One more recipe is trained on real genomes instead, the same for every profile:
+
+``spectrum_map``
+    A :class:`~dnalib.spectrum_map.SpectrumMap` (a learned linear map of the
+    canonical 6-mer spectrum, the transformer's cheap rival) trained with its
+    default settings on the ``train`` split of ``genomes_real`` (59 species;
+    none of the kmcp15 genera). Its weights (2 MB) ship with dnalib in
+    ``dnalib/weights/spectrum_map`` with their recipe and sha256, so
+    :func:`get` copies them into the cache without the corpus;
+    ``get("spectrum_map", force=True)`` trains them again (about a minute,
+    with the genomes_real mirror), and ``python benchmarks/ship_weights.py``
+    rewrites the shipped copy.
+
 The cache lives in ``$DNALIB_CACHE/artifacts/<profile>/<name>`` (default
 ``~/.cache/dnalib``). Each directory holds ``dnalib_artifact.json`` with the
 recipe; it is written last, after the model is complete, and a directory whose
@@ -48,8 +61,10 @@ from dnalib.errors import DnalibError
 from dnalib.training import plain
 
 #: Names :func:`get` knows.
-NAMES = ("mlm", "simclr", "curriculum")
+NAMES = ("mlm", "simclr", "curriculum", "spectrum_map")
 RECIPE_FILE = "dnalib_artifact.json"
+#: Checksums of a shipped artifact's files (``sha256  name`` lines).
+SUMS_FILE = "SHA256SUMS"
 
 
 def cache_root() -> Path:
@@ -83,6 +98,13 @@ def recipe(name: str, profile: str | None = None) -> dict[str, Any]:
     from dnalib.profiles import current_profile
 
     profile = current_profile(profile)
+    if name == "spectrum_map":
+        from dnalib.spectrum_map import SpectrumMapConfig
+
+        return {"name": name, "kind": "spectrum-map", "from": None,
+                "config": SpectrumMapConfig().to_dict(), "dnalib": __version__,
+                "data": "dnalib.datasets.load_genomes_real().split('train'): 72 genomes of 59 "
+                        "species, one group per species"}
     data = {"data": "dnalib.simulate.training_genomes(): 120 training species of 40 synthetic genera",
             "dnalib": __version__}
     if name == "mlm":
@@ -125,13 +147,13 @@ def get(name: str, profile: str | None = None, *, progress: bool = True, force: 
     Parameters
     ----------
     name : str
-        ``mlm``, ``simclr`` or ``curriculum`` (see the module docstring).
+        ``mlm``, ``simclr``, ``curriculum`` or ``spectrum_map`` (see the module docstring).
     profile : str, optional
         ``smoke``, ``cpu`` or ``gpu`` (default: ``$DNALIB_PROFILE`` or ``cpu``).
     progress : bool
         Show training progress bars.
     force : bool
-        Train again even if cached (what it starts from is reused if cached).
+        Train again even if cached or shipped (what it starts from is reused if cached).
 
     Returns
     -------
@@ -146,6 +168,8 @@ def get(name: str, profile: str | None = None, *, progress: bool = True, force: 
     if not force and is_cached(name, profile):
         return target
     rec = recipe(name, profile)
+    if not force and shipped_matches(name, rec):
+        return _install(target, rec, lambda tmp: shutil.copytree(shipped_path(name), tmp))
     start = get(rec["from"], profile, progress=progress) if rec["from"] else None
     return _install(target, rec, lambda tmp: _train(rec, tmp, start, progress))
 
@@ -221,6 +245,38 @@ def adopt(name: str, directory: str | os.PathLike[str], profile: str | None = No
     return _install(target, rec, lambda tmp: shutil.copytree(src, tmp))
 
 
+def shipped_path(name: str) -> Path:
+    """Where dnalib ships the trained weights of artifact *name* (``dnalib/weights/<name>``)."""
+    return Path(__file__).resolve().parent / "weights" / name
+
+
+def shipped_matches(name: str, rec: dict[str, Any] | None = None) -> bool:
+    """True when shipped weights of *name* exist, were made by its current recipe and match their sha256.
+
+    A shipped copy whose recipe differs (the settings changed since it was
+    trained) is not used: :func:`get` trains instead. A copy whose files do
+    not match their ``SHA256SUMS`` (damaged) is refused with an error.
+    """
+    from dnalib.datasets import sha256_file
+
+    where = shipped_path(name)
+    try:
+        shipped = json.loads((where / RECIPE_FILE).read_text())
+    except (OSError, ValueError):
+        return False
+    rec = plain(recipe(name) if rec is None else rec)
+    if {k: v for k, v in shipped.items() if k != "dnalib"} != \
+            {k: v for k, v in rec.items() if k != "dnalib"}:
+        return False
+    sums = [line.split() for line in (where / SUMS_FILE).read_text().splitlines() if line.strip()]
+    bad = [f for digest, f in sums if not (where / f).is_file() or sha256_file(where / f) != digest]
+    if bad or not sums:
+        raise DnalibError(f"the shipped weights in {where} are damaged ({', '.join(bad) or SUMS_FILE} "
+                          f"do(es) not match {SUMS_FILE}): reinstall dnalib, or train them with "
+                          f"artifacts.get({name!r}, force=True)")
+    return True
+
+
 def _install(target: Path, rec: dict[str, Any], fill: Callable[[Path], Any]) -> Path:
     """Fill a temporary directory, write the recipe into it last, then rename it to *target*."""
     tmp = target.with_name(f"{target.name}.tmp-{os.getpid()}")
@@ -245,6 +301,16 @@ def _train(rec: dict[str, Any], out: Path, start: Path | None, progress: bool) -
     from dnalib.simulate import training_genomes
 
     fields = rec["config"]
+    if rec["kind"] == "spectrum-map":
+        from dnalib.contrastive import species_groups
+        from dnalib.datasets import load_genomes_real
+        from dnalib.spectrum_map import SpectrumMapConfig, train_spectrum_map
+
+        train = load_genomes_real(progress=progress).split("train")
+        train_spectrum_map(species_groups(train), out, SpectrumMapConfig.from_dict(fields),
+                           progress=progress, data_description=rec["data"],
+                           command=f"dnalib.artifacts.get({rec['name']!r})")
+        return
     if rec["kind"] == "pretrain":
         cfg = PretrainConfig.from_dict(fields)
         pretrain(_training_contigs(), out, cfg, progress=progress,
@@ -260,4 +326,5 @@ def _train(rec: dict[str, Any], out: Path, start: Path | None, progress: bool) -
                  data_description=rec["data"], command=f"dnalib.artifacts.get({rec['name']!r})")
 
 
-__all__ = ["NAMES", "NOT_TRAINING", "adopt", "cache_root", "get", "is_cached", "path", "recipe"]
+__all__ = ["NAMES", "NOT_TRAINING", "adopt", "cache_root", "get", "is_cached", "path", "recipe",
+           "shipped_matches", "shipped_path"]

@@ -209,3 +209,31 @@ def test_paired_difference_refuses_bad_options(kwargs: dict, match: str) -> None
         paired_clustering_difference(x, x, y, **kwargs)
     with pytest.raises(DnalibError, match="at least 4 species"):
         paired_clustering_difference(x[:15], x[:15], y[:15])
+
+
+# --------------------------------------------------------------------------- the shipped weights
+
+
+def test_shipped_spectrum_map_is_used_checked_and_refused_when_damaged(
+        isolated_data_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    from dnalib import artifacts
+
+    assert artifacts.shipped_matches("spectrum_map")  # recipe and sha256 of the copy in the repository
+    got = artifacts.get("spectrum_map", progress=False)  # no corpus needed: copied from dnalib/weights
+    assert is_spectrum_map_dir(got) and artifacts.is_cached("spectrum_map")
+    assert SpectrumMap.from_pretrained(got).embed(["ACGT" * 500]).shape == (1, 256)
+    # a damaged shipped copy is refused in one line, never used
+    fake = tmp_path / "weights"
+    shutil.copytree(artifacts.shipped_path("spectrum_map"), fake / "spectrum_map")
+    monkeypatch.setattr(artifacts, "shipped_path", lambda name: fake / name)
+    weights = fake / "spectrum_map" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-8] + b"\0" * 8)
+    with pytest.raises(DnalibError, match="shipped weights .* are damaged .*model.safetensors"):
+        artifacts.shipped_matches("spectrum_map")
+    # a shipped copy made by another recipe is not used (get would train instead)
+    recipe = json.loads((fake / "spectrum_map" / artifacts.RECIPE_FILE).read_text())
+    recipe["config"]["steps"] += 1
+    (fake / "spectrum_map" / artifacts.RECIPE_FILE).write_text(json.dumps(recipe))
+    assert not artifacts.shipped_matches("spectrum_map")
