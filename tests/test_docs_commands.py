@@ -172,6 +172,10 @@ README: dict[str, Run | Skip] = {
     ".venv/bin/dnalib embed --model sample/ --input contigs.fa --out emb": Run(("--no-progress",)),
     ".venv/bin/dnalib evaluate --model tnf --genomes ../shared/data/genomes-kmcp15 --out tnf.json":
         Run(("--per-genome", "12", "--no-progress")),
+    ".venv/bin/dnalib spectrum-map --data genomes_real --out map/":
+        Run(("--steps", "3", "--no-progress"), note="from the local mirror ($DNALIB_DATA_MIRROR)"),
+    ".venv/bin/dnalib evaluate --model map/ --genomes ../shared/data/genomes-kmcp15 --out map.json":
+        Run(("--per-genome", "12", "--no-progress")),
     ".venv/bin/dnalib models list": Run(),
     ".venv/bin/dnalib evaluate --model zhihan1996/DNABERT-S --trust-remote-code --revision COMMIT "
     "--genomes ../shared/data/genomes-kmcp15 --out dnabert-s.json":
@@ -191,6 +195,13 @@ README: dict[str, Run | Skip] = {
     ".venv/bin/python benchmarks/bench_trajectory.py --seed 2 --out "
     "results/contrastive_trajectory_cpu.json":
         Skip("~25 min on 2 cores; its smoke run is tests/test_benchmarks.py's"),
+    ".venv/bin/python benchmarks/bench_real_genomes.py --models mlm simclr curriculum --out "
+    "results/real_genomes_cpu.json":
+        Skip("the chapter 8 record, tens of minutes (three transformers embed 3,260 fragments of "
+             "10 kbp); its parts are tests/test_real_genomes.py's"),
+    ".venv/bin/python benchmarks/ship_weights.py spectrum_map":
+        Skip("rewrites the shipped weights in dnalib/weights/ (a test must not); the recipe it "
+             "trains is tests/test_real_genomes.py's"),
     ".venv/bin/python benchmarks/bench_embed.py":
         Skip("a speed and memory benchmark (streams 100k records), not a usage example"),
     ".venv/bin/python benchmarks/bench_scaling.py --out results/scaling_cpu.json":
