@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="spectrum map seeds")
     p.add_argument("--models", nargs="*", default=[], choices=["mlm", "simclr", "curriculum"])
     p.add_argument("--val-per-genome", type=int, default=20)
-    p.add_argument("--draws", type=int, default=200, help="random halves per comparison")
+    p.add_argument("--draws", type=int, default=100, help="random halves per comparison")
     p.add_argument("--out", required=True)
     args = p.parse_args(argv)
     record: dict[str, Any] = {

@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("name", choices=["spectrum_map"])
     args = p.parse_args(argv)
-    trained = artifacts.get(args.name, force=True)
+    trained = artifacts.get(args.name, force=True, progress=False)
     target = artifacts.shipped_path(args.name)
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)

@@ -174,10 +174,10 @@ def paired_clustering_difference(
     embeddings_b: Any,
     labels: Sequence[Any] | np.ndarray,
     *,
-    draws: int = 200,
+    draws: int = 100,
     seed: int = 0,
     level: float = 0.95,
-    n_init: int = 3,
+    n_init: int = 10,
 ) -> dict[str, Any]:
     """Clustering ARI of *a* minus that of *b* on the same samples, with an interval over species.
 
@@ -191,11 +191,12 @@ def paired_clustering_difference(
 
     * ``difference``: ``ARI_a - ARI_b`` on all species (:func:`clustering_scores`, 5 seeds).
     * ``interval``: a *level* confidence interval of that difference,
-      ``difference - q`` for the quantiles *q* of ``d - mean(d)`` (basic
-      bootstrap). Half-samples are the one subsample size whose spread
-      around the whole equals the sampling spread of the whole: a half of
-      *n* varies around the full set by ``(1/m - 1/n) s2 = s2/n`` with
-      ``m = n/2``.
+      ``difference - q`` for the quantiles *q* of ``d - mean(d)``: the
+      delete-half jackknife. Half-samples are the one subsample size whose
+      spread around the whole equals the sampling spread of the whole (a
+      mean over ``m = n/2`` of *n* species varies around the full mean by
+      ``(1/m - 1/n) s2 = s2/n``). KMeans' own randomness adds to the spread
+      (``n_init`` restarts keep it small), so the interval errs on the wide side.
     * ``spread``: the *level* range of ``d`` itself: what a community of
       ``n/2`` such species would show (wider).
     * ``wins``: the fraction of halves with ``d > 0``.
@@ -213,7 +214,7 @@ def paired_clustering_difference(
     level : float
         Coverage of the intervals.
     n_init : int
-        KMeans restarts per half.
+        KMeans restarts per half (the best inertia is kept).
 
     Returns
     -------

@@ -54,6 +54,8 @@ MODEL_TYPE = "dnalib-spectrum-map"
 CONFIG_FILE = "config.json"
 #: The weights file of a saved map.
 WEIGHTS_FILE = "model.safetensors"
+#: How frequencies enter the map (see :class:`SpectrumMapConfig`).
+TRANSFORMS = ("log", "sqrt")
 #: The record :func:`train_spectrum_map` writes last (settings, data, command, ...).
 INFO_FILE = "dnalib_spectrum_map.json"
 
@@ -91,6 +93,8 @@ class SpectrumMapConfig(Settings):
     reverse_complement : bool
         Draw each view from either strand (no effect on a canonical spectrum;
         kept for the sampler's stream).
+    transform : str
+        How frequencies enter: ``"log"``, ``log(1 + f C)``; ``"sqrt"``, ``sqrt(f)``.
     """
 
     k: int = 6
@@ -103,6 +107,7 @@ class SpectrumMapConfig(Settings):
     temperature: float = 0.1
     seed: int = 0
     reverse_complement: bool = False
+    transform: str = "log"
 
     def validate(self) -> None:
         """Refuse impossible settings with one line naming the setting."""
@@ -119,6 +124,8 @@ class SpectrumMapConfig(Settings):
         for name in ("lr", "temperature"):
             if not float(getattr(self, name)) > 0:
                 raise DnalibError(f"{name} must be positive; got {getattr(self, name)!r}")
+        if self.transform not in TRANSFORMS:
+            raise DnalibError(f"transform must be one of {', '.join(TRANSFORMS)}; got {self.transform!r}")
         if not float(self.weight_decay) >= 0:
             raise DnalibError(f"weight_decay must be zero or positive; got {self.weight_decay!r}")
 
@@ -134,12 +141,15 @@ class SpectrumMap(nn.Module):
         Output dimension.
     """
 
-    def __init__(self, k: int = 6, dim: int = 256) -> None:
+    def __init__(self, k: int = 6, dim: int = 256, transform: str = "log") -> None:
         super().__init__()
         from dnalib.kmers import n_kmer_columns
 
+        if transform not in TRANSFORMS:
+            raise DnalibError(f"transform must be one of {', '.join(TRANSFORMS)}; got {transform!r}")
         self.k = int(k)
         self.dim = int(dim)
+        self.transform = transform
         self.columns = n_kmer_columns(self.k, canonical=True)
         self.norm = nn.LayerNorm(self.columns)
         self.linear = nn.Linear(self.columns, self.dim)
@@ -149,7 +159,8 @@ class SpectrumMap(nn.Module):
         from dnalib.kmers import kmer_spectrum
 
         f = kmer_spectrum(seqs, self.k, canonical=True, normalize="l1")
-        return torch.from_numpy(np.log1p(f * np.float32(self.columns)).astype(np.float32))
+        x = np.log1p(f * np.float32(self.columns)) if self.transform == "log" else np.sqrt(f)
+        return torch.from_numpy(x.astype(np.float32))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """The embeddings of features *x* (not normalised)."""
@@ -187,7 +198,8 @@ class SpectrumMap(nn.Module):
         save_file({k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()},
                   out / WEIGHTS_FILE)
         (out / CONFIG_FILE).write_text(json.dumps(
-            {"model_type": MODEL_TYPE, "k": self.k, "dim": self.dim, "columns": self.columns},
+            {"model_type": MODEL_TYPE, "k": self.k, "dim": self.dim, "transform": self.transform,
+             "columns": self.columns},
             indent=2) + "\n")
 
     @classmethod
@@ -201,7 +213,7 @@ class SpectrumMap(nn.Module):
                               f"{MODEL_TYPE!r}): train one with 'dnalib spectrum-map'")
         try:
             cfg = json.loads((path / CONFIG_FILE).read_text())
-            model = cls(int(cfg["k"]), int(cfg["dim"]))
+            model = cls(int(cfg["k"]), int(cfg["dim"]), str(cfg.get("transform", "log")))
             state = load_file(str(path / WEIGHTS_FILE))
             model.load_state_dict(state)
         except Exception as exc:  # noqa: BLE001 - unreadable JSON, safetensors' own errors, shapes
@@ -264,7 +276,7 @@ def train_spectrum_map(groups: Any, out_dir: str | os.PathLike[str],
               checkpoint_every=0, keep=1, progress=progress)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
-        model = SpectrumMap(cfg.k, cfg.dim)
+        model = SpectrumMap(cfg.k, cfg.dim, cfg.transform)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     model.train()
     t_start = time.perf_counter()

@@ -237,3 +237,19 @@ def test_shipped_spectrum_map_is_used_checked_and_refused_when_damaged(
     recipe["config"]["steps"] += 1
     (fake / "spectrum_map" / artifacts.RECIPE_FILE).write_text(json.dumps(recipe))
     assert not artifacts.shipped_matches("spectrum_map")
+
+
+def test_sqrt_transform_round_trips_and_unknown_transform_is_refused(tmp_path: Path) -> None:
+    model = SpectrumMap(k=3, dim=4, transform="sqrt")
+    model.save_pretrained(tmp_path / "m")
+    again = SpectrumMap.from_pretrained(tmp_path / "m")
+    assert again.transform == "sqrt"
+    seqs = ["ACGTTGCA" * 50, "GGGCCCAT" * 40]
+    assert np.allclose(again.embed(seqs), model.embed(seqs), atol=1e-6)
+    assert np.allclose(again.features(seqs).numpy() ** 2,
+                       np.asarray(__import__("dnalib").kmers.kmer_spectrum(seqs, 3, canonical=True)),
+                       atol=1e-6)
+    with pytest.raises(DnalibError, match="transform must be one of log, sqrt"):
+        SpectrumMap(k=3, dim=4, transform="cube")
+    with pytest.raises(DnalibError, match="transform must be one of log, sqrt"):
+        SpectrumMapConfig(transform="cube").validate()
