@@ -316,6 +316,35 @@ def _cmd_embed(args: argparse.Namespace) -> int:
     return 0
 
 
+#: Column names read as taxonomic ranks when a label table also holds other columns.
+STANDARD_RANKS = ("domain", "superkingdom", "kingdom", "phylum", "class", "order", "family",
+                  "genus", "species", "subspecies", "strain")
+
+
+def _evaluation_ranks(columns: list[str], asked: str | None) -> list[str]:
+    """The label-table columns ``dnalib evaluate`` scores as ranks.
+
+    ``--ranks a,b,c`` names them. Otherwise, when the table has species and at
+    least one other standard rank name, the columns that are not ranks
+    (``organism``, ``gc``, ``n_seqs``, ...) are left out, with a note; a table
+    of other names is used whole.
+    """
+    if asked:
+        ranks = [r.strip() for r in asked.split(",") if r.strip()]
+        unknown = [r for r in ranks if r not in columns]
+        if unknown or "species" not in ranks:
+            raise DnalibError(f"--ranks {asked}: the label table has columns {', '.join(columns)}; "
+                              "name some of them, species included")
+        return ranks
+    known = [c for c in columns if c.lower() in STANDARD_RANKS]
+    if "species" in known and len(known) >= 2 and len(known) < len(columns):
+        other = [c for c in columns if c not in known]
+        print(f"dnalib: note: scoring the ranks {', '.join(known)}; the label table's other columns "
+              f"({', '.join(other)}) are not ranks (choose with --ranks)", file=sys.stderr)
+        return known
+    return columns
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     import json
     import time
@@ -342,6 +371,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     identity = describe_embedder(args.model, device=args.device, **_model_options(args))
     t0 = time.perf_counter()
     gs = io.load_genome_set(args.genomes, args.taxonomy)
+    ranks = _evaluation_ranks(gs.ranks, args.ranks)
+    if ranks != gs.ranks:
+        gs = io.load_genome_set(args.genomes, args.taxonomy, ranks=ranks)
     with warnings.catch_warnings():  # the shortfall is reported once, below
         warnings.simplefilter("ignore", UserWarning)
         frags, cut = gs.fragments(args.fragment_length, args.per_genome, seed=args.seed,
@@ -719,6 +751,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--taxonomy", default=None,
                    help="label table with an id column and rank columns incl. species "
                         "(default: GENOMES/taxonomy.tsv)")
+    p.add_argument("--ranks", default=None,
+                   help="comma-separated label-table columns to score as ranks, species included "
+                        "(default: the standard rank names when the table has other columns too)")
     p.add_argument("--fragment-length", type=positive_int, default=10_000, help="bp per fragment (10000)")
     p.add_argument("--per-genome", type=positive_int, default=100, help="fragments per genome (100)")
     p.add_argument("--tasks", default="clustering,fewshot,binning,taxonomy",

@@ -253,3 +253,22 @@ def test_sqrt_transform_round_trips_and_unknown_transform_is_refused(tmp_path: P
         SpectrumMap(k=3, dim=4, transform="cube")
     with pytest.raises(DnalibError, match="transform must be one of log, sqrt"):
         SpectrumMapConfig(transform="cube").validate()
+
+
+def test_evaluate_scores_only_rank_columns_of_a_richer_label_table(tmp_path: Path) -> None:
+    gs = _two_species_set(2)
+    table = gs.taxonomy.assign(genus=[s.split()[0] for s in gs.taxonomy["species"]])
+    table = table[["genus", "species"]].assign(organism=[f"{s} strain {i}" for i, s in
+                                                         enumerate(table["species"])], gc="50.1")
+    io.write_genome_set(gs.genomes, table, tmp_path / "set")
+    base = [sys.executable, "-m", "dnalib.cli", "evaluate", "--model", "kmer6", "--genomes",
+            str(tmp_path / "set"), "--per-genome", "6", "--fragment-length", "2000",
+            "--tasks", "clustering,taxonomy", "--seeds", "2", "--no-progress"]
+    done = subprocess.run([*base, "--out", str(tmp_path / "r.json")], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "scoring the ranks genus, species; the label table's other columns (organism, gc)" in done.stderr
+    scored = {row["rank"] for row in json.loads((tmp_path / "r.json").read_text())["taxonomy"]}
+    assert scored and scored <= {"genus", "species"}
+    bad = subprocess.run([*base, "--ranks", "genus,phylum", "--out", str(tmp_path / "b.json")],
+                         capture_output=True, text=True)
+    assert bad.returncode == 1 and "--ranks genus,phylum: the label table has columns" in bad.stderr
