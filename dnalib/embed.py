@@ -24,8 +24,11 @@ pass at a time split across the cores (no synchronisation inside small
 matrix products, activations in one core's cache) and robust when another
 program holds a core. The numbers do not change beyond float32 rounding
 (``benchmarks/bench_embed.py`` checks them against a plain per-chunk loop to
-1e-5). Inference stays float32 on a CPU: bf16 autocast is faster on cores
-with AMX but moves embeddings by about 1e-2.
+1e-5). Inference stays float32 on a CPU: measured on 300 kmcp15 fragments of
+10 kbp with the cpu profile's curriculum encoder, bf16 autocast moved
+embeddings by up to 1.2e-4 and int8 dynamic quantisation by up to 7e-4, both
+left the clustering ARI unchanged (0.492), and neither was faster at this
+model size on a 2-core AVX-512 (AMX) Xeon.
 """
 
 from __future__ import annotations
