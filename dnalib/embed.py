@@ -331,8 +331,9 @@ def _pooling_ids(tokenizer: Any) -> torch.Tensor | None:
 
 
 #: Tokens (chunks x padded width) per forward pass on a CPU, whatever ``batch_size``
-#: allows: a pass of this size keeps its activations in a core's cache (for the cpu
-#: profile's encoder, about 10 chunks of 200 bp ran 1.3x faster per token than 64).
+#: allows: a pass of this size keeps most of its activations in a core's cache (the cpu
+#: profile's encoder on one core: 8 to 10 chunks of 200 bp per pass ran about 1.2x faster
+#: per token than 64).
 CPU_TOKENS_PER_PASS = 2048
 
 
