@@ -122,8 +122,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--stream", type=int, default=100_000, help="records streamed (0: skip)")
     p.add_argument("--stream-length", type=int, default=200, help="bp per streamed record")
-    p.add_argument("--n-1kbp", type=int, default=256)
-    p.add_argument("--n-10kbp", type=int, default=32)
+    p.add_argument("--n-1kbp", type=int, default=256, help="1 kbp sequences embedded (0: skip)")
+    p.add_argument("--n-10kbp", type=int, default=32, help="10 kbp sequences embedded (0: skip)")
+    p.add_argument("--naive", type=int, default=0,
+                   help="sequences timed with the naive loop (default: an eighth, at least 4)")
     p.add_argument("--repeats", type=int, default=2,
                    help="timings of each method, alternated (the best is kept)")
     args = p.parse_args(argv)
@@ -134,10 +136,12 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         model, tok = _model(tmp / "model")
         chunk = 200
         for label, length, n in (("1kbp", 1000, args.n_1kbp), ("10kbp", 10_000, args.n_10kbp)):
+            if n == 0:
+                continue
             seqs = [random_dna(rng, length) for _ in range(n)]
-            sub = seqs[: max(4, n // 8)]
+            sub = seqs[: args.naive or max(4, n // 8)]
             embed_sequences(model, tok, seqs[:8], chunk_length=chunk)  # warm-up
-            naive_embed(model, tok, sub[:2], chunk)
+            naive_embed(model, tok, sub[:1], chunk)
             fast_s = slow_s = float("inf")
             for _ in range(args.repeats):  # alternated, best of each: load from other programs
                 t0 = time.perf_counter()
