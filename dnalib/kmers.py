@@ -12,17 +12,20 @@ lexicographically smaller of each pair) in increasing id order; there are
 ``4**k / 2`` of them for odd k and ``(4**k + 4**(k/2)) / 2`` for even k (136 for
 k=4).  :func:`kmer_columns` gives the column names for either choice.
 
-How it is fast: sequences are joined into one byte string with an ``N`` between
-neighbours, encoded once (``bytes.translate`` with a 256-byte table), the ids of
-all windows are computed with ``k`` shifted-view operations on narrow unsigned
-integers, and one unbuffered ``numpy.add.at`` over ``row * n_columns + id`` fills
-a block of rows (windows that touch an ``N``, including the separators, go to a
-discarded bin).  Blocks hold at most ~1 M cells (they stay in cache) and a few
-million bases, so memory stays bounded for large genomes; a sequence longer than
-that is counted in chunks with exact 64-bit counts.  Single-threaded NumPy, no
-numba (a numba kernel measured no faster for k=6, where writing the output
-matrix dominates).  Typical single-core throughput: 100-200 Mbp/s for k=4 and
-k=6 (``benchmarks/bench_kmers.py``), 20-40x a pure-Python ``Counter``.
+How it is fast: a batch of sequences is concatenated and encoded once
+(``bytes.translate`` with a 256-byte table), the ids of all windows are
+computed with ``k`` shifted-view operations on narrow unsigned integers, and
+one unbuffered ``numpy.add.at`` over ``row * n_columns + id`` counts the
+whole batch into a block that stays in cache (windows that touch a non-ACGT
+base or run from one sequence into the next go to a discarded row), so a
+short sequence costs no Python call of its own.  Batches hold at most ~256 k
+cells and a few million bases, so memory stays bounded for large genomes; a
+sequence longer than that is counted in chunks with exact 64-bit counts.
+Single-threaded NumPy, no numba (a numba kernel measured no faster for k=6,
+where writing the output matrix dominates).  Typical single-core throughput on
+1 kbp sequences (``benchmarks/bench_kmers.py``): about 200 Mbp/s for k=4 and
+80-100 Mbp/s for k=6 (the 4,096-column output dominates), 20-30x a
+pure-Python ``Counter``.
 """
 
 from __future__ import annotations
@@ -39,8 +42,10 @@ from sklearn.utils.validation import check_is_fitted
 from dnalib.errors import InputFormatError
 from dnalib.sequences import (
     as_codes_array,
+    concat_codes,
     encode,
     kmer_strings,
+    ragged_positions,
     rc_id_table,
     window_ids,
 )
@@ -62,10 +67,10 @@ MAX_SPECTRUM_K = 8
 
 _NORMALIZE = {True: "l1", False: None, None: None, "l1": "l1", "l2": "l2"}
 
-# bases processed per bincount call (bounds temporary memory to ~100 MB)
+# bases counted per batch (bounds temporary memory to ~100 MB)
 _BATCH_BASES = 4_000_000
-# cells of the per-batch count block (4 MiB of float32: stays in cache)
-_BLOCK_CELLS = 1 << 20
+# cells (rows x columns) of the per-batch count block (1 MiB of float32: stays in cache)
+_BLOCK_CELLS = 1 << 18
 
 
 def _check_spectrum_k(k: Any) -> int:
@@ -181,48 +186,50 @@ def _as_item(seq: Any) -> str | bytes | np.ndarray:
     )
 
 
-def _encode_joined(items: Sequence[str | bytes | np.ndarray]) -> np.ndarray:
-    """Encode items into one codes array with a code-4 separator between neighbours."""
-    if all(isinstance(s, str) for s in items):
-        return encode("N".join(items))
-    if all(isinstance(s, bytes) for s in items):
-        return encode(b"N".join(items))
-    parts: list[np.ndarray] = []
-    sep = np.full(1, 4, dtype=np.uint8)
-    for i, s in enumerate(items):
-        if i:
-            parts.append(sep)
-        parts.append(encode(s))
-    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint8)
+def _encode_concat(items: Sequence[str | bytes | np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Codes of the items' concatenation (no separators), their starts and lengths."""
+    if all(isinstance(s, str | bytes) for s in items):
+        return concat_codes(items)
+    parts = [encode(s) for s in items]
+    lengths = np.fromiter(map(len, parts), dtype=np.int64, count=len(parts))
+    starts = np.cumsum(lengths) - lengths
+    codes = np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint8)
+    return codes, starts, lengths
 
 
-def _accumulate_batch(
+def _count_into(
     flat: np.ndarray,
-    first_row: int,
-    trash: int,
     items: Sequence[str | bytes | np.ndarray],
     k: int,
     column: np.ndarray | None,
     n_cols: int,
 ) -> None:
-    """Add the k-mer counts of ``items`` to rows ``first_row...`` of the flat matrix."""
+    """Add the k-mer counts of *items* to ``flat``, rows of *n_cols* cells, one per item.
+
+    ``flat`` holds one extra row (``len(items) * n_cols`` onwards) for the windows
+    that are not a k-mer of one sequence: those with a non-ACGT base, and those
+    that run from one sequence into the next.
+    """
     n = len(items)
-    codes = _encode_joined(items)
+    codes, starts, lengths = _encode_concat(items)
     ids, invalid = window_ids(codes, k)
     if ids.size == 0:
         return
     if column is not None:
         ids = column[ids]
+    trash = n * n_cols
     if n == 1:
-        keys = ids.astype(np.int64)
-        keys += first_row * n_cols
+        keys = ids.astype(np.intp)
     else:
-        lengths = np.fromiter((len(s) for s in items), dtype=np.int64, count=n)
-        rows = np.arange(first_row, first_row + n, dtype=np.int64) * n_cols
-        keys = np.repeat(rows, lengths + 1)[: ids.size]
+        keys = np.repeat(np.arange(0, trash, n_cols, dtype=np.intp), lengths)[: ids.size]
         keys += ids
+        # windows starting in the last k - 1 bases of a sequence run into the next one
+        first = np.maximum(lengths - k + 1, 0)
+        cross = ragged_positions(starts + first, lengths - first, 1)
+        keys[cross[cross < keys.size]] = trash
     if invalid is not None:
-        keys[invalid] = trash  # windows touching a non-ACGT base (or a separator)
+        keys[invalid] = trash
+    # unbuffered add: measured faster than bincount + a cast for k = 6 (sparse rows)
     np.add.at(flat, keys, flat.dtype.type(1))
 
 
@@ -230,10 +237,10 @@ def _count_long(
     item: str | bytes | np.ndarray, k: int, column: np.ndarray | None, n_cols: int
 ) -> np.ndarray:
     """Exact int64 counts of one long sequence, in overlapping chunks."""
-    total = np.zeros(n_cols + 1, dtype=np.int64)
+    total = np.zeros(2 * n_cols, dtype=np.int64)
     for start in range(0, max(len(item) - k + 1, 0), _BATCH_BASES):
         piece = item[start : start + _BATCH_BASES + k - 1]
-        _accumulate_batch(total, 0, n_cols, [piece], k, column, n_cols)
+        _count_into(total, [piece], k, column, n_cols)
     return total[:n_cols]
 
 
@@ -314,26 +321,25 @@ def kmer_spectrum(
         )
     n = len(items)
     out = np.empty((n, n_cols), dtype=dtype)
-    # Sequences are counted in batches small enough for the count block to stay in
-    # cache; the block's extra last row collects windows that touch a non-ACGT base.
+    # Sequences are counted in batches of at most ~1 M cells and a few million bases.
     rows_cap = max(1, _BLOCK_CELLS // n_cols)
+    # counts of one batch, plus a row for discarded windows; small enough to stay in cache
     block = np.zeros((min(rows_cap, max(n, 1)) + 1, n_cols), dtype=dtype if how else np.int64)
 
     def flush(a: int, b: int) -> None:
-        m = b - a
-        buf = block[: m + 1]
+        buf = block[: b - a + 1]
         buf.fill(0)
-        _accumulate_batch(buf.reshape(-1), 0, m * n_cols, items[a:b], k, column, n_cols)
-        counts = buf[:m]
+        _count_into(buf.reshape(-1), items[a:b], k, column, n_cols)
+        counts = buf[:-1]
         if how is None:
             out[a:b] = counts
             return
         norm = _row_norms(counts, how)
-        norm[norm == 0] = 1.0  # rows without valid k-mers stay all zero
-        np.divide(counts, norm.astype(dtype)[:, None], out=out[a:b])
+        norm[norm == 0] = 1  # rows without valid k-mers stay all zero
+        np.divide(counts, norm[:, None], out=out[a:b])
 
     lengths = np.fromiter(map(len, items), dtype=np.int64, count=n)
-    ends = np.cumsum(lengths + 1)  # end of each sequence (+ separator) in the joined text
+    ends = np.cumsum(lengths)  # end of each sequence in the concatenation
     long_rows = np.flatnonzero(lengths >= _BATCH_BASES).tolist() + [n]
     start = 0
     for stop in long_rows:  # batches of short sequences between the long ones

@@ -477,6 +477,14 @@ def batch_kmer_ids(
     return out, offsets
 
 
+def _rows(flat: np.ndarray, n: int, row_stride: int, width: int) -> np.ndarray:
+    """Read-only ``(n, width)`` view of ``flat`` whose row ``j`` starts at ``j * row_stride``."""
+    item = flat.itemsize
+    return np.lib.stride_tricks.as_strided(
+        flat, shape=(n, width), strides=(row_stride * item, item), writeable=False
+    )
+
+
 def batch_window_ids(
     codes: np.ndarray,
     starts: np.ndarray,
@@ -491,19 +499,23 @@ def batch_window_ids(
         return np.zeros(0, dtype=np.uint16), None
     if stride == 1:
         ids, invalid = window_ids(codes, k)
+        if ids.size == total:  # one sequence, or every window is some sequence's own
+            return ids, invalid
         n = lengths.size
-        if n and int(lengths.min()) == int(lengths.max()):
-            # equal lengths: window j*L + i belongs to sequence j iff i < L - k + 1
+        if int(lengths.min()) == int(lengths.max()):
+            # equal lengths: the windows of sequence j are row j of an (n, L - k + 1) view
+            # with row stride L; one strided copy
             length = int(lengths[0])
             m = length - k + 1
-            ids = np.concatenate([ids, np.zeros(k - 1, ids.dtype)]).reshape(n, length)[:, :m]
-            ids = ids.ravel()
-            if invalid is not None:
-                invalid = np.concatenate([invalid, np.zeros(k - 1, bool)])
-                invalid = invalid.reshape(n, length)[:, :m].ravel()
-            return ids, invalid
-        pos = ragged_positions(starts, counts, 1)
-        return ids[pos], None if invalid is None else invalid[pos]
+            ids = _rows(ids, n, length, m).ravel()
+            return ids, None if invalid is None else _rows(invalid, n, length, m).ravel()
+        # drop the windows that start in the last k - 1 bases of a sequence (they run
+        # into the next one): one boolean compress
+        keep = np.ones(ids.size, dtype=bool)
+        first = np.maximum(lengths - k + 1, 0)
+        cross = ragged_positions(starts + first, lengths - first, 1)
+        keep[cross[cross < ids.size]] = False
+        return ids[keep], None if invalid is None else invalid[keep]
     pos = ragged_positions(starts, counts, stride)
     dtype = np.uint16 if k <= 8 else np.uint32 if k <= 16 else np.uint64
     ids = np.zeros(total, dtype=dtype)

@@ -49,12 +49,26 @@ can tell a neighbouring window that already grew in this step from one that did
 not), a last rule deletes
 the incomplete windows at the end, a ``Split`` pre-tokenizer cuts at the
 separators, and a ``WordLevel`` model looks the k-mers up (windows with ``N``
-are not in the vocabulary and become ``[UNK]``). It is exact but slow (about 0.4
-Mbp/s for ``k = 6`` on one core, and its token offsets cover only a window's
-first base); it is there so that a saved model carries a standard tokenizer.
-Training and embedding code uses the vectorised NumPy path instead
-(:func:`encode_kmer_batch`, :func:`fast_encode`; hundreds of Mbp/s), which gives
-identical ids (tested).
+are not in the vocabulary and become ``[UNK]``). It is exact but slow, and
+its token offsets cover only a window's first base; it is there so that a
+saved model carries a standard tokenizer. Training and embedding code uses
+the vectorised NumPy path instead (:func:`encode_kmer_batch`,
+:func:`fast_encode`), which gives identical ids (tested).
+
+.. warning::
+
+   A k-mer tokenizer loaded with ``AutoTokenizer.from_pretrained`` and called
+   as ``tokenizer(seqs)`` is slower than a pure-Python loop. Measured with
+   ``benchmarks/bench_tokenize.py`` (one core of a 2-core AVX-512 Xeon, 1 kbp
+   sequences, ``k = 6``): overlapping k-mers 0.19 Mbp/s, against 4 Mbp/s for
+   pure Python (``seq[i:i+k]`` and a dict) and 110 Mbp/s for
+   :func:`fast_encode`; non-overlapping k-mers 2.5 Mbp/s against 23 Mbp/s
+   and 120 Mbp/s. The ``tokenizers`` library can only express overlapping
+   windows as a chain of about ``5 * k`` regex rewrites of the text, and no
+   serialisable part can do better. For more than a handful of sequences call
+   ``dnalib.tokenizers.fast_encode(tokenizer, seqs)`` on the same tokenizer
+   object (same ids and attention mask, NumPy arrays), or embed with
+   :func:`dnalib.embed.embed_sequences`, which does so itself.
 
 ``transformers`` is imported lazily, inside the functions that build
 tokenizers, so ``import dnalib.tokenizers`` stays light.
@@ -275,13 +289,19 @@ def kmer_tokenizer(
         window; windows with a non-ACGT base are ``[UNK]``.  Vocabulary
         ``4**k + 5``; k-mer id ``i`` (:func:`dnalib.sequences.kmer_ids`) is token
         id ``i + 5``.  Built from serialisable parts only (see the module
-        docstring), so it loads with ``AutoTokenizer.from_pretrained``.  It is
-        slow; use :func:`encode_kmer_batch` / :func:`fast_encode` for bulk work.
+        docstring), so it loads with ``AutoTokenizer.from_pretrained``.
 
     Raises
     ------
     DnalibError
         If ``k`` is out of range.
+
+    Warnings
+    --------
+    Calling it (``tokenizer(seqs)``) is slow: about 0.2 Mbp/s for ``k = 6``,
+    some 20 times slower than a pure-Python loop and 500 times slower than
+    :func:`fast_encode` on the same object, which gives the same ids (see the
+    module docstring for the measurement). Use :func:`fast_encode` for bulk work.
     """
     from tokenizers import Regex, pre_tokenizers
 
@@ -324,6 +344,12 @@ def nonoverlapping_kmer_tokenizer(
     ------
     DnalibError
         If ``k`` is out of range.
+
+    Warnings
+    --------
+    Calling it (``tokenizer(seqs)``) runs at about 2.5 Mbp/s for ``k = 6``,
+    some 10 times slower than a pure-Python loop; :func:`fast_encode` on the
+    same object gives the same ids about 50 times faster.
     """
     from tokenizers import Regex, normalizers, pre_tokenizers
 

@@ -1,4 +1,4 @@
-"""The contrastive ablation benchmark continues an interrupted record only with the same settings."""
+"""Benchmarks: the contrastive ablation resumes only with the same settings; smoke runs of the others."""
 
 from __future__ import annotations
 
@@ -110,3 +110,34 @@ def test_trajectory_scores_every_checkpoint_on_two_sets_of_unseen_species(tmp_pa
     assert "curriculum step    8 (mimix)" in capsys.readouterr().out
     with pytest.raises(SystemExit, match="at least 9 genera"):
         module.main(["--profile", "smoke", "--training-genera", "8"])
+
+
+def _load_benchmark(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_bench_kmers_smoke_run(capsys, monkeypatch):
+    """A small run of benchmarks/bench_kmers.py: every figure, the processor line first."""
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+        monkeypatch.setenv(var, "1")  # what the benchmark sets on import, undone after the test
+    figures = _load_benchmark("bench_kmers").main(["--n-1kbp", "20", "--genome-bp", "20000",
+                                                   "--repeats", "1"])
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("processor: ")
+    for name in ("spectrum_k4_1kbp", "spectrum_k6_1kbp", "kmer_ids_k6_1kbp", "kmer_ids_k6_5Mbp"):
+        assert figures[f"{name}_Mbp_per_s"] > 0 and figures[f"{name}_speedup"] > 0
+    assert figures["kmer_ids_k6_1kbp_per_call_Mbp_per_s"] > 0
+
+
+def test_bench_embed_smoke_run(capsys):
+    """A small run of benchmarks/bench_embed.py: the fast path and the naive loop agree to 1e-5
+    (the benchmark asserts it) on the cpu profile's architecture."""
+    figures = _load_benchmark("bench_embed").main(["--n-1kbp", "6", "--n-10kbp", "0", "--naive", "2",
+                                                   "--stream", "0", "--repeats", "1"])
+    out = capsys.readouterr().out
+    assert "processor: " in out and "torch_threads: " in out
+    assert figures["embed_1kbp_speedup"] > 0 and "embed_10kbp_speedup" not in figures
+    assert figures["embed_1kbp_max_abs_diff"] <= 1e-5

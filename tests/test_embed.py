@@ -191,3 +191,104 @@ def test_cli_embed(saved, tmp_path, capsys):
     ids, emb = load_embeddings(tmp_path / "e")
     assert len(ids) == 5 and emb.shape[0] == 5
     assert main(["embed", "--model", "nope", "--input", str(fa), "--out", str(tmp_path / "f")]) == 1
+
+
+def _reference_embedding(model, tok, seq, chunk):
+    """The plain loop: each chunk through the Hugging Face tokenizer and the model on its own,
+    masked mean over its sequence tokens, chunk means weighted by chunk length."""
+    import torch
+
+    encoder = model.base_model.eval()
+    special = set(tok.all_special_ids) - {tok.unk_token_id}
+    total, weight = 0.0, 0
+    for a in range(0, len(seq), chunk):
+        piece = seq[a:a + chunk]
+        enc = tok(piece, return_tensors="pt")
+        with torch.inference_mode():
+            hidden = encoder(**enc).last_hidden_state[0]
+        keep = torch.tensor([i not in special for i in enc["input_ids"][0].tolist()])
+        # a remainder shorter than k has no k-mer token: it pools to zeros (masked_mean)
+        mean = hidden[keep].mean(0) if keep.any() else torch.zeros(hidden.shape[1])
+        total = total + mean.double().numpy() * len(piece)
+        weight += len(piece)
+    return total / weight
+
+
+@pytest.fixture(scope="module")
+def plain_loop(tiny):
+    """Mixed lengths, ambiguous bases, lower case and short remainders, with the plain loop's
+    embeddings (computed once for the module)."""
+    model, tok = tiny
+    rng = np.random.default_rng(5)
+    seqs = ["".join(rng.choice(list("ACGTacgtN"), int(n), p=[0.22] * 4 + [0.03] * 4 + [0.0]))
+            for n in rng.integers(5, 300, 20)]
+    seqs[3] = seqs[3][:20] + "NNNN" + seqs[3][20:]
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)  # one small pass at a time: faster on one thread
+    try:
+        return seqs, np.stack([_reference_embedding(model, tok, s, 41) for s in seqs])
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_embeddings_match_a_plain_per_chunk_loop(tiny, plain_loop, threads):
+    """Sorting, batching across sequences, small CPU passes and one thread per core change no
+    number beyond float32 rounding."""
+    import torch
+
+    model, tok = tiny
+    seqs, expected = plain_loop
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        got = embed_sequences(model, tok, seqs, chunk_length=41)
+        assert torch.get_num_threads() == threads  # the per-core threads leave the setting as it was
+    finally:
+        torch.set_num_threads(before)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_cpu_passes_hold_at_most_the_token_budget(tiny, monkeypatch):
+    from dnalib import embed
+
+    model, tok = tiny
+    seqs = _random(20, 150, seed=2)
+    default = embed_sequences(model, tok, seqs, chunk_length=41)
+    shapes = []
+    handle = model.base_model.register_forward_hook(
+        lambda mod, args, kwargs, out: shapes.append(tuple(kwargs["input_ids"].shape)),
+        with_kwargs=True)
+    monkeypatch.setattr(embed, "CPU_TOKENS_PER_PASS", 120)
+    try:
+        small = embed_sequences(model, tok, seqs, chunk_length=41, batch_size=64)
+    finally:
+        handle.remove()
+    assert shapes and all(rows * width <= 120 for rows, width in shapes)
+    assert sum(rows for rows, _ in shapes) == 20 * 4  # every chunk once
+    np.testing.assert_allclose(small, default, rtol=1e-5, atol=1e-6)
+
+
+def test_an_error_in_a_pass_reaches_the_caller_and_the_thread_setting_is_restored(tiny, monkeypatch):
+    import torch
+
+    model, tok = tiny
+    encoder = model.base_model
+    calls = []
+
+    def broken(*args, **kwargs):
+        calls.append(1)
+        raise RuntimeError("pass failed")
+
+    monkeypatch.setattr(encoder, "forward", broken)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with pytest.raises(RuntimeError, match="pass failed"):
+            embed_sequences(model, tok, _random(40, 150, seed=3), chunk_length=41, batch_size=1)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    assert calls
