@@ -164,11 +164,12 @@ FINETUNE_SETTINGS: dict[str, dict[str, Any]] = {
     "cpu": dict(phase_steps=(90, 90), embedding_lr_mult=10.0, checkpoint_every=30),
     # gpu: sized for a 15 GiB T4. A step holds about 32 MiB of float16 activations per 200 bp chunk
     # read with the gpu model (dnalib.memory), so 2 x batch_pairs x fragment_length / 200 chunks must
-    # stay below about 350 for 13 GiB. 10 pairs of 3 kbp views (300 chunks, estimated 11.3 GiB):
-    # the cpu profile's view length, two fewer pairs than its batch. The sizes it had before, 48 pairs
-    # of 5 kbp (2,400 chunks), needed about 84 GiB (an H100/H200). Gradient accumulation cannot
-    # keep a contrastive batch: its negatives are the other pairs of the same step.
-    "gpu": dict(phase_steps=(2000, 4000), fragment_length=3000, chunk_length=200, batch_pairs=10,
+    # stay below about 350 for 13 GiB. 16 pairs of 2 kbp views (320 chunks, estimated 12 GiB): more
+    # negatives than the cpu profile (30 per view), views at the short end of what tells species
+    # apart, and a batch that 2, 4, 8 or 16 processes share evenly. The sizes it had before, 48
+    # pairs of 5 kbp (2,400 chunks), needed about 84 GiB (an 80 GiB-class GPU). Gradient
+    # accumulation cannot keep a contrastive batch: its negatives are the other pairs of the step.
+    "gpu": dict(phase_steps=(2000, 4000), fragment_length=2000, chunk_length=200, batch_pairs=16,
                 embedding_lr_mult=10.0, checkpoint_every=500, warmup_steps=100),
 }
 
