@@ -425,3 +425,54 @@ def profile_memory(profile: str = "gpu", precision: str = "fp16") -> list[StageM
     stages += [embedding_memory(labelled, precision=precision),
                embedding_memory(free, label_free=True, precision=precision)]
     return stages
+
+
+def stage_batches(profile: str = "gpu") -> dict[str, tuple[int, str]]:
+    """Each stage's batch in *profile*'s current settings: ``stage -> (units, how)``.
+
+    The stages and units of :func:`profile_memory`. A measured line does not
+    depend on the batch, so a record of lines (``benchmarks/gpu_memory.py``)
+    gives the estimate at whatever batch the profile has now
+    (:func:`estimates`).
+    """
+    from dnalib import contrastive as C
+    from dnalib import pretrain as P
+    from dnalib.embed import max_chunk_length
+
+    pre = P.pretrain_config(profile)
+    micro = pre.batch_size // pre.grad_accum
+    how = (f"{pre.grad_accum} micro-batches of {micro} fragments" if pre.grad_accum > 1
+           else f"one batch of {micro} fragments") + f" of {pre.fragment_length} bp"
+    out = {"pretrain": (micro, how), "pretrain, rotary positions": (micro, how)}
+    for label_free in (False, True):
+        cfg = C.finetune_config(profile, label_free=label_free)
+        encoder, tok = contrastive_model(cfg, label_free=label_free)
+        chunk = C.view_chunk_length(cfg, max_chunk_length(encoder, tok))
+        chunks = cfg.fragment_length // chunk
+        for phase in cfg.curriculum:
+            out[f"{'label-free ' if label_free else ''}{phase}"] = (
+                2 * cfg.batch_pairs * chunks,
+                f"{cfg.batch_pairs} pairs of {cfg.fragment_length} bp views, read in {chunks} chunks "
+                f"of {chunk} bp")
+        out[f"embedding ({'scratch' if label_free else 'MLM'} encoder)"] = (
+            64, f"64 chunks of {chunk} bp per forward pass, no gradients")
+    return out
+
+
+def estimates(stages: Sequence[dict[str, Any]], profile: str = "gpu") -> list[dict[str, Any]]:
+    """Table rows (:meth:`StageMemory.row`) of recorded lines at *profile*'s current batches.
+
+    *stages* are the rows ``benchmarks/gpu_memory.py`` records for one
+    precision (each with ``stage``, ``unit``, ``static``, ``base``, ``per_unit``,
+    ``saved_per_unit``, ``precision``).
+    """
+    batches = stage_batches(profile)
+    rows = []
+    for s in stages:
+        units, how = batches[s["stage"]]
+        line = StageMemory(s["stage"], s["unit"], units, s["static"], s["base"], s["per_unit"],
+                           s["saved_per_unit"], s["precision"],
+                           max_relative_error=s.get("line error", 0.0), note=how)
+        rows.append(line.row())
+    return rows
+
