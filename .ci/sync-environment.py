@@ -22,14 +22,22 @@ dependencies:
 """
 
 
-def main() -> None:
-    pins = [
-        line.strip()
-        for line in (ROOT / "requirements-lock.txt").read_text().splitlines()
-        if line.strip() and not line.startswith("#")
-    ]
+def render(lock_text: str) -> str:
+    """The text of environment.yml for the lock file's text: its pins, then ``-e .``.
+
+    ``-e .`` is a local requirement, so repo2docker (Binder) copies the
+    repository before it creates the environment; ``tests/test_foundation.py``
+    compares the file with this.
+    """
+    pins = [line.strip() for line in lock_text.splitlines()
+            if line.strip() and not line.startswith("#")]
     body = "".join(f"      - {pin}\n" for pin in pins)
-    (ROOT / "environment.yml").write_text(HEADER + body + "      - -e .\n")
+    return HEADER + body + "      - -e .\n"
+
+
+def main() -> None:
+    text = render((ROOT / "requirements-lock.txt").read_text())
+    (ROOT / "environment.yml").write_text(text)
 
 
 if __name__ == "__main__":

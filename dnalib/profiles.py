@@ -144,8 +144,13 @@ PRETRAIN_SETTINGS: dict[str, dict[str, Any]] = {
     # A short run learns faster with a higher peak rate than SCORPIO's 5e-4.
     "cpu": dict(tokenizer="kmer", k=6, fragment_length=200, batch_size=32, max_steps=160,
                 lr=1e-3, warmup_steps=16, eval_every=40, eval_fragments=256, checkpoint_every=40),
-    "gpu": dict(tokenizer="kmer", k=6, fragment_length=200, batch_size=256, max_steps=4000,
-                warmup_steps=200, eval_every=500, eval_fragments=2048, checkpoint_every=500),
+    # gpu: sized for a 15 GiB T4 (Colab), float16 with loss scaling there. The batch of 256 in two
+    # micro-batches of 128 (the same batch and loss: each micro-batch's loss is divided by the
+    # whole batch's masked tokens): estimated 5.5 GiB, and 7.3 GiB with rotary positions (chapter
+    # 4's exercise; an ESM encoder). In one batch: 10.0 and 13.7 GiB (dnalib.memory).
+    "gpu": dict(tokenizer="kmer", k=6, fragment_length=200, batch_size=256, grad_accum=2,
+                max_steps=4000, warmup_steps=200, eval_every=500, eval_fragments=2048,
+                checkpoint_every=500),
 }
 
 #: Settings that differ between profiles of contrastive fine-tuning with labels (everything else is a
@@ -159,7 +164,14 @@ FINETUNE_SETTINGS: dict[str, dict[str, Any]] = {
     # among 24 candidates, two 3 kbp fragments 63%). About 1.2 s a step on 2 cores: each phase
     # takes about 2 minutes (chapters 5 and 6 train one each).
     "cpu": dict(phase_steps=(90, 90), embedding_lr_mult=10.0, checkpoint_every=30),
-    "gpu": dict(phase_steps=(2000, 4000), fragment_length=5000, chunk_length=200, batch_pairs=48,
+    # gpu: sized for a 15 GiB T4. A step holds about 32 MiB of float16 activations per 200 bp chunk
+    # read with the gpu model (dnalib.memory), so 2 x batch_pairs x fragment_length / 200 chunks must
+    # stay below about 350 for 13 GiB. 16 pairs of 2 kbp views (320 chunks, estimated 12 GiB): more
+    # negatives than the cpu profile (30 per view), views at the short end of what tells species
+    # apart, and a batch that 2, 4, 8 or 16 processes share evenly. The sizes it had before, 48
+    # pairs of 5 kbp (2,400 chunks), needed about 84 GiB (an 80 GiB-class GPU). Gradient
+    # accumulation cannot keep a contrastive batch: its negatives are the other pairs of the step.
+    "gpu": dict(phase_steps=(2000, 4000), fragment_length=2000, chunk_length=200, batch_pairs=16,
                 embedding_lr_mult=10.0, checkpoint_every=500, warmup_steps=100),
 }
 
@@ -172,7 +184,10 @@ LABEL_FREE_SETTINGS: dict[str, dict[str, Any]] = {
                   batch_pairs=6, sample_by="length", checkpoint_every=4, warmup_steps=1),
     "cpu": dict(curriculum=("simclr",), phase_steps=(800,), fragment_length=1000, chunk_length=0,
                 batch_pairs=32, lr=3e-4, sample_by="length", checkpoint_every=100),
-    "gpu": dict(curriculum=("simclr", "mimix"), phase_steps=(2000, 2000), fragment_length=4000,
+    # gpu: sized for a 15 GiB T4: 64 pairs as before (the same negatives per step), views of one
+    # 2 kbp chunk instead of two (128 chunks of 502 tokens, estimated 9.2 GiB in float16; two chunks
+    # per view needed 17.6 GiB).
+    "gpu": dict(curriculum=("simclr", "mimix"), phase_steps=(2000, 2000), fragment_length=2000,
                 chunk_length=2000, batch_pairs=64, lr=3e-4, sample_by="length", checkpoint_every=500,
                 warmup_steps=100),
 }

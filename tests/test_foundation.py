@@ -49,6 +49,45 @@ def test_lock_and_environment_yml_agree():
     )
 
 
+def test_environment_yml_is_what_binder_builds_from_the_lock():
+    """Binder (repo2docker) reads environment.yml; nothing here can run conda or reach conda-forge,
+    so the file is checked instead: it is exactly what .ci/sync-environment.py writes from the
+    lock (the same pins, in the same order), conda itself installs only Python (the lock's minor
+    version, in the form repo2docker reads) and pip, from conda-forge alone, and the pip section
+    ends with the local ``-e .`` (repo2docker then copies the repository before it builds the
+    environment, and the chapters import the package)."""
+    import importlib.util
+    import tomllib
+
+    from packaging.specifiers import SpecifierSet
+
+    spec = importlib.util.spec_from_file_location("sync_environment", ROOT / ".ci" / "sync-environment.py")
+    sync = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sync)
+    text = (ROOT / "environment.yml").read_text()
+    assert text == sync.render((ROOT / "requirements-lock.txt").read_text()), (
+        "environment.yml is not what the lock gives: run `python .ci/sync-environment.py`")
+
+    env = yaml.safe_load(text)
+    assert env["channels"] == ["conda-forge"], "conda-forge only (the defaults channel needs a licence)"
+    deps = env["dependencies"]
+    conda = [d for d in deps if isinstance(d, str)]
+    pip_sections = [d["pip"] for d in deps if isinstance(d, dict)]
+    assert len(pip_sections) == 1 and deps[-1] == {"pip": pip_sections[0]}
+    python = [d for d in conda if re.fullmatch(r"python\s*=+\s*[\d.]+", d)]  # repo2docker's pattern
+    assert sorted(conda) == sorted(python + ["pip"]) and len(python) == 1, (
+        f"conda should install only python and pip (every other package comes from the lock "
+        f"through pip, once); got {conda}")
+    version = python[0].split("=")[-1]
+    lock_python = re.search(r"\(Python (\d+\.\d+)", (ROOT / "requirements-lock.txt").read_text())
+    assert lock_python and lock_python.group(1) == version, "environment.yml and the lock name other Pythons"
+    requires = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"]
+    assert f"{version}.0" in SpecifierSet(requires)
+    pip = pip_sections[0]
+    assert pip[-1] == "-e ." and pip.count("-e .") == 1
+    assert all("==" in entry for entry in pip[:-1])
+
+
 def test_critical_pins():
     lock = _lock_pins()
     assert lock["torch"] == "2.13.0"
