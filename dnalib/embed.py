@@ -15,7 +15,8 @@ bases per token vary (BPE) every chunk is checked after tokenising and halved
 until it fits the model's context: nothing is truncated. Chunks are sorted by
 token count and batched, so padding is minimal (a model that takes no
 attention mask, such as HyenaDNA, gets batches of one length only); inference
-runs without gradients and, on a GPU, in bf16.
+runs without gradients and, on a GPU, in bf16 (fp16 on a GPU without bf16
+units, such as a T4: :func:`inference_dtype`).
 
 On a CPU, passes are small (:data:`CPU_TOKENS_PER_PASS` tokens) and, for
 models of ``transformers`` itself, run in ``torch.get_num_threads()`` threads
@@ -471,7 +472,7 @@ def embed_sequences(
     pad_id = 0 if pad_id is None else int(pad_id)
     first = _first_token(tokenizer) if pooling == "cls" else None
     special = _pooling_ids(tokenizer)
-    autocast = dev.type == "cuda"
+    half = inference_dtype(dev)
 
     def pool_batch(idx: np.ndarray) -> np.ndarray:
         width = int(sizes[idx].max())
@@ -485,7 +486,8 @@ def embed_sequences(
         inputs = {"input_ids": ids}
         if takes_mask and not bool(att.all()):
             inputs["attention_mask"] = att
-        with torch.inference_mode(), torch.autocast(dev.type, dtype=torch.bfloat16, enabled=autocast):
+        with torch.inference_mode(), torch.autocast(dev.type, dtype=half or torch.bfloat16,
+                                                    enabled=half is not None):
             out = encoder(**inputs)
             hidden = out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]
             if hidden.dim() != 3 or tuple(hidden.shape[:2]) != tuple(ids.shape):
@@ -536,6 +538,30 @@ BASELINE_SETTINGS: dict[str, dict[str, Any]] = {
     "tnf": {"k": 4, "canonical": False, "normalize": "l2"},
     "kmer6": {"k": 6, "canonical": True, "normalize": "l2"},
 }
+
+def inference_dtype(device: Any) -> Any:
+    """The autocast dtype embedding runs in on *device*: None (float32) on a CPU.
+
+    On a GPU the training choice (:func:`dnalib.training.choose_precision`):
+    bfloat16 from compute capability 8.0, float16 on older GPUs such as a
+    Colab T4, which has no bf16 units (it would emulate bf16, slower than
+    float32).
+
+    Parameters
+    ----------
+    device : torch.device
+
+    Returns
+    -------
+    torch.dtype or None
+    """
+    if device.type != "cuda":
+        return None
+    from dnalib.training import choose_precision
+
+    name = choose_precision("auto", "cuda", torch.cuda.get_device_capability(device))
+    return torch.bfloat16 if name == "bf16" else torch.float16
+
 
 def check_device(device: str | None) -> Any:
     """Parse a device name and check that this machine has it.
@@ -658,7 +684,8 @@ def describe_embedder(model: str, *, device: str | None = None, pooling: str | N
         ``"tnf"``, ``"kmer6"``, a model directory (checked with
         :func:`dnalib.models.check_model_dir`) or a Hugging Face model id.
     device : str, optional
-        Where a model runs: on a GPU it runs in bf16, which changes the rows slightly.
+        Where a model runs: on a GPU it runs in bf16 (fp16 on GPUs without bf16 units, see
+        :func:`inference_dtype`), which changes the rows slightly.
     pooling, revision, trust_remote_code
         As in :func:`load_embedder`.
 
@@ -689,7 +716,8 @@ def describe_embedder(model: str, *, device: str | None = None, pooling: str | N
     from dnalib.tokenizers import tokenizer_scheme
 
     scheme, k = tokenizer_scheme(load_tokenizer(model, source=src))
-    precision = "bf16" if dev is not None and dev.type == "cuda" else "float32"
+    half = inference_dtype(dev) if dev is not None else None
+    precision = {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(half, "float32")
     need = k if scheme in ("kmer", "nonoverlap") and k and not src.custom_code else 1
     if not src.local:
         return {"model": src.name, "revision": src.revision, "commit": src.commit, "pooling": pool,
@@ -1216,6 +1244,7 @@ def load_embeddings(out: str | os.PathLike[str], *, mmap: bool = True) -> tuple[
 
 
 __all__ = ["BASELINES", "BASELINE_SETTINGS", "POOLINGS", "bases_per_token", "check_device",
+           "inference_dtype",
            "context_tokens", "describe_embedder", "plan_chunks",
            "embed_file", "embed_sequences", "embed_with", "file_sha256", "load_embedder",
            "load_embeddings", "max_chunk_length", "min_bases", "model_fingerprint",

@@ -76,3 +76,15 @@ def test_an_overflowing_float16_step_is_skipped_and_the_scale_lowered():
     p.step(opt)
     assert torch.equal(w.detach(), torch.ones(3)), "a step with inf gradients must be skipped"
     assert p.scaler.get_scale() < 2.0 ** 16
+
+
+def test_embedding_dtype_follows_the_device(monkeypatch):
+    import torch
+
+    from dnalib.embed import inference_dtype
+
+    assert inference_dtype(torch.device("cpu")) is None
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (7, 5))
+    assert inference_dtype(torch.device("cuda")) is torch.float16  # a T4: no bf16 units
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (9, 0))
+    assert inference_dtype(torch.device("cuda")) is torch.bfloat16
