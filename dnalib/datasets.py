@@ -834,7 +834,7 @@ def load_genomes_real(**kwargs: Any) -> GenomeSet:
     Parameters
     ----------
     **kwargs
-        Passed to :func:`get` (a mirror is needed: see :data:`GENOMES_REAL`).
+        Passed to :func:`get` (a mirror is needed: the converted files have no download URL).
 
     Returns
     -------

@@ -1243,8 +1243,8 @@ def load_embeddings(out: str | os.PathLike[str], *, mmap: bool = True) -> tuple[
     return ids, emb
 
 
-__all__ = ["BASELINES", "BASELINE_SETTINGS", "POOLINGS", "bases_per_token", "check_device",
-           "inference_dtype",
+__all__ = ["BASELINES", "BASELINE_SETTINGS", "CPU_TOKENS_PER_PASS", "POOLINGS", "bases_per_token",
+           "check_device", "inference_dtype",
            "context_tokens", "describe_embedder", "plan_chunks",
            "embed_file", "embed_sequences", "embed_with", "file_sha256", "load_embedder",
            "load_embeddings", "max_chunk_length", "min_bases", "model_fingerprint",

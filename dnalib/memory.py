@@ -55,9 +55,9 @@ from dnalib.errors import DnalibError
 GIB = 2**30
 #: Memory of a T4 (16 GB of GDDR6, of which 15 GiB are usable).
 T4_BYTES = 15 * GIB
-#: What an estimate must stay under on a T4: 2 GiB of margin for what the estimate leaves out.
+#: What an estimate must stay under on a T4, leaving 2 GiB of margin for what the estimate leaves out.
 BUDGET = 13 * GIB
-#: CUDA context, cuBLAS workspaces and kernels: memory a GPU process holds that is not tensors.
+#: Memory a GPU process holds that is not tensors (the CUDA context, cuBLAS workspaces, kernels).
 CUDA_OVERHEAD = GIB // 2
 #: The caching allocator's fragmentation, as a fraction of the step's peak.
 FRAGMENTATION = 0.10
@@ -184,8 +184,10 @@ class StageMemory:
         The profile's batch in that unit (per micro-batch).
     static : int
         Parameters and optimizer state, bytes (float32).
-    base, per_unit : float
-        The fitted line of the step's peak, bytes.
+    base : float
+        The fitted line's value at zero batch (bytes).
+    per_unit : float
+        The fitted line's slope: bytes of the step's peak per unit.
     saved_per_unit : float
         Bytes saved for the backward pass per unit (the slope of ``saved``).
     precision : str
