@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dnalib.profiles import cpu_model
+from dnalib.profiles import cpu_model, cpu_vector_isa
 from dnalib.records import random_dna
 
 
@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             figures[f"embed_{label}_max_abs_diff"] = diff
         if args.stream:
             figures.update(_stream(tmp / "model", args.stream, tmp, args.stream_length))
-    print(f"processor: {cpu_model()}")
+    print(f"processor: {cpu_model()} ({cpu_vector_isa()})")
     print(f"torch_threads: {torch.get_num_threads()}")
     for name, value in figures.items():
         print(f"{name}: {value:.2g}" if name.endswith("_diff") else f"{name}: {value:.1f}")

@@ -29,7 +29,7 @@ import argparse  # noqa: E402
 import numpy as np  # noqa: E402
 
 from dnalib.kmers import kmer_spectrum, reference_kmer_spectrum  # noqa: E402
-from dnalib.profiles import cpu_model  # noqa: E402
+from dnalib.profiles import cpu_model, cpu_vector_isa  # noqa: E402
 from dnalib.records import best_time, random_dna  # noqa: E402
 from dnalib.sequences import batch_kmer_ids, kmer_ids, reference_kmer_ids  # noqa: E402
 
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             figures[f"kmer_ids_k6_{label}_per_call_Mbp_per_s"] = n_bp / call_s / 1e6
             figures[f"kmer_ids_k6_{label}_per_call_speedup"] = (n_bp / call_s) / (sub_bp / ref_s)
 
-    print(f"processor: {cpu_model()}")
+    print(f"processor: {cpu_model()} ({cpu_vector_isa()})")
     for name, value in figures.items():
         print(f"{name}: {value:.1f}")
     return figures

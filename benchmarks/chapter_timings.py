@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--note", default="", help="how the build was run (clean cache, load, ...)")
     args = parser.parse_args(argv)
-    from dnalib.profiles import cpu_model
+    from dnalib.profiles import cpu_model, cpu_vector_isa
 
     seconds = chapter_seconds(args.cache)
     if not seconds:
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         "commit": commit,
         "profile": args.profile,
         "hardware": {"machine": platform.machine(), "processor": cpu_model(),
-                     "cpu_count": os.cpu_count(), "device": device},
+                     "vector_isa": cpu_vector_isa(), "cpu_count": os.cpu_count(), "device": device},
         "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "note": args.note,
         "seconds": seconds,

@@ -58,9 +58,9 @@ def hardware() -> dict[str, Any]:
     """The machine a record was measured on: processor, cores, threads, versions, GPU."""
     import torch
 
-    from dnalib.profiles import cpu_model
+    from dnalib.profiles import cpu_model, cpu_vector_isa
 
-    info = {"machine": platform.machine(), "processor": cpu_model(),
+    info = {"machine": platform.machine(), "processor": cpu_model(), "vector_isa": cpu_vector_isa(),
             "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
             "python": platform.python_version(), "torch": torch.__version__}
     if torch.cuda.is_available():

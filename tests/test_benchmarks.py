@@ -141,3 +141,39 @@ def test_bench_embed_smoke_run(capsys):
     assert "processor: " in out and "torch_threads: " in out
     assert figures["embed_1kbp_speedup"] > 0 and "embed_10kbp_speedup" not in figures
     assert figures["embed_1kbp_max_abs_diff"] <= 1e-5
+
+
+def test_ci_costs_summarises_a_real_pytest_report(tmp_path):
+    """A real pytest --junitxml report: seconds per module, outcomes, the slowest test first."""
+    import subprocess
+    import sys
+
+    tests = tmp_path / "tests"
+    tests.mkdir()
+    (tests / "test_fast.py").write_text("def test_a():\n    pass\n\ndef test_b():\n    assert False\n")
+    (tests / "test_slow.py").write_text(
+        "import time, pytest\n\ndef test_sleeps():\n    time.sleep(0.3)\n\n"
+        "@pytest.mark.skip(reason='no')\ndef test_skipped():\n    pass\n")
+    report = tmp_path / "pytest.xml"
+    subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests",
+                    f"--junitxml={report}"], cwd=tmp_path, capture_output=True, text=True)
+    out = tmp_path / "costs.json"
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "ci_costs.py"), "--junit",
+                           str(report), "--cache", str(tmp_path / "none"), "--total-seconds", "12",
+                           "--out", str(out)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    rec = json.loads(out.read_text())
+    assert rec["tests"] == {"passed": 2, "failed": 1, "skipped": 1}
+    assert list(rec["modules"]) == ["test_slow", "test_fast"]  # most expensive first
+    assert rec["modules"]["test_slow"] >= 0.3
+    assert rec["slowest_tests"][0]["test"] == "test_slow::test_sleeps"
+    assert rec["ci_seconds"] == 12 and rec["chapters"] == {}
+    assert rec["hardware"]["vector_isa"] in ("avx512", "avx2", "other")
+
+    # Not a report: one line saying what to do, no traceback.
+    bad = tmp_path / "bad.xml"
+    bad.write_text("<html>")
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "ci_costs.py"), "--junit",
+                           str(bad), "--out", str(out)], capture_output=True, text=True)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().count("\n") == 0 and "--junitxml" in done.stderr
