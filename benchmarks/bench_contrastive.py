@@ -32,7 +32,10 @@ refuses a record made with other profile, pretraining, fine-tuning or data
 settings. ``--rerun METHOD`` (with ``--resume``) drops the record's rows of
 METHOD and trains them again, after a change to code that only METHOD runs
 (the curriculum's schedule across phases, say). Each row names the commit
-that produced it, and the record lists every invocation. On 2 AVX-512 cores a seed takes about 12 minutes; on 2 older
+that produced it, and the record lists every invocation. ``--save-models DIR``
+keeps every trained encoder (``DIR/SimCLR-0``, ``DIR/curriculum-0``,
+``DIR/MLM_only-0``, ...), e.g. to score them on real genomes with
+``benchmarks/bench_real_genomes.py --trained DIR``. On 2 AVX-512 cores a seed takes about 12 minutes; on 2 older
 AVX2 cores about 45.
 """
 
@@ -40,6 +43,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import tempfile
 import time
@@ -76,6 +80,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rerun", nargs="+", default=[], choices=list(METHODS),
                         help="with --resume: drop the record's rows of these methods and train "
                              "them again (after a change to code only they run)")
+    parser.add_argument("--save-models", type=Path, default=None,
+                        help="copy every trained encoder to DIR/<method>-<seed> (the MLM as "
+                             "MLM_only-<seed>), e.g. for bench_real_genomes.py --trained DIR")
     args = parser.parse_args(argv)
     if args.resume and not args.out:
         parser.error("--resume needs --out (the record to continue)")
@@ -178,6 +185,13 @@ def main(argv: list[str] | None = None) -> None:
     def embed_dir(path: Path) -> np.ndarray:
         return embed.embed_sequences(*load_encoder(path), frags)
 
+    def save(path: Path, method: str, seed: int) -> None:
+        """Copy a trained encoder to --save-models (without its resumable checkpoints)."""
+        if args.save_models:
+            target = args.save_models / f"{method}-{seed}".replace(" ", "_")
+            shutil.rmtree(target, ignore_errors=True)
+            shutil.copytree(path, target, ignore=shutil.ignore_patterns("checkpoint*"))
+
     with tempfile.TemporaryDirectory() as tmp:
         for seed in args.seeds:  # this invocation's seeds; the record's `complete` counts them all
             todo = [m for m in methods if not done(m, seed)]
@@ -188,6 +202,7 @@ def main(argv: list[str] | None = None) -> None:
             P.pretrain(train_seqs, mlm, P.pretrain_config(args.profile, seed=seed, checkpoint_every=0,
                                                            eval_every=0), progress=False)
             mlm_seconds = time.perf_counter() - t
+            save(mlm, "MLM only", seed)
             if not done("MLM only", seed):
                 score("MLM only", seed, embed_dir(mlm), mlm_seconds)
             for method in todo:
@@ -203,6 +218,7 @@ def main(argv: list[str] | None = None) -> None:
                     if not done(phase1_name(method), seed):
                         score(phase1_name(method), seed, embed_dir(out), seconds)
                 r = C.finetune(groups, out, mlm, cfg, resume=len(phases) > 1, progress=False)
+                save(out, method, seed)
                 score(method, seed, embed_dir(out), seconds + r["seconds"])
 
     write()

@@ -15,13 +15,24 @@ per ``--seeds`` seed; seed 0 is the shipped recipe) and, with ``--models``,
 the transformers of chapters 4 to 6 (``mlm``, ``simclr``, ``curriculum``:
 trained on the synthetic community, ``dnalib.artifacts`` of ``--profile``).
 
+With ``--trained DIR``, the encoders ``benchmarks/bench_contrastive.py
+--save-models DIR`` kept (``DIR/<method>-<seed>``: SimCLR, MI-Mix only,
+curriculum, MLM only, one per training seed, trained on the synthetic
+community with equal step budgets) are scored too, as ``ablation-<method>/<seed>``.
+
 Each set gets clustering ARI (KMeans, 5 seeds), binning (species at F1 >= 0.5)
 and paired differences with half-sample intervals over species
-(:func:`dnalib.evaluate.paired_clustering_difference`). The record is written
-after every method (``complete`` false until the end)::
+(:func:`dnalib.evaluate.paired_clustering_difference`, every half clustered
+with 5 KMeans seeds like the whole set). A method trained with several seeds
+is compared as one: its ARI is the mean over its seeds, on the whole set and on
+every half. The record is written after every method and comparison
+(``complete`` false until the end)::
 
-    python benchmarks/bench_real_genomes.py --profile cpu --models mlm simclr curriculum \\
-        --out results/real_genomes_cpu.json
+    python benchmarks/bench_real_genomes.py --out results/real_genomes_cpu.json
+    python benchmarks/bench_contrastive.py --profile cpu --seeds 0 1 2 \\
+        --methods SimCLR curriculum --save-models runs/ablation --out runs/ablation.json
+    python benchmarks/bench_real_genomes.py --seeds 0 --trained runs/ablation \\
+        --sets validation --out results/real_genomes_transformers_cpu.json
 """
 
 from __future__ import annotations
@@ -37,18 +48,38 @@ import numpy as np
 
 from dnalib import records
 
-#: Comparisons recorded when both sides were measured: (a, b) is "a minus b".
+#: Comparisons recorded when both sides were measured: (a, b) is "a minus b"; a side is a
+#: method, or all the seeds of one (``spectrum_map/0``, ``spectrum_map/1``, ... as one).
 PAIRS = (("spectrum_map", "kmer6"), ("kmer6-log", "kmer6"), ("curriculum", "simclr"),
-         ("curriculum", "kmer6"), ("mlm", "kmer6"))
+         ("curriculum", "kmer6"), ("mlm", "kmer6"),
+         ("ablation-curriculum", "ablation-SimCLR"), ("ablation-MI-Mix_only", "ablation-SimCLR"),
+         ("ablation-curriculum", "kmer6"), ("ablation-SimCLR", "kmer6"),
+         ("ablation-MLM_only", "kmer6"), ("spectrum_map", "ablation-curriculum"))
 
 
-def _sets(val_per_genome: int) -> dict[str, tuple[list[str], np.ndarray]]:
+def trained_models(directory: Path) -> dict[str, Path]:
+    """``ablation-<method>/<seed>`` -> encoder directory, for every ``<method>-<seed>`` of *directory*."""
+    found = {}
+    for sub in sorted(Path(directory).iterdir()):
+        method, _, seed = sub.name.rpartition("-")
+        if sub.is_dir() and method and seed.isdigit() and (sub / "config.json").exists():
+            found[f"ablation-{method}/{seed}"] = sub
+    if not found:
+        raise SystemExit(f"{directory} holds no <method>-<seed> encoder directories: write them with "
+                         "benchmarks/bench_contrastive.py --save-models DIR")
+    return found
+
+
+def _sets(val_per_genome: int, names: list[str] | tuple[str, ...] = ("validation", "kmcp15")
+          ) -> dict[str, tuple[list[str], np.ndarray]]:
     from dnalib import datasets
 
-    real = datasets.load_genomes_real(progress=False).split("validation")
-    kmcp = datasets.load_kmcp15(progress=False)
     out = {}
-    for name, gs, per in (("validation", real, val_per_genome), ("kmcp15", kmcp, 100)):
+    for name in names:
+        if name == "validation":
+            gs, per = datasets.load_genomes_real(progress=False).split("validation"), val_per_genome
+        else:
+            gs, per = datasets.load_kmcp15(progress=False), 100
         frags, table = gs.fragments(10_000, per, seed=0, allow_fewer=True)
         out[name] = (frags, table["species"].to_numpy())
     return out
@@ -80,6 +111,9 @@ def _embedders(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     for name in args.models:
         directory = str(artifacts.get(name, args.profile, progress=False))
         methods[name] = lambda f, d=directory: embed_with(d, f)
+    if args.trained:
+        for name, directory in trained_models(args.trained).items():
+            methods[name] = lambda f, d=str(directory): embed_with(d, f)
     return methods
 
 
@@ -91,10 +125,16 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--profile", default="cpu", help="profile of the transformer artifacts")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="spectrum map seeds")
     p.add_argument("--models", nargs="*", default=[], choices=["mlm", "simclr", "curriculum"])
+    p.add_argument("--trained", type=Path, default=None,
+                   help="encoders kept by bench_contrastive.py --save-models (DIR/<method>-<seed>)")
+    p.add_argument("--sets", nargs="+", default=["validation", "kmcp15"],
+                   choices=["validation", "kmcp15"])
     p.add_argument("--val-per-genome", type=int, default=20)
     p.add_argument("--draws", type=int, default=100, help="random halves per comparison")
     p.add_argument("--out", required=True)
     args = p.parse_args(argv)
+    if args.trained:
+        trained_models(args.trained)  # refuse a folder without encoders before any work
     record: dict[str, Any] = {
         "benchmark": "unseen real species: k-mer spectra, the learned spectrum map, transformers",
         "command": "python benchmarks/bench_real_genomes.py " + " ".join(sys.argv[1:] if argv is None
@@ -103,9 +143,10 @@ def main(argv: list[str] | None = None) -> None:
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "complete": False,
         "settings": {"fragment_length": 10_000, "val_per_genome": args.val_per_genome,
                      "kmcp15_per_genome": 100, "fragment_seed": 0, "kmeans_seeds": [0, 1, 2, 3, 4],
-                     "draws": args.draws, "level": 0.95},
+                     "draws": args.draws, "level": 0.95, "kmeans_seeds_per_half": 5,
+                     "trained": str(args.trained) if args.trained else None},
         "sets": {}}
-    sets = _sets(args.val_per_genome)
+    sets = _sets(args.val_per_genome, args.sets)
     with tempfile.TemporaryDirectory() as tmp:
         methods = _embedders(args, Path(tmp))
         emb: dict[str, dict[str, np.ndarray]] = {s: {} for s in sets}
@@ -130,13 +171,15 @@ def main(argv: list[str] | None = None) -> None:
             have = emb[set_name]
             for a, b in PAIRS:
                 sides = [[n for n in have if n == side or n.startswith(side + "/")] for side in (a, b)]
-                for na in sides[0]:
-                    for nb in sides[1]:
-                        res = paired_clustering_difference(have[na], have[nb], species, draws=args.draws)
-                        record["sets"][set_name]["comparisons"].append({"a": na, "b": nb, **res})
-                        print(f"{set_name:10s} {na} - {nb}: {res['difference']:+.3f} "
-                              f"[{res['interval'][0]:+.3f}, {res['interval'][1]:+.3f}], "
-                              f"wins {res['wins']:.2f}", flush=True)
+                if not (sides[0] and sides[1]):
+                    continue
+                res = paired_clustering_difference([have[n] for n in sides[0]],
+                                                   [have[n] for n in sides[1]], species, draws=args.draws)
+                record["sets"][set_name]["comparisons"].append(
+                    {"a": a, "b": b, "runs_a": sides[0], "runs_b": sides[1], **res})
+                print(f"{set_name:10s} {a} - {b} ({len(sides[0])} vs {len(sides[1])} models): "
+                      f"{res['difference']:+.3f} [{res['interval'][0]:+.3f}, {res['interval'][1]:+.3f}], "
+                      f"wins {res['wins']:.2f}", flush=True)
                 records.write(args.out, record)
     record["complete"] = True
     record["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

@@ -65,10 +65,19 @@ def test_curriculum_rows_include_phase_1_and_rerun_replaces_them(bench, tmp_path
     out = tmp_path / "ablation.json"
     common = ["--profile", "smoke", "--seeds", "0", "--training-genera", "8",
               "--fragments-per-species", "3", "--out", str(out)]
-    bench.main([*common, "--methods", "SimCLR", "curriculum"])
+    saved = tmp_path / "models"
+    bench.main([*common, "--methods", "SimCLR", "curriculum", "--save-models", str(saved)])
     rec = json.loads(out.read_text())
     assert [r["method"] for r in rec["rows"]] == ["TNF", "6-mer", "MLM only", "SimCLR",
                                                   "curriculum after phase 1", "curriculum"]
+    # --save-models keeps every encoder (no checkpoints) where bench_real_genomes.py finds them
+    assert sorted(p.name for p in saved.iterdir()) == ["MLM_only-0", "SimCLR-0", "curriculum-0"]
+    assert not list(saved.glob("*/checkpoint*"))
+    real = _load_benchmark("bench_real_genomes")
+    assert sorted(real.trained_models(saved)) == ["ablation-MLM_only/0", "ablation-SimCLR/0",
+                                                  "ablation-curriculum/0"]
+    with pytest.raises(SystemExit, match="--save-models"):
+        real.trained_models(tmp_path)
     assert rec["complete"] and len(rec["invocations"]) == 1
     first = {r["method"]: r for r in rec["rows"]}
     bench.main([*common, "--methods", "curriculum", "--resume", "--rerun", "curriculum"])

@@ -202,7 +202,23 @@ def test_paired_difference_finds_a_real_gap_and_no_gap_between_equals() -> None:
     assert same["difference"] == 0 and same["interval"] == [0.0, 0.0]
 
 
-@pytest.mark.parametrize("kwargs, match", [({"draws": 5}, "draws"), ({"level": 1.5}, "level")])
+def test_paired_difference_averages_the_models_of_a_side() -> None:
+    """A list of embeddings is one recipe's trained models: its ARI is their mean, halves too."""
+    sharp, y = _clouds(16, 10, 0.3, 8, 0)
+    noise = np.random.default_rng(1)
+    blurred = [sharp + noise.normal(scale=s, size=sharp.shape) for s in (1.0, 1.4)]
+    res = paired_clustering_difference(blurred, sharp, y, draws=20, seeds=(0, 1))
+    alone = [paired_clustering_difference(b, sharp, y, draws=20, seeds=(0, 1)) for b in blurred]
+    assert res["ari_a_runs"] == pytest.approx([a["ari_a"] for a in alone])
+    assert res["ari_a"] == pytest.approx(np.mean(res["ari_a_runs"])) and len(res["ari_b_runs"]) == 1
+    assert res["difference"] == pytest.approx(np.mean([a["difference"] for a in alone]))
+    assert res["interval"][1] < 0 and res["wins"] < 0.1 and res["kmeans_seeds"] == [0, 1]
+    with pytest.raises(DnalibError, match="different numbers of samples"):
+        paired_clustering_difference([sharp, sharp[:-1]], sharp, y, draws=10)
+
+
+@pytest.mark.parametrize("kwargs, match", [({"draws": 5}, "draws"), ({"level": 1.5}, "level"),
+                                           ({"seeds": ()}, "KMeans random state")])
 def test_paired_difference_refuses_bad_options(kwargs: dict, match: str) -> None:
     x, y = _clouds(6, 5, 0.3, 4, 0)
     with pytest.raises(DnalibError, match=match):
