@@ -199,6 +199,12 @@ README: dict[str, Run | Skip] = {
     "results/real_genomes_cpu.json":
         Skip("the chapter 8 record, tens of minutes (three transformers embed 3,260 fragments of "
              "10 kbp); its parts are tests/test_real_genomes.py's"),
+    ".venv/bin/python benchmarks/record_real_eval.py --profile cpu --out results/kmcp15_eval_cpu.json":
+        Skip("the chapter 8 record, tens of minutes (three transformers embed 1,500 fragments of "
+             "10 kbp); its label-free and --update paths ran in smoke on the session that added them"),
+    ".venv/bin/python benchmarks/ci_costs.py --junit _build/ci/pytest.xml --out results/ci_costs_cpu.json":
+        Skip("needs the report of a whole CI run; tests/test_benchmarks.py runs it on a real "
+             "pytest report"),
     ".venv/bin/python benchmarks/ship_weights.py spectrum_map":
         Skip("rewrites the shipped weights in dnalib/weights/ (a test must not); the recipe it "
              "trains is tests/test_real_genomes.py's"),
