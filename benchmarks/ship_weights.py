@@ -1,8 +1,8 @@
 """Train an artifact's recipe and write the copy dnalib ships (``dnalib/weights/<name>``).
 
-Today one artifact ships: ``spectrum_map``, the learned linear map of the 6-mer
+Today one artifact ships: ``spectrum_map``, the learned linear map of the 5-mer
 spectrum trained on the genomes_real training species (needs the data mirror,
-``DNALIB_DATA_MIRROR``; about a minute on 2 CPU cores)::
+``DNALIB_DATA_MIRROR``; under a minute on 2 CPU cores)::
 
     python benchmarks/ship_weights.py spectrum_map
 

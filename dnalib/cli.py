@@ -8,7 +8,7 @@
     dnalib inspect PATH                           validate FASTA/FASTQ or a labelled genome set, summarise it
     dnalib pretrain --data DIR --out MODEL        masked-language-model pretraining (resumable, torchrun-ready)
     dnalib finetune --init MODEL --data DIR --out M   contrastive curriculum (SimCLR, then MI-Mix)
-    dnalib spectrum-map --data DIR --out MAP      a learned linear map of the 6-mer spectrum (a minute)
+    dnalib spectrum-map --data DIR --out MAP      a learned linear map of the 5-mer spectrum (seconds)
     dnalib evaluate --model tnf --genomes DIR --out results.json   clustering, few-shot, binning, taxonomy
     dnalib embed --model MODEL --input reads.fa --out emb   streamed: emb.npy + emb.ids.txt
     dnalib models list                            published encoders --model also takes (hub ids)
@@ -725,14 +725,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_finetune)
 
     p = sub.add_parser("spectrum-map", help="train a linear map of the k-mer spectrum with the "
-                                            "contrastive loss (a minute; the transformer's rival)")
+                                            "contrastive loss (seconds; the transformer's rival)")
     p.add_argument("--data", required=True,
                    help="labelled genome set directory, or a registered dataset (e.g. genomes_real)")
     p.add_argument("--split", default="train",
                    help="the split to train on (default train; a set without splits is used whole)")
     p.add_argument("--rank", default="species", help="positives share a label at this rank (species)")
     p.add_argument("--out", required=True, help="output directory")
-    p.add_argument("--k", type=positive_int, default=None, help="k-mer length (6)")
+    p.add_argument("--k", type=positive_int, default=None, help="k-mer length (5)")
     p.add_argument("--dim", type=positive_int, default=None, help="embedding dimension (256)")
     p.add_argument("--fragment-length", type=positive_int, default=None, help="bp per view (10000)")
     p.add_argument("--batch-pairs", type=pair_count, default=None, help="positive pairs per step (48)")
