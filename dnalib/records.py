@@ -205,3 +205,45 @@ def summary_dict(rows: Iterable[Mapping[str, Any]], *, by: str = "method",
             entry[f"{v}_std"] = float(r["std"])
             entry["n"] = int(r["n"])
     return out
+
+
+def paired_tables(record: Mapping[str, Any]) -> tuple[Any, Any]:
+    """The two tables of a ``bench_real_genomes`` record: methods, and paired comparisons.
+
+    Methods trained with several seeds (``spectrum_map/0``, ``spectrum_map/1``,
+    ...) are pooled under their name: the mean ARI over the seeds, the lowest
+    and highest, the number of seeds and the mean number of species binned at
+    F1 >= 0.5, one column group per set of species.
+
+    Parameters
+    ----------
+    record : mapping
+        A record with ``sets`` (``benchmarks/bench_real_genomes.py``).
+
+    Returns
+    -------
+    tuple of pandas.DataFrame
+        ``(methods, comparisons)``; a comparison row holds the set, ``a - b``,
+        the number of models on each side, the difference, its interval, the
+        share of halves won and the number of species.
+    """
+    import pandas as pd
+
+    rows = [{"set": s, "method": name.split("/")[0], "ari": m["ari"], "binned": m["f1_ge_0.5"]}
+            for s, v in record["sets"].items() for name, m in v["methods"].items()]
+    frame = pd.DataFrame(rows)
+    methods = frame.groupby(["method", "set"], sort=False).agg(
+        ARI=("ari", "mean"), lowest=("ari", "min"), highest=("ari", "max"), seeds=("ari", "size"),
+        binned=("binned", "mean")).unstack("set")
+    methods = methods.reindex(list(dict.fromkeys(frame["method"])))
+    methods.columns = methods.columns.swaplevel(0, 1)
+    sets = list(record["sets"])
+    methods = methods[[c for s in sets for c in methods.columns if c[0] == s]]
+    comparisons = pd.DataFrame([
+        {"set": s, "a − b": f"{c['a']} − {c['b']}",
+         "models": f"{len(c.get('runs_a') or [c['a']])} vs {len(c.get('runs_b') or [c['b']])}",
+         "difference": c["difference"],
+         "95% interval": f"[{c['interval'][0]:+.3f}, {c['interval'][1]:+.3f}]",
+         "wins": c["wins"], "species": c["n_species"]}
+        for s, v in record["sets"].items() for c in v["comparisons"]])
+    return methods, comparisons

@@ -288,3 +288,30 @@ def test_evaluate_scores_only_rank_columns_of_a_richer_label_table(tmp_path: Pat
     bad = subprocess.run([*base, "--ranks", "genus,phylum", "--out", str(tmp_path / "b.json")],
                          capture_output=True, text=True)
     assert bad.returncode == 1 and "--ranks genus,phylum: the label table has columns" in bad.stderr
+
+
+def test_paired_tables_pool_the_seeds_of_a_method() -> None:
+    """The chapter's tables of a bench_real_genomes record: seeds pooled, sets side by side."""
+    from dnalib import records
+
+    def method(ari: float, binned: int) -> dict:
+        return {"ari": ari, "ari_std": 0.0, "nmi": 0.0, "f1_ge_0.5": binned, "f1_ge_0.9": 0}
+
+    comparison = {"a": "spectrum_map", "b": "kmer6", "runs_a": ["spectrum_map/0", "spectrum_map/1"],
+                  "runs_b": ["kmer6"], "difference": 0.05, "interval": [0.01, 0.09], "wins": 0.97,
+                  "n_species": 60}
+    rec = {"sets": {
+        "validation": {"methods": {"kmer6": method(0.5, 18), "spectrum_map/0": method(0.56, 30),
+                                   "spectrum_map/1": method(0.54, 28)}, "comparisons": [comparison]},
+        "kmcp15": {"methods": {"kmer6": method(0.53, 11), "spectrum_map/0": method(0.6, 10),
+                               "spectrum_map/1": method(0.62, 11)},
+                   "comparisons": [{**comparison, "runs_a": None, "runs_b": None}]}}}
+    methods, pairs = records.paired_tables(rec)
+    assert list(methods.index) == ["kmer6", "spectrum_map"]
+    assert methods.loc["spectrum_map", ("validation", "ARI")] == pytest.approx(0.55)
+    assert methods.loc["spectrum_map", ("validation", "lowest")] == pytest.approx(0.54)
+    assert methods.loc["spectrum_map", ("kmcp15", "binned")] == pytest.approx(10.5)
+    assert methods.loc["spectrum_map", ("kmcp15", "seeds")] == 2
+    assert [c[0] for c in methods.columns][:5] == ["validation"] * 5
+    assert list(pairs["models"]) == ["2 vs 1", "1 vs 1"]
+    assert list(pairs["95% interval"]) == ["[+0.010, +0.090]"] * 2
