@@ -55,6 +55,9 @@ from dnalib import records
 from dnalib.simulate import training_community
 from dnalib.training import plain  # a config as the JSON values records keep
 
+#: What --save-models writes beside the encoders: the command, commit and settings that trained them.
+TRAINED_BY = "trained_by.json"
+
 METHODS = {
     "SimCLR": ("simclr",),
     "MI-Mix only": ("mimix",),
@@ -191,6 +194,10 @@ def main(argv: list[str] | None = None) -> None:
             target = args.save_models / f"{method}-{seed}".replace(" ", "_")
             shutil.rmtree(target, ignore_errors=True)
             shutil.copytree(path, target, ignore=shutil.ignore_patterns("checkpoint*"))
+            records.write(args.save_models / TRAINED_BY, {
+                "command": command, "commit": commit, "profile": args.profile,
+                "data": data_settings, "finetune_config": finetune_settings,
+                "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
 
     with tempfile.TemporaryDirectory() as tmp:
         for seed in args.seeds:  # this invocation's seeds; the record's `complete` counts them all

@@ -30,7 +30,7 @@ is compared as one: its ARI is the mean over its seeds, on the whole set and on
 every half. The record is written after every method and comparison
 (``complete`` false until the end)::
 
-    python benchmarks/bench_real_genomes.py --out results/real_genomes_cpu.json
+    python benchmarks/bench_real_genomes.py --out results/real_genomes_cpu.json   # ~40 min
     python benchmarks/bench_contrastive.py --profile cpu --seeds 0 1 2 \\
         --methods SimCLR curriculum --save-models runs/ablation --out runs/ablation.json
     python benchmarks/bench_real_genomes.py --seeds 0 --trained runs/ablation \\
@@ -40,6 +40,7 @@ every half. The record is written after every method and comparison
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
@@ -138,11 +139,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--sets", nargs="+", default=["validation", "kmcp15"],
                    choices=["validation", "kmcp15"])
     p.add_argument("--val-per-genome", type=int, default=20)
-    p.add_argument("--draws", type=int, default=100, help="random halves per comparison")
+    p.add_argument("--draws", type=int, default=50,
+                   help="random halves per comparison (each clustered with 5 KMeans seeds)")
     p.add_argument("--out", required=True)
     args = p.parse_args(argv)
+    trained_by = None
     if args.trained:
         trained_models(args.trained)  # refuse a folder without encoders before any work
+        made = args.trained / "trained_by.json"  # bench_contrastive.py --save-models writes it
+        trained_by = json.loads(made.read_text()) if made.exists() else None
     record: dict[str, Any] = {
         "benchmark": "unseen real species: k-mer spectra, the learned spectrum map, transformers",
         "command": "python benchmarks/bench_real_genomes.py " + " ".join(sys.argv[1:] if argv is None
@@ -153,6 +158,7 @@ def main(argv: list[str] | None = None) -> None:
                      "kmcp15_per_genome": 100, "fragment_seed": 0, "kmeans_seeds": [0, 1, 2, 3, 4],
                      "draws": args.draws, "level": 0.95, "kmeans_seeds_per_half": 5,
                      "trained": str(args.trained) if args.trained else None},
+        "trained_by": trained_by,
         "sets": {}}
     sets = _sets(args.val_per_genome, args.sets)
     with tempfile.TemporaryDirectory() as tmp:

@@ -71,7 +71,9 @@ def test_curriculum_rows_include_phase_1_and_rerun_replaces_them(bench, tmp_path
     assert [r["method"] for r in rec["rows"]] == ["TNF", "6-mer", "MLM only", "SimCLR",
                                                   "curriculum after phase 1", "curriculum"]
     # --save-models keeps every encoder (no checkpoints) where bench_real_genomes.py finds them
-    assert sorted(p.name for p in saved.iterdir()) == ["MLM_only-0", "SimCLR-0", "curriculum-0"]
+    assert sorted(p.name for p in saved.iterdir()) == ["MLM_only-0", "SimCLR-0", "curriculum-0",
+                                                       "trained_by.json"]
+    assert json.loads((saved / "trained_by.json").read_text())["profile"] == "smoke"
     assert not list(saved.glob("*/checkpoint*"))
     real = _load_benchmark("bench_real_genomes")
     assert sorted(real.trained_models(saved)) == ["ablation-MLM_only/0", "ablation-SimCLR/0",

@@ -195,10 +195,16 @@ README: dict[str, Run | Skip] = {
     ".venv/bin/python benchmarks/bench_trajectory.py --seed 2 --out "
     "results/contrastive_trajectory_cpu.json":
         Skip("~25 min on 2 cores; its smoke run is tests/test_benchmarks.py's"),
-    ".venv/bin/python benchmarks/bench_real_genomes.py --models mlm simclr curriculum --out "
-    "results/real_genomes_cpu.json":
-        Skip("the chapter 8 record, tens of minutes (three transformers embed 3,260 fragments of "
-             "10 kbp); its parts are tests/test_real_genomes.py's"),
+    ".venv/bin/python benchmarks/bench_real_genomes.py --out results/real_genomes_cpu.json":
+        Skip("the chapter 8 record, ~40 min (paired comparisons over 50 halves x 5 KMeans seeds); "
+             "its parts are tests/test_real_genomes.py's"),
+    ".venv/bin/python benchmarks/bench_contrastive.py --seeds 0 1 2 --methods SimCLR curriculum "
+    "--save-models runs/ablation --out runs/ablation.json":
+        Skip("the chapter 6 ablation, ~10 min a seed; --save-models is tests/test_benchmarks.py's"),
+    ".venv/bin/python benchmarks/bench_real_genomes.py --seeds 0 --trained runs/ablation --sets "
+    "validation --out results/real_genomes_transformers_cpu.json":
+        Skip("~30 min (six transformers embed 1,760 fragments of 10 kbp); --trained is "
+             "tests/test_benchmarks.py's"),
     ".venv/bin/python benchmarks/record_real_eval.py --profile cpu --out results/kmcp15_eval_cpu.json":
         Skip("the chapter 8 record, tens of minutes (three transformers embed 1,500 fragments of "
              "10 kbp); its label-free and --update paths ran in smoke on the session that added them"),
