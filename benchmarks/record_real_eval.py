@@ -56,6 +56,10 @@ def main(argv: list[str] | None = None) -> None:
         if record.get("profile") != args.profile:
             raise SystemExit(f"{out} holds profile {record.get('profile')!r}, not {args.profile!r}: "
                              "drop --update to start a new record")
+        cut = {m["settings"]["per_genome"] for m in record["models"].values()}
+        if cut and cut != {args.per_genome}:
+            raise SystemExit(f"{out} scored {sorted(cut)} fragments per genome, not {args.per_genome}: "
+                             "pass the same --per-genome, or drop --update to start a new record")
         record.setdefault("updates", []).append({"command": command, "commit": commit,
                                                  "hardware": records.hardware(), "models": args.models,
                                                  "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})

@@ -74,8 +74,9 @@ class SpectrumMapConfig(Settings):
     species binned at F1 >= 0.5): k = 6, seeds 0 / 1 / 2: ARI 0.557 / 0.539 /
     0.525, binned 29 / 27 / 27; k = 5: 0.565 / 0.547 / 0.562, binned 33 / 29 /
     32; k = 7 (seed 0): 0.554, 26. Fewer weights generalise better from 59
-    species, so the default is k = 5 (on kmcp15 too, chosen before looking:
-    5-mers 0.607 / 0.624 / 0.609 against 6-mers 0.603 / 0.599 / 0.581).
+    species, so the default is k = 5. The same runs printed kmcp15 too
+    (5-mers 0.607 / 0.624 / 0.609 against 6-mers 0.603 / 0.599 / 0.581), so
+    kmcp15 was seen while choosing, though it agrees with the validation species.
 
     Parameters
     ----------
