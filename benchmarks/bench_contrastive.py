@@ -194,10 +194,12 @@ def main(argv: list[str] | None = None) -> None:
             target = args.save_models / f"{method}-{seed}".replace(" ", "_")
             shutil.rmtree(target, ignore_errors=True)
             shutil.copytree(path, target, ignore=shutil.ignore_patterns("checkpoint*"))
-            records.write(args.save_models / TRAINED_BY, {
-                "command": command, "commit": commit, "profile": args.profile,
-                "data": data_settings, "finetune_config": finetune_settings,
-                "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+
+    if args.save_models:  # what trained the encoders saved there, once for the invocation
+        records.write(args.save_models / TRAINED_BY, {
+            "command": command, "commit": commit, "profile": args.profile,
+            "data": data_settings, "finetune_config": finetune_settings,
+            "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
 
     with tempfile.TemporaryDirectory() as tmp:
         for seed in args.seeds:  # this invocation's seeds; the record's `complete` counts them all

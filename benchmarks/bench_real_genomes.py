@@ -89,7 +89,7 @@ def _sets(val_per_genome: int, names: list[str] | tuple[str, ...] = ("validation
     return out
 
 
-def _embedders(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
+def _embedders(args: argparse.Namespace, tmp: Path, trained: dict[str, Path]) -> dict[str, Any]:
     """name -> embedding function (spectrum maps trained here, one per seed)."""
     from dnalib import artifacts, kmers
     from dnalib.contrastive import species_groups
@@ -103,26 +103,25 @@ def _embedders(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
 
     methods: dict[str, Any] = {"tnf": lambda f: embed_with("tnf", f),
                                "kmer6": lambda f: embed_with("kmer6", f), "kmer6-log": log_ratio}
-    train = load_genomes_real(progress=False).split("train")
+    groups = species_groups(load_genomes_real(progress=False).split("train"))
     for seed in args.seeds:
         if seed == 0:
             where = artifacts.get("spectrum_map", progress=False)
         else:
             where = tmp / f"map-{seed}"
-            train_spectrum_map(species_groups(train), where, SpectrumMapConfig(seed=seed),
+            train_spectrum_map(groups, where, SpectrumMapConfig(seed=seed),
                                progress=False)
         methods[f"spectrum_map/{seed}"] = SpectrumMap.from_pretrained(where).embed
     for seed in args.seeds:  # the rival on 6-mers, trained here (seconds)
         where = tmp / f"map-k6-{seed}"
-        train_spectrum_map(species_groups(train), where, SpectrumMapConfig(k=6, seed=seed),
+        train_spectrum_map(groups, where, SpectrumMapConfig(k=6, seed=seed),
                            progress=False)
         methods[f"spectrum_map_k6/{seed}"] = SpectrumMap.from_pretrained(where).embed
     for name in args.models:
         directory = str(artifacts.get(name, args.profile, progress=False))
         methods[name] = lambda f, d=directory: embed_with(d, f)
-    if args.trained:
-        for name, directory in trained_models(args.trained).items():
-            methods[name] = lambda f, d=str(directory): embed_with(d, f)
+    for name, directory in trained.items():
+        methods[name] = lambda f, d=str(directory): embed_with(d, f)
     return methods
 
 
@@ -143,9 +142,9 @@ def main(argv: list[str] | None = None) -> None:
                    help="random halves per comparison (each clustered with 5 KMeans seeds)")
     p.add_argument("--out", required=True)
     args = p.parse_args(argv)
-    trained_by = None
+    trained, trained_by = {}, None
     if args.trained:
-        trained_models(args.trained)  # refuse a folder without encoders before any work
+        trained = trained_models(args.trained)  # refuses a folder without encoders before any work
         made = args.trained / "trained_by.json"  # bench_contrastive.py --save-models writes it
         trained_by = json.loads(made.read_text()) if made.exists() else None
     record: dict[str, Any] = {
@@ -162,7 +161,7 @@ def main(argv: list[str] | None = None) -> None:
         "sets": {}}
     sets = _sets(args.val_per_genome, args.sets)
     with tempfile.TemporaryDirectory() as tmp:
-        methods = _embedders(args, Path(tmp))
+        methods = _embedders(args, Path(tmp), trained)
         emb: dict[str, dict[str, np.ndarray]] = {s: {} for s in sets}
         for name, fn in methods.items():
             for set_name, (frags, species) in sets.items():

@@ -19,6 +19,18 @@ PROFILES: tuple[str, ...] = ("smoke", "cpu", "gpu")
 DEFAULT_PROFILE = "cpu"
 
 
+def _cpuinfo(field: str) -> str | None:
+    """The value of the first ``field`` line of ``/proc/cpuinfo`` (None off Linux or when absent)."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.lower().startswith(field):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return None
+
+
 def cpu_model() -> str:
     """The processor's model name (``/proc/cpuinfo`` on Linux), for benchmark records.
 
@@ -28,14 +40,7 @@ def cpu_model() -> str:
     """
     import platform
 
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.lower().startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    return _cpuinfo("model name") or platform.processor() or platform.machine()
 
 
 def cpu_vector_isa() -> str:
@@ -45,12 +50,7 @@ def cpu_vector_isa() -> str:
     such as "Intel(R) Xeon(R) Processor" does not say which one a (virtual)
     machine exposes, and matrix work runs 2-4x faster with AVX-512.
     """
-    try:
-        with open("/proc/cpuinfo") as fh:
-            flags = next((line.split(":", 1)[1].split() for line in fh
-                          if line.lower().startswith("flags")), [])
-    except OSError:
-        flags = []
+    flags = (_cpuinfo("flags") or "").split()
     if "avx512f" in flags:
         return "avx512"
     return "avx2" if "avx2" in flags else "other"
