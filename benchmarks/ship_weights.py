@@ -21,29 +21,44 @@ import shutil
 
 from dnalib import artifacts
 from dnalib.datasets import sha256_file
+from dnalib.profiles import current_profile
 
 #: Files of a trained artifact that ship (the rest, checkpoints, stays in the cache).
 SHIPPED = ("config.json", "model.safetensors", "dnalib_spectrum_map.json", "log.jsonl",
            artifacts.RECIPE_FILE)
+#: More files of a transformer (those it has: a pretrained model has no projection head).
+TRANSFORMER_EXTRA = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+                     "head.safetensors", "dnalib_pretrain.json", "dnalib_finetune.json")
 #: Files whose sha256 the shipped copy records.
-CHECKED = ("config.json", "model.safetensors")
+CHECKED = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json",
+           "special_tokens_map.json", "head.safetensors")
 
 
 def main(argv: list[str] | None = None) -> None:
     """Train and write the shipped copy."""
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("name", choices=["spectrum_map"])
+    p.add_argument("names", nargs="+", choices=["spectrum_map", "mlm", "simclr", "curriculum"],
+                   help="artifacts to train and ship, in this order (a later one starts from an "
+                        "earlier one trained here)")
+    p.add_argument("--profile", default=None,
+                   help="profile of the transformer artifacts (hour: trained on genomes_real)")
     args = p.parse_args(argv)
-    trained = artifacts.get(args.name, force=True, progress=False)
-    target = artifacts.shipped_path(args.name)
-    shutil.rmtree(target, ignore_errors=True)
-    target.mkdir(parents=True)
-    for name in SHIPPED:
-        shutil.copy2(trained / name, target / name)
-    (target / artifacts.SUMS_FILE).write_text(
-        "".join(f"{sha256_file(target / name)}  {name}\n" for name in CHECKED))
-    size = sum(f.stat().st_size for f in target.iterdir())
-    print(f"shipped {args.name}: {size / 1e6:.1f} MB in {target}")
+    for artifact in args.names:
+        if artifact != "spectrum_map" and current_profile(args.profile) not in artifacts.REAL_PROFILES:
+            raise SystemExit(f"only the {', '.join(artifacts.REAL_PROFILES)} profile's transformers "
+                             f"ship (pass --profile hour); the others train in minutes")
+    for artifact in args.names:
+        trained = artifacts.get(artifact, args.profile, force=True, progress=False)
+        target = artifacts.shipped_path(artifact, args.profile)
+        shutil.rmtree(target, ignore_errors=True)
+        target.mkdir(parents=True)
+        files = [n for n in SHIPPED + TRANSFORMER_EXTRA if (trained / n).is_file()]
+        for name in files:
+            shutil.copy2(trained / name, target / name)
+        (target / artifacts.SUMS_FILE).write_text("".join(
+            f"{sha256_file(target / name)}  {name}\n" for name in files if name in CHECKED))
+        size = sum(f.stat().st_size for f in target.iterdir())
+        print(f"shipped {artifact}: {size / 1e6:.1f} MB in {target}", flush=True)
 
 
 if __name__ == "__main__":

@@ -62,6 +62,11 @@ from dnalib.training import plain
 
 #: Names :func:`get` knows.
 NAMES = ("mlm", "simclr", "curriculum", "spectrum_map")
+#: Profiles whose transformer artifacts train on real genomes (and ship with dnalib).
+REAL_PROFILES = ("hour",)
+SYNTHETIC_TRAINING = "dnalib.simulate.training_genomes(): 120 training species of 40 synthetic genera"
+REAL_TRAINING = ("dnalib.datasets.load_genomes_real().split('train'): 72 genomes of 59 species, "
+                 "one group per species")
 RECIPE_FILE = "dnalib_artifact.json"
 #: Checksums of a shipped artifact's files (``sha256  name`` lines).
 SUMS_FILE = "SHA256SUMS"
@@ -103,9 +108,8 @@ def recipe(name: str, profile: str | None = None) -> dict[str, Any]:
 
         return {"name": name, "kind": "spectrum-map", "from": None,
                 "config": SpectrumMapConfig().to_dict(), "dnalib": __version__,
-                "data": "dnalib.datasets.load_genomes_real().split('train'): 72 genomes of 59 "
-                        "species, one group per species"}
-    data = {"data": "dnalib.simulate.training_genomes(): 120 training species of 40 synthetic genera",
+                "data": REAL_TRAINING}
+    data = {"data": REAL_TRAINING if profile in REAL_PROFILES else SYNTHETIC_TRAINING,
             "dnalib": __version__}
     if name == "mlm":
         cfg = pretrain_config(profile, checkpoint_every=0, eval_every=0)
@@ -168,9 +172,12 @@ def get(name: str, profile: str | None = None, *, progress: bool = True, force: 
     if not force and is_cached(name, profile):
         return target
     rec = recipe(name, profile)
-    if not force and shipped_matches(name, rec):
-        return _install(target, rec, lambda tmp: shutil.copytree(shipped_path(name), tmp))
+    if not force and shipped_matches(name, rec, profile):
+        return _install(target, rec, lambda tmp: shutil.copytree(shipped_path(name, profile), tmp))
     start = get(rec["from"], profile, progress=progress) if rec["from"] else None
+    if rec.get("continue") and not (start / "checkpoints").is_dir():
+        # a shipped start holds no checkpoint to continue from: train it here
+        start = get(rec["from"], profile, progress=progress, force=True)
     return _install(target, rec, lambda tmp: _train(rec, tmp, start, progress))
 
 
@@ -239,18 +246,26 @@ def adopt(name: str, directory: str | os.PathLike[str], profile: str | None = No
     if fingerprint is None:
         raise DnalibError(f"{info_path} does not name its training data (written by an older dnalib): "
                           "train it again with this version")
-    if fingerprint != sequences_fingerprint(_training_contigs()):
+    real = rec["data"] == REAL_TRAINING
+    if fingerprint != sequences_fingerprint(_real_training(False) if real else _training_contigs()):
         raise DnalibError(f"{src} was trained on other sequences than the recipe's "
-                          "(all contigs of dnalib.simulate.training_genomes(), in order)")
+                          f"(all contigs of {rec['data'].split(':')[0]}, in order)")
     return _install(target, rec, lambda tmp: shutil.copytree(src, tmp))
 
 
-def shipped_path(name: str) -> Path:
-    """Where dnalib ships the trained weights of artifact *name* (``dnalib/weights/<name>``)."""
-    return Path(__file__).resolve().parent / "weights" / name
+def shipped_path(name: str, profile: str | None = None) -> Path:
+    """Where dnalib ships the trained weights of artifact *name*.
+
+    ``dnalib/weights/spectrum_map`` (one for every profile) and
+    ``dnalib/weights/<profile>/<name>`` for a transformer (the ``hour`` profile's ship).
+    """
+    from dnalib.profiles import current_profile
+
+    root = Path(__file__).resolve().parent / "weights"
+    return root / name if name == "spectrum_map" else root / current_profile(profile) / name
 
 
-def shipped_matches(name: str, rec: dict[str, Any] | None = None) -> bool:
+def shipped_matches(name: str, rec: dict[str, Any] | None = None, profile: str | None = None) -> bool:
     """True when shipped weights of *name* exist, were made by its current recipe and match their sha256.
 
     A shipped copy whose recipe differs (the settings changed since it was
@@ -259,12 +274,12 @@ def shipped_matches(name: str, rec: dict[str, Any] | None = None) -> bool:
     """
     from dnalib.datasets import sha256_file
 
-    where = shipped_path(name)
+    where = shipped_path(name, profile)
     try:
         shipped = json.loads((where / RECIPE_FILE).read_text())
     except (OSError, ValueError):
         return False
-    rec = plain(recipe(name) if rec is None else rec)
+    rec = plain(recipe(name, profile) if rec is None else rec)
     if {k: v for k, v in shipped.items() if k != "dnalib"} != \
             {k: v for k, v in rec.items() if k != "dnalib"}:
         return False
@@ -295,6 +310,14 @@ def _training_contigs() -> list[str]:
     return [c for contigs in training_genomes().values() for c in contigs]
 
 
+def _real_training(progress: bool) -> list[str]:
+    """Every contig of the genomes_real training split, in order: the real-genome ``mlm`` recipe's data."""
+    from dnalib.datasets import load_genomes_real
+
+    train = load_genomes_real(progress=progress).split("train")
+    return [c for contigs in train.genomes.values() for c in contigs]
+
+
 def _train(rec: dict[str, Any], out: Path, start: Path | None, progress: bool) -> None:
     from dnalib.contrastive import FinetuneConfig, finetune, genome_groups
     from dnalib.pretrain import PretrainConfig, pretrain
@@ -311,19 +334,28 @@ def _train(rec: dict[str, Any], out: Path, start: Path | None, progress: bool) -
                            progress=progress, data_description=rec["data"],
                            command=f"dnalib.artifacts.get({rec['name']!r})")
         return
+    real = rec["data"] == REAL_TRAINING
+    command = f"dnalib.artifacts.get({rec['name']!r}, {fields['profile']!r})"
     if rec["kind"] == "pretrain":
         cfg = PretrainConfig.from_dict(fields)
-        pretrain(_training_contigs(), out, cfg, progress=progress,
-                 data_description=rec["data"], command=f"dnalib.artifacts.get({rec['name']!r})")
+        pretrain(_real_training(progress) if real else _training_contigs(), out, cfg,
+                 progress=progress, data_description=rec["data"], command=command)
     else:
         cfg = FinetuneConfig.from_dict(fields)
         if rec.get("continue"):  # resume the run of `start` from its checkpoint, in a copy
             shutil.copytree(start, out, ignore=shutil.ignore_patterns(RECIPE_FILE))
         # continuing: the run in `out` goes on from its checkpoint, whatever it started from
         init = None if rec.get("continue") else start
-        finetune(genome_groups(training_genomes()), out, init, cfg, progress=progress,
+        if real:
+            from dnalib.contrastive import species_groups
+            from dnalib.datasets import load_genomes_real
+
+            groups = species_groups(load_genomes_real(progress=progress).split("train"))
+        else:
+            groups = genome_groups(training_genomes())
+        finetune(groups, out, init, cfg, progress=progress,
                  resume=bool(rec.get("continue")), stop_after=rec.get("stop_after"),
-                 data_description=rec["data"], command=f"dnalib.artifacts.get({rec['name']!r})")
+                 data_description=rec["data"], command=command)
 
 
 __all__ = ["NAMES", "NOT_TRAINING", "adopt", "cache_root", "get", "is_cached", "path", "recipe",

@@ -39,6 +39,7 @@ from typing import Any
 
 from dnalib import __version__
 from dnalib.errors import DnalibError
+from dnalib.profiles import PROFILES
 
 #: Chunks per forward pass when --batch-size is not given.
 DEFAULT_BATCH_SIZE = 64
@@ -458,14 +459,19 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
     }
     cfg = pretrain_config(args.profile, **overrides)
     out = _training_output(args)
-    train = load_training_sequences(args.data, split="train")
-    held_out = None
-    if Path(args.data).is_dir() and (Path(args.data) / "split.tsv").exists():
-        held_out = load_training_sequences(args.data, split="eval")
+    if Path(args.data).is_file():  # a FASTA/FASTQ file: every record, no held-out part
+        train, held_out, where = load_training_sequences(args.data), None, str(Path(args.data).resolve())
+    else:  # a genome set: its training split; the genomes of its other splits are the held-out part
+        genomes, where = _genome_set_or_dataset(args.data)
+        train_set = genomes.split(args.split)
+        rest = [g for g in genomes.ids if g not in set(train_set.ids)]
+        train = [c for contigs in train_set.genomes.values() for c in contigs]
+        held_out = [c for g in rest for c in genomes.genomes[g]] or None
+        where += f" ({args.split} split)"
     result = pretrain(
         train, out, cfg, eval_sequences=held_out, resume=args.resume,
         progress=not args.no_progress, device=args.device,
-        data_description=str(Path(args.data).resolve()),
+        data_description=where,
         command="dnalib " + " ".join(shlex.quote(a) for a in args.argv),
     )
     final = result["final"] or {}
@@ -481,7 +487,7 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
 def _cmd_finetune(args: argparse.Namespace) -> int:
     import shlex
 
-    from dnalib.contrastive import contig_groups, finetune, finetune_config, genome_groups
+    from dnalib.contrastive import contig_groups, finetune, finetune_config, species_groups
 
     overrides: dict = {}
     if args.curriculum:
@@ -521,19 +527,20 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
     data = Path(args.data)
     if args.label_free:
         groups = contig_groups(load_training_sequences(data, split=None), 2 * cfg.fragment_length)
-    elif data.is_dir():
-        from dnalib import io
-
-        groups = genome_groups(io.load_genome_set(data).split("train"))
-    else:
+        where = str(data.resolve()) + " (label-free)"
+    elif data.is_file():
         raise DnalibError(
             f"{data} is a sequence file: pass a labelled genome set directory, or --label-free to "
             "use two fragments of the same contig as positives"
         )
+    else:  # positives: two fragments of one species (of one label at --rank)
+        genomes, where = _genome_set_or_dataset(args.data)
+        groups = species_groups(genomes.split(args.split), args.rank)
+        where += f" ({args.split} split, one group per {args.rank})"
     result = finetune(groups, out, init, cfg, tokenizer=tokenizer, resume=args.resume,
                       stop_after=args.stop_after,
                       progress=not args.no_progress, device=args.device,
-                      data_description=str(data.resolve()) + (" (label-free)" if args.label_free else ""),
+                      data_description=where,
                       command="dnalib " + " ".join(shlex.quote(a) for a in args.argv))
     if int(os.environ.get("RANK", 0)) == 0:
         last = result["history"][-1] if result["history"] else {}
@@ -658,10 +665,13 @@ def build_parser() -> argparse.ArgumentParser:
     q.set_defaults(func=_cmd_data_get)
 
     p = sub.add_parser("pretrain", help="masked-language-model pretraining of a k-mer RoBERTa")
-    p.add_argument("--profile", choices=["smoke", "cpu", "gpu"], default=None,
+    p.add_argument("--profile", choices=PROFILES, default=None,
                    help="model size and schedule (default: $DNALIB_PROFILE or cpu)")
     p.add_argument("--data", required=True,
-                   help="genome set directory (its train split if split.tsv exists) or FASTA/FASTQ")
+                   help="genome set directory, registered dataset (e.g. genomes_real) or FASTA/FASTQ")
+    p.add_argument("--split", default="train",
+                   help="a genome set's split to train on (default train); its other genomes are "
+                        "the held-out evaluation (a set without splits is used whole)")
     p.add_argument("--out", required=True, help="output model directory")
     p.add_argument("--tokenizer", choices=["kmer", "nonoverlap", "char"], default=None,
                    help="overlapping k-mers (default), non-overlapping k-mers or characters")
@@ -689,13 +699,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_pretrain)
 
     p = sub.add_parser("finetune", help="contrastive fine-tuning: weighted SimCLR, then MI-Mix")
-    p.add_argument("--profile", choices=["smoke", "cpu", "gpu"], default=None)
+    p.add_argument("--profile", choices=PROFILES, default=None)
     p.add_argument("--init", required=True,
                    help="model directory written by `dnalib pretrain` (or `dnalib finetune`), or "
                         "'scratch' with --label-free: a fresh 4-mer encoder trained on the sample alone")
     p.add_argument("--data", required=True,
-                   help="labelled genome set (train split if split.tsv) or, with --label-free, "
-                        "any genome set or FASTA/FASTQ of contigs")
+                   help="labelled genome set directory or registered dataset (e.g. genomes_real) or, "
+                        "with --label-free, any genome set or FASTA/FASTQ of contigs")
+    p.add_argument("--split", default="train",
+                   help="the split to train on (default train; a set without splits is used whole)")
+    p.add_argument("--rank", default="species",
+                   help="positives are two fragments with one label at this rank (default species)")
     p.add_argument("--out", required=True, help="output model directory")
     p.add_argument("--curriculum", default=None,
                    help="phases, comma-separated: simclr, mimix, imix (default simclr,mimix)")
