@@ -14,8 +14,10 @@ transform alone gives), the learned spectrum map (``spectrum_map``: the
 shipped recipe, 5-mers, one model per ``--seeds`` seed; seed 0 is the shipped
 one), the same map on 6-mers (``spectrum_map_k6``: the rival the issue named,
 same seeds) and, with ``--models``,
-the transformers of chapters 4 to 6 (``mlm``, ``simclr``, ``curriculum``:
-trained on the synthetic community, ``dnalib.artifacts`` of ``--profile``).
+the transformers of ``--profile`` (``mlm``, ``simclr``, ``curriculum``,
+``dnalib.artifacts``): chapters 4 to 6's for ``cpu`` (trained on the synthetic
+community), an hour's training on the genomes_real training species for
+``hour`` (the shipped weights).
 
 With ``--trained DIR``, the encoders ``benchmarks/bench_contrastive.py
 --save-models DIR`` kept (``DIR/<method>-<seed>``: SimCLR, MI-Mix only,
@@ -35,6 +37,9 @@ every half. The record is written after every method and comparison
         --methods SimCLR curriculum --save-models runs/ablation --out runs/ablation.json
     python benchmarks/bench_real_genomes.py --seeds 0 --trained runs/ablation \\
         --sets validation --out results/real_genomes_transformers_cpu.json
+    python benchmarks/ship_weights.py --profile hour mlm simclr curriculum   # ~55 min
+    python benchmarks/bench_real_genomes.py --profile hour --models mlm simclr curriculum \\
+        --out results/real_genomes_hour_cpu.json
 """
 
 from __future__ import annotations
@@ -55,7 +60,8 @@ from dnalib import records
 #: method, or all the seeds of one (``spectrum_map/0``, ``spectrum_map/1``, ... as one).
 PAIRS = (("spectrum_map", "kmer6"), ("spectrum_map_k6", "kmer6"), ("kmer6-log", "kmer6"),
          ("curriculum", "simclr"),
-         ("curriculum", "kmer6"), ("mlm", "kmer6"),
+         ("curriculum", "kmer6"), ("simclr", "kmer6"), ("mlm", "kmer6"),
+         ("curriculum", "spectrum_map"), ("simclr", "spectrum_map"),
          ("ablation-curriculum", "ablation-SimCLR"), ("ablation-MI-Mix_only", "ablation-SimCLR"),
          ("ablation-curriculum", "kmer6"), ("ablation-SimCLR", "kmer6"),
          ("ablation-MLM_only", "kmer6"), ("spectrum_map", "ablation-curriculum"))

@@ -17,9 +17,13 @@ processor gives weights equal up to floating-point rounding, not bit for bit.
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
+import sys
+import time
+from pathlib import Path
 
-from dnalib import artifacts
+from dnalib import artifacts, records
 from dnalib.datasets import sha256_file
 from dnalib.profiles import current_profile
 
@@ -42,13 +46,25 @@ def main(argv: list[str] | None = None) -> None:
                         "earlier one trained here)")
     p.add_argument("--profile", default=None,
                    help="profile of the transformer artifacts (hour: trained on genomes_real)")
+    p.add_argument("--record", default=None,
+                   help="also write a training record here (command, commit, hardware, and per "
+                        "artifact its seconds, steps, final loss and size), e.g. "
+                        "results/hour_training_cpu.json")
     args = p.parse_args(argv)
+    record = {"benchmark": "training of the shipped weights",
+              "command": "python benchmarks/ship_weights.py " + " ".join(
+                  sys.argv[1:] if argv is None else argv),
+              "commit": records.commit(), "hardware": records.hardware(),
+              "profile": current_profile(args.profile),
+              "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "artifacts": {}}
     for artifact in args.names:
         if artifact != "spectrum_map" and current_profile(args.profile) not in artifacts.REAL_PROFILES:
             raise SystemExit(f"only the {', '.join(artifacts.REAL_PROFILES)} profile's transformers "
                              f"ship (pass --profile hour); the others train in minutes")
     for artifact in args.names:
+        t0 = time.perf_counter()
         trained = artifacts.get(artifact, args.profile, force=True, progress=False)
+        wall = time.perf_counter() - t0
         target = artifacts.shipped_path(artifact, args.profile)
         shutil.rmtree(target, ignore_errors=True)
         target.mkdir(parents=True)
@@ -59,6 +75,25 @@ def main(argv: list[str] | None = None) -> None:
             f"{sha256_file(target / name)}  {name}\n" for name in files if name in CHECKED))
         size = sum(f.stat().st_size for f in target.iterdir())
         print(f"shipped {artifact}: {size / 1e6:.1f} MB in {target}", flush=True)
+        if args.record:
+            record["artifacts"][artifact] = {"size_mb": size / 1e6, "wall_seconds": wall,
+                                             **_training_summary(target)}
+            records.write(args.record, record)
+
+
+def _training_summary(directory: Path) -> dict:
+    """Steps, final loss and provenance of the training run in *directory*, from its own record."""
+    for name in ("dnalib_finetune.json", "dnalib_pretrain.json", "dnalib_spectrum_map.json"):
+        if (directory / name).is_file():
+            info = json.loads((directory / name).read_text())
+            break
+    else:
+        return {}
+    log = [json.loads(line) for line in (directory / "log.jsonl").read_text().splitlines() if line]
+    last = log[-1] if log else {}
+    return {"training_seconds": info.get("seconds"), "steps": last.get("step", len(log)),
+            "final_loss": last.get("loss"), "trained_by": info.get("command"),
+            "data": info.get("data"), "date": info.get("date")}
 
 
 if __name__ == "__main__":

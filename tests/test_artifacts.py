@@ -139,3 +139,33 @@ def test_adopt_refuses_other_settings_data_or_directories(cache, tmp_path):
     with pytest.raises(DnalibError, match="max_steps"):
         artifacts.adopt("mlm", tmp_path / "longer", "smoke")
     assert not artifacts.is_cached("mlm", "smoke")
+
+
+def test_a_start_without_its_checkpoint_is_trained_again_before_it_is_continued(cache):
+    """A shipped ``simclr`` holds no checkpoint: continuing it into ``curriculum`` retrains it first."""
+    import shutil
+
+    import torch
+
+    simclr = artifacts.get("simclr", "smoke", progress=False)
+    shutil.rmtree(simclr / "checkpoints")  # what a shipped copy looks like
+    out = artifacts.get("curriculum", "smoke", progress=False)
+    assert (artifacts.path("simclr", "smoke") / "checkpoints").is_dir()
+    reference = cache / "again"
+    shutil.copytree(out, reference)
+    shutil.rmtree(cache / "artifacts")
+    again = artifacts.get("curriculum", "smoke", progress=False)  # the ordinary chain
+    a, b = _weights(again), _weights(reference)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_the_hour_profile_trains_on_real_genomes_and_ships_per_profile():
+    for name in ("mlm", "simclr", "curriculum"):
+        assert artifacts.recipe(name, "hour")["data"] == artifacts.REAL_TRAINING
+        assert artifacts.recipe(name, "cpu")["data"] == artifacts.SYNTHETIC_TRAINING
+        assert artifacts.shipped_path(name, "hour").parts[-3:] == ("weights", "hour", name)
+    assert artifacts.shipped_path("spectrum_map", "hour").parts[-2:] == ("weights", "spectrum_map")
+    hour = artifacts.recipe("curriculum", "hour")["config"]
+    cpu = artifacts.recipe("curriculum", "cpu")["config"]
+    assert hour["phase_steps"] > cpu["phase_steps"]  # more steps, the rest as the cpu profile's
+    assert {k for k in hour if hour[k] != cpu[k]} <= {"profile", "phase_steps", "warmup_steps"}

@@ -398,6 +398,35 @@ def test_finetune_curriculum_saves_a_loadable_encoder_and_resumes(small_set, tmp
     np.testing.assert_allclose(two_part, [r["loss"] for r in log], rtol=1e-5)
 
 
+def test_training_commands_choose_the_split_and_the_rank(small_set, tmp_path, capsys):
+    """--split picks the genomes trained on (pretraining holds out the others), --rank the positives."""
+    import json as _json
+
+    from dnalib.cli import main
+    from dnalib.pretrain import sequences_fingerprint
+
+    root, community = small_set
+    info = lambda out, name: _json.loads((tmp_path / out / name).read_text())  # noqa: E731
+    ft = ["finetune", "--profile", "smoke", "--init", str(root / "mlm"), "--data",
+          str(root / "community"), "--no-progress", "--checkpoint-every", "0", "--steps", "1"]
+    assert main([*ft, "--out", str(tmp_path / "ev"), "--split", "eval"]) == 0
+    got = info("ev", "dnalib_finetune.json")
+    assert got["groups"] == len(community.eval_ids) and "(eval split, one group per species)" in got["data"]
+    assert main([*ft, "--out", str(tmp_path / "ge"), "--rank", "genus"]) == 0
+    genera = {community.taxonomy.loc[g, "genus"] for g in community.train_ids}
+    assert info("ge", "dnalib_finetune.json")["groups"] == len(genera) < len(community.train_ids)
+    assert main([*ft, "--out", str(tmp_path / "no"), "--split", "nope"]) == 1
+    assert "no genome has split 'nope'" in capsys.readouterr().err
+
+    pre = ["pretrain", "--profile", "smoke", "--data", str(root / "community"), "--steps", "1",
+           "--no-progress", "--checkpoint-every", "0", "--eval-every", "0"]
+    assert main([*pre, "--out", str(tmp_path / "pe"), "--split", "eval"]) == 0
+    got = info("pe", "dnalib_pretrain.json")
+    eval_contigs = [c for g in community.eval_ids for c in community.genomes[g]]
+    assert got["training_sha256"] == sequences_fingerprint(eval_contigs)
+    assert got["data"].endswith("(eval split)") and got["final"]["eval_loss"] > 0  # held out: train
+
+
 def test_finetune_ablations_and_label_free_mode(small_set, tmp_path):
     import json as _json
 

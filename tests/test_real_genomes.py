@@ -243,7 +243,7 @@ def test_shipped_spectrum_map_is_used_checked_and_refused_when_damaged(
     # a damaged shipped copy is refused in one line, never used
     fake = tmp_path / "weights"
     shutil.copytree(artifacts.shipped_path("spectrum_map"), fake / "spectrum_map")
-    monkeypatch.setattr(artifacts, "shipped_path", lambda name: fake / name)
+    monkeypatch.setattr(artifacts, "shipped_path", lambda name, profile=None: fake / name)
     weights = fake / "spectrum_map" / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:-8] + b"\0" * 8)
     with pytest.raises(DnalibError, match="shipped weights .* are damaged .*model.safetensors"):

@@ -227,7 +227,7 @@ def test_two_processes_compute_what_one_process_does(tmp_path):
     assert torch.allclose(torch.load(tmp_path / "w2.pt"), one["weight"], atol=1e-7)
 
 
-@pytest.mark.parametrize("profile", ["smoke", "cpu", "gpu"])
+@pytest.mark.parametrize("profile", ["smoke", "cpu", "hour", "gpu"])
 def test_configs_round_trip_through_plain_data(profile):
     from dnalib.contrastive import FinetuneConfig, finetune_config
     from dnalib.pretrain import PretrainConfig, pretrain_config
