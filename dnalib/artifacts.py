@@ -22,13 +22,24 @@ the default community's evaluation species are never seen):
     (same optimizer state, learning-rate schedule and stream of pairs): the
     full DNABERT-S curriculum, exactly as one uninterrupted run trains it.
 
-One more recipe is trained on real genomes instead, the same for every profile:
+For the ``hour`` profile the same three recipes (about an hour on 2 CPU
+cores: 2,000 MLM steps, then 800 + 800 contrastive steps) train on real
+genomes instead: the ``train`` split of ``genomes_real`` (59 species, none of
+the kmcp15 genera; one group of positives per species). Their weights ship
+with dnalib in ``dnalib/weights/hour/<name>`` with recipe and sha256, so
+``get("curriculum", "hour")`` copies them into the cache at once;
+``force=True`` trains again (a ``simclr`` continued into ``curriculum`` is
+trained first when its checkpoint is missing, as in a shipped copy), and
+``python benchmarks/ship_weights.py --profile hour mlm simclr curriculum``
+rewrites the shipped copies.
+
+One more recipe is trained on real genomes, the same for every profile:
 
 ``spectrum_map``
     A :class:`~dnalib.spectrum_map.SpectrumMap` (a learned linear map of the
-    canonical 6-mer spectrum, the transformer's cheap rival) trained with its
+    canonical 5-mer spectrum, the transformer's cheap rival) trained with its
     default settings on the ``train`` split of ``genomes_real`` (59 species;
-    none of the kmcp15 genera). Its weights (2 MB) ship with dnalib in
+    none of the kmcp15 genera). Its weights (0.5 MB) ship with dnalib in
     ``dnalib/weights/spectrum_map`` with their recipe and sha256, so
     :func:`get` copies them into the cache without the corpus;
     ``get("spectrum_map", force=True)`` trains them again (about a minute,
@@ -153,7 +164,7 @@ def get(name: str, profile: str | None = None, *, progress: bool = True, force: 
     name : str
         ``mlm``, ``simclr``, ``curriculum`` or ``spectrum_map`` (see the module docstring).
     profile : str, optional
-        ``smoke``, ``cpu`` or ``gpu`` (default: ``$DNALIB_PROFILE`` or ``cpu``).
+        ``smoke``, ``cpu``, ``hour`` or ``gpu`` (default: ``$DNALIB_PROFILE`` or ``cpu``).
     progress : bool
         Show training progress bars.
     force : bool

@@ -290,6 +290,19 @@ def _cmd_data_get(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_artifacts_get(args: argparse.Namespace) -> int:
+    from dnalib import artifacts
+    from dnalib.profiles import current_profile
+
+    profile = current_profile(args.profile)
+    ready = artifacts.is_cached(args.name, profile) or artifacts.shipped_matches(args.name, profile=profile)
+    if not ready and not args.train:
+        raise DnalibError(f"artifact {args.name!r} of the {profile} profile is neither cached nor shipped "
+                          "with dnalib: pass --train to train it (minutes, an hour for the hour profile)")
+    print(artifacts.get(args.name, profile, progress=not args.quiet))
+    return 0
+
+
 def _cmd_models_list(args: argparse.Namespace) -> int:
     from dnalib.hub import format_models
 
@@ -663,6 +676,17 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--allow-unverified", action="store_true",
                    help="accept a dataset that has no published checksum")
     q.set_defaults(func=_cmd_data_get)
+
+    p = sub.add_parser("artifacts", help="the book's named models (shipped, cached or trained)")
+    art_sub = p.add_subparsers(dest="artifacts_command", metavar="ACTION", required=True)
+    q = art_sub.add_parser("get", help="print the directory of a named model (copied from dnalib's "
+                                       "shipped weights or the cache; --train trains it if needed)")
+    q.add_argument("name", choices=["mlm", "simclr", "curriculum", "spectrum_map"])
+    q.add_argument("--profile", choices=PROFILES, default=None,
+                   help="whose recipe (default $DNALIB_PROFILE or cpu; hour: trained on real genomes, shipped)")
+    q.add_argument("--train", action="store_true", help="train it when it is neither cached nor shipped")
+    q.add_argument("--quiet", action="store_true", help="no progress bars")
+    q.set_defaults(func=_cmd_artifacts_get)
 
     p = sub.add_parser("pretrain", help="masked-language-model pretraining of a k-mer RoBERTa")
     p.add_argument("--profile", choices=PROFILES, default=None,

@@ -169,3 +169,16 @@ def test_the_hour_profile_trains_on_real_genomes_and_ships_per_profile():
     cpu = artifacts.recipe("curriculum", "cpu")["config"]
     assert hour["phase_steps"] > cpu["phase_steps"]  # more steps, the rest as the cpu profile's
     assert {k for k in hour if hour[k] != cpu[k]} <= {"profile", "phase_steps", "warmup_steps"}
+
+
+def test_artifacts_command_prints_the_directory_or_says_how_to_get_it(cache, capsys):
+    from dnalib.cli import main
+
+    args = ["artifacts", "get", "mlm", "--profile", "smoke", "--quiet"]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "neither cached nor shipped" in err and "--train" in err and err.count("\n") == 1
+    assert main([*args, "--train"]) == 0
+    assert capsys.readouterr().out.strip() == str(artifacts.path("mlm", "smoke"))
+    assert main(args) == 0  # cached now: no --train needed
+    assert capsys.readouterr().out.strip() == str(artifacts.path("mlm", "smoke"))

@@ -176,6 +176,10 @@ README: dict[str, Run | Skip] = {
         Run(("--steps", "3", "--no-progress"), note="from the local mirror ($DNALIB_DATA_MIRROR)"),
     ".venv/bin/dnalib evaluate --model map/ --genomes ../shared/data/genomes-kmcp15 --out map.json":
         Run(("--per-genome", "12", "--no-progress")),
+    ".venv/bin/dnalib artifacts get curriculum --profile hour":
+        Run(note="copies the weights shipped in dnalib/weights/hour; nothing is trained"),
+    ".venv/bin/dnalib finetune --profile hour --init mlm/ --data genomes_real --split train --out real/":
+        Run(("--steps", "2,2", "--no-progress"), note="from the local mirror ($DNALIB_DATA_MIRROR)"),
     ".venv/bin/dnalib models list": Run(),
     ".venv/bin/dnalib evaluate --model zhihan1996/DNABERT-S --trust-remote-code --revision COMMIT "
     "--genomes ../shared/data/genomes-kmcp15 --out dnabert-s.json":
@@ -214,6 +218,14 @@ README: dict[str, Run | Skip] = {
     ".venv/bin/python benchmarks/ship_weights.py spectrum_map":
         Skip("rewrites the shipped weights in dnalib/weights/ (a test must not); the recipe it "
              "trains is tests/test_real_genomes.py's"),
+    ".venv/bin/python benchmarks/ship_weights.py --profile hour mlm simclr curriculum --record "
+    "results/hour_training_cpu.json":
+        Skip("about an hour of training, and it rewrites dnalib/weights/hour/; the recipes' "
+             "chain and shipped copies are tests/test_artifacts.py's"),
+    ".venv/bin/python benchmarks/bench_real_genomes.py --profile hour --models mlm simclr curriculum "
+    "--out results/real_genomes_hour_cpu.json":
+        Skip("~40 min (three transformers embed 3,260 fragments of 10 kbp); its parts are "
+             "tests/test_real_genomes.py's"),
     ".venv/bin/python benchmarks/bench_embed.py":
         Skip("a speed and memory benchmark (streams 100k records), not a usage example"),
     ".venv/bin/python benchmarks/bench_scaling.py --out results/scaling_cpu.json":
