@@ -807,3 +807,52 @@ def plot_phylogeny(nodes: pd.DataFrame, *, labels: pd.Series | None = None,
     ax.invert_yaxis()
     ax.axis("off")
     return ax
+
+
+def plot_paired_differences(record: Mapping[str, Any], *, pairs: Sequence[tuple[str, str]] | None = None,
+                            target: float | None = None, ax: Any = None) -> Any:
+    """Forest plot of a ``bench_real_genomes`` record's paired ARI differences.
+
+    One row per comparison "a − b" and set of species: the difference on all
+    species (dot) and its 95% interval over halves of the species (bar); a row
+    whose bar stays right of zero is a difference the species drawn cannot
+    explain.
+
+    Parameters
+    ----------
+    record : mapping
+        A record with ``sets`` -> ``comparisons`` (``benchmarks/bench_real_genomes.py``).
+    pairs : sequence of (str, str), optional
+        The comparisons to draw, in this order (default: all).
+    target : float, optional
+        Draw a dashed line here too (e.g. the 0.05 a claim needs).
+    ax : matplotlib.axes.Axes, optional
+        Where to draw; a new figure is made if omitted.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    import matplotlib.pyplot as plt
+
+    rows = [(f"{c['a']} − {c['b']} ({name}, {c['n_species']} species)", c["difference"], *c["interval"])
+            for want in (pairs or [None])
+            for name, entry in record["sets"].items() for c in entry["comparisons"]
+            if want is None or (c["a"], c["b"]) == tuple(want)]
+    if not rows:
+        raise DnalibError("the record holds none of the comparisons asked for: see its sets -> comparisons")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 0.42 * len(rows) + 1.0))
+    y = np.arange(len(rows))
+    diff = np.array([r[1] for r in rows])
+    lo, hi = np.array([r[2] for r in rows]), np.array([r[3] for r in rows])
+    colors = ["tab:blue" if a > 0 else ("tab:red" if b < 0 else "0.5") for a, b in zip(lo, hi, strict=True)]
+    ax.errorbar(diff, y, xerr=[diff - lo, hi - diff], fmt="none", ecolor=colors, elinewidth=2, capsize=3)
+    ax.scatter(diff, y, c=colors, zorder=3)
+    ax.axvline(0, color="black", lw=0.8)
+    if target is not None:
+        ax.axvline(target, color="0.4", lw=0.8, ls="--")
+    ax.set_yticks(y, [r[0] for r in rows], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("ARI difference (95% interval over species)")
+    return ax

@@ -226,3 +226,23 @@ def test_book_renderer_loads_nothing_from_a_cdn():
     assert "Plotly.newPlot" in bundle["text/html"]
     assert "cdnjs" not in bundle["text/html"] and "https://" not in bundle["text/html"].split(
         "Plotly.newPlot")[0]
+
+
+def test_paired_differences_forest_plot_draws_every_asked_comparison():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from dnalib.viz import plot_paired_differences
+
+    comp = lambda a, b, d, lo, hi: {"a": a, "b": b, "difference": d, "interval": [lo, hi],  # noqa: E731
+                                    "n_species": 60}
+    record = {"sets": {"validation": {"comparisons": [comp("map", "kmer6", 0.06, 0.02, 0.1),
+                                                       comp("cur", "sim", 0.0, -0.01, 0.02)]},
+                       "kmcp15": {"comparisons": [comp("map", "kmer6", 0.08, 0.03, 0.14)]}}}
+    ax = plot_paired_differences(record, target=0.05)
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert len(labels) == 3 and labels[0].startswith("map − kmer6 (validation")
+    ax = plot_paired_differences(record, pairs=[("map", "kmer6")])
+    assert [t.get_text().split(" (")[1].split(",")[0] for t in ax.get_yticklabels()] == ["validation", "kmcp15"]
+    with pytest.raises(DnalibError, match="none of the comparisons"):
+        plot_paired_differences(record, pairs=[("x", "y")])
