@@ -17,6 +17,13 @@ Figures (one ``name: value`` per line):
 * ``embed_{1kbp,10kbp}_max_abs_diff``: the largest difference between the two
   embeddings of a sequence (the benchmark fails above 1e-5: faster, not
   different).
+* ``{embed,naive}_{1kbp,10kbp}_gflop_per_s``: the same two runs as arithmetic
+  rate (the encoder's matrix products and attention, counted from its shape:
+  2 x tokens x (4 h^2 + 2 h f) per layer plus 4 x tokens^2 x h, per 200 bp chunk),
+  and ``gemm_gflop_per_s``: what the cores reach on the feed-forward products
+  alone (16 chunks' tokens x h times h x f and back, one thread per core, as
+  embedding runs its passes). ``embed_share_of_gemm`` is their ratio: how much
+  faster an exact float32 path could still go at most.
 * ``stream_rss_mb_at_{N}``: resident memory of a child process streaming a
   FASTA file of 100,000 reads (200 bp, one model pass each) through
   :func:`dnalib.embed.embed_file` (what ``dnalib embed`` runs), after N
@@ -70,6 +77,36 @@ def naive_embed(model, tok, seqs: list[str], chunk: int) -> np.ndarray:
             means.append(hidden.mean(0))
         out.append(torch.stack(means).mean(0).numpy())
     return np.stack(out)
+
+
+def _flops_per_chunk(model, tokens: int) -> float:
+    """Multiply-adds x 2 of one chunk of *tokens* tokens through the encoder (no embeddings, no softmax)."""
+    c = model.config
+    h, f = c.hidden_size, c.intermediate_size
+    return c.num_hidden_layers * (2 * tokens * (4 * h * h + 2 * h * f) + 4 * tokens * tokens * h)
+
+
+def _gemm_rate(model, rows: int, repeats: int = 20) -> float:
+    """FLOP/s of the encoder's feed-forward products alone, one thread per core in parallel."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    c = model.config
+    h, f = c.hidden_size, c.intermediate_size
+    a, w1, w2 = torch.randn(rows, h), torch.randn(f, h), torch.randn(h, f)
+    threads = torch.get_num_threads()
+
+    def work(_: int) -> None:
+        torch.set_num_threads(1)
+        for _ in range(repeats):
+            (a @ w1.T) @ w2.T
+
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(work, range(threads)))  # warm-up
+        t0 = time.perf_counter()
+        list(pool.map(work, range(threads)))
+        seconds = time.perf_counter() - t0
+    torch.set_num_threads(threads)
+    return threads * repeats * 2 * 2 * rows * h * f / seconds
 
 
 def _stream(model_dir: Path, n: int, workdir: Path, length: int) -> dict[str, float]:
@@ -157,12 +194,21 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             figures[f"naive_{label}_seq_per_s"] = len(sub) / slow_s
             figures[f"embed_{label}_speedup"] = (n / fast_s) / (len(sub) / slow_s)
             figures[f"embed_{label}_max_abs_diff"] = diff
+            tokens = len(tok(seqs[0][:chunk])["input_ids"])
+            per_seq = -(-length // chunk) * _flops_per_chunk(model, tokens)
+            figures[f"embed_{label}_gflop_per_s"] = per_seq * n / fast_s / 1e9
+            figures[f"naive_{label}_gflop_per_s"] = per_seq * len(sub) / slow_s / 1e9
+        if args.n_1kbp or args.n_10kbp:
+            gemm = _gemm_rate(model, rows=16 * tokens) / 1e9
+            figures["gemm_gflop_per_s"] = gemm
+            best = max(v for k, v in figures.items() if k.startswith("embed_") and k.endswith("_gflop_per_s"))
+            figures["embed_share_of_gemm"] = best / gemm
         if args.stream:
             figures.update(_stream(tmp / "model", args.stream, tmp, args.stream_length))
     print(f"processor: {cpu_model()} ({cpu_vector_isa()})")
     print(f"torch_threads: {torch.get_num_threads()}")
     for name, value in figures.items():
-        print(f"{name}: {value:.2g}" if name.endswith("_diff") else f"{name}: {value:.1f}")
+        print(f"{name}: {value:.2g}" if name.endswith(("_diff", "_share_of_gemm")) else f"{name}: {value:.1f}")
     return figures
 
 

@@ -152,6 +152,10 @@ def test_bench_embed_smoke_run(capsys):
     assert "processor: " in out and "torch_threads: " in out
     assert figures["embed_1kbp_speedup"] > 0 and "embed_10kbp_speedup" not in figures
     assert figures["embed_1kbp_max_abs_diff"] <= 1e-5
+    # the arithmetic rates: the ratio of the two runs' rates is the speedup (same work per sequence)
+    assert figures["embed_1kbp_gflop_per_s"] / figures["naive_1kbp_gflop_per_s"] == \
+        pytest.approx(figures["embed_1kbp_speedup"], rel=1e-9)
+    assert figures["gemm_gflop_per_s"] > 0 and figures["embed_share_of_gemm"] > 0
 
 
 def test_ci_costs_summarises_a_real_pytest_report(tmp_path):
