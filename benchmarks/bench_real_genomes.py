@@ -37,7 +37,7 @@ every half. The record is written after every method and comparison
         --methods SimCLR curriculum --save-models runs/ablation --out runs/ablation.json
     python benchmarks/bench_real_genomes.py --seeds 0 --trained runs/ablation \\
         --sets validation --out results/real_genomes_transformers_cpu.json
-    python benchmarks/ship_weights.py --profile hour mlm simclr curriculum   # ~55 min
+    python benchmarks/ship_weights.py --profile hour mlm simclr curriculum   # about an hour
     python benchmarks/bench_real_genomes.py --profile hour --models mlm simclr curriculum \\
         --out results/real_genomes_hour_cpu.json
 """

@@ -1,17 +1,27 @@
-"""Train an artifact's recipe and write the copy dnalib ships (``dnalib/weights/<name>``).
+"""Train an artifact's recipe and write the copy dnalib ships (``dnalib/weights/...``).
 
-Today one artifact ships: ``spectrum_map``, the learned linear map of the 5-mer
-spectrum trained on the genomes_real training species (needs the data mirror,
-``DNALIB_DATA_MIRROR``; under a minute on 2 CPU cores)::
+Two kinds of artifacts ship (both need the data mirror, ``DNALIB_DATA_MIRROR``):
 
-    python benchmarks/ship_weights.py spectrum_map
+* ``spectrum_map``, the learned linear map of the 5-mer spectrum trained on the
+  genomes_real training species (under a minute on 2 CPU cores), in
+  ``dnalib/weights/spectrum_map``::
 
-It trains the recipe afresh (``dnalib.artifacts.get(name, force=True)``), then
-copies the model files, the training log, the training record (command,
-settings, data fingerprint, versions, date) and the recipe into
-``dnalib/weights/<name>/`` with a ``SHA256SUMS`` of the model files, which
-:func:`dnalib.artifacts.get` checks before using them. Training again on another
-processor gives weights equal up to floating-point rounding, not bit for bit.
+      python benchmarks/ship_weights.py spectrum_map
+
+* the ``hour`` profile's transformers, trained on the same species (about an
+  hour on 2 CPU cores: 66 minutes on 2 AMD EPYC cores), in
+  ``dnalib/weights/hour/<name>``; ``--record`` writes what the training took::
+
+      python benchmarks/ship_weights.py --profile hour mlm simclr curriculum \
+          --record results/hour_training_cpu.json
+
+Each artifact is trained afresh (``dnalib.artifacts.get(name, profile,
+force=True)``; a later one starts from an earlier one of the same call), then
+its model files, tokenizer, projection head, training log, training record
+(command, settings, data fingerprint, versions, date) and recipe are copied
+with a ``SHA256SUMS`` of the model files, which :func:`dnalib.artifacts.get`
+checks before using them. Training again on another processor gives weights
+equal up to floating-point rounding, not bit for bit.
 """
 
 from __future__ import annotations

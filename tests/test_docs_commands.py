@@ -224,7 +224,7 @@ README: dict[str, Run | Skip] = {
              "chain and shipped copies are tests/test_artifacts.py's"),
     ".venv/bin/python benchmarks/bench_real_genomes.py --profile hour --models mlm simclr curriculum "
     "--out results/real_genomes_hour_cpu.json":
-        Skip("~40 min (three transformers embed 3,260 fragments of 10 kbp); its parts are "
+        Skip("~20 min (three transformers embed 3,260 fragments of 10 kbp); its parts are "
              "tests/test_real_genomes.py's"),
     ".venv/bin/python benchmarks/bench_embed.py":
         Skip("a speed and memory benchmark (streams 100k records), not a usage example"),
