@@ -847,7 +847,7 @@ def plot_paired_differences(record: Mapping[str, Any], *, pairs: Sequence[tuple[
     diff = np.array([r[1] for r in rows])
     lo, hi = np.array([r[2] for r in rows]), np.array([r[3] for r in rows])
     colors = ["tab:blue" if a > 0 else ("tab:red" if b < 0 else "0.5") for a, b in zip(lo, hi, strict=True)]
-    ax.errorbar(diff, y, xerr=[diff - lo, hi - diff], fmt="none", ecolor=colors, elinewidth=2, capsize=3)
+    ax.hlines(y, lo, hi, colors=colors, lw=2)
     ax.scatter(diff, y, c=colors, zorder=3)
     ax.axvline(0, color="black", lw=0.8)
     if target is not None:

@@ -240,6 +240,7 @@ def test_paired_differences_forest_plot_draws_every_asked_comparison():
                                                        comp("cur", "sim", 0.0, -0.01, 0.02)]},
                        "kmcp15": {"comparisons": [comp("map", "kmer6", 0.08, 0.03, 0.14)]}}}
     ax = plot_paired_differences(record, target=0.05)
+    ax.figure.canvas.draw()  # drawing is where a bad colour or style argument fails
     labels = [t.get_text() for t in ax.get_yticklabels()]
     assert len(labels) == 3 and labels[0].startswith("map − kmer6 (validation")
     ax = plot_paired_differences(record, pairs=[("map", "kmer6")])
