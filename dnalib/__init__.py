@@ -17,7 +17,7 @@ Modules (one idea each):
 - :mod:`dnalib.viz`        projections, interactive plotly figures, the JupyterLab explorer
 - :mod:`dnalib.exercises`  immediate feedback on exercises with a checkable answer
 - :mod:`dnalib.classroom`  student copies of the chapters (``make student``)
-- :mod:`dnalib.profiles`   run profiles: ``smoke``, ``cpu`` (default), ``gpu``
+- :mod:`dnalib.profiles`   run profiles: ``smoke``, ``cpu`` (default), ``hour``, ``gpu``
 - :mod:`dnalib.cli`        the ``dnalib`` command line
 """
 

@@ -102,7 +102,7 @@ def recipe(name: str, profile: str | None = None) -> dict[str, Any]:
     name : str
         One of :data:`NAMES`.
     profile : str, optional
-        ``smoke``, ``cpu`` or ``gpu`` (default: ``$DNALIB_PROFILE`` or ``cpu``).
+        ``smoke``, ``cpu``, ``hour`` or ``gpu`` (default: ``$DNALIB_PROFILE`` or ``cpu``).
 
     Returns
     -------
@@ -214,7 +214,7 @@ def adopt(name: str, directory: str | os.PathLike[str], profile: str | None = No
     directory : str or path-like
         A finished pretraining output directory.
     profile : str, optional
-        ``smoke``, ``cpu`` or ``gpu`` (default: ``$DNALIB_PROFILE`` or ``cpu``).
+        ``smoke``, ``cpu``, ``hour`` or ``gpu`` (default: ``$DNALIB_PROFILE`` or ``cpu``).
 
     Returns
     -------

@@ -435,7 +435,7 @@ class FinetuneConfig(Settings):
     Parameters
     ----------
     profile : str
-        ``smoke``, ``cpu`` or ``gpu``.
+        ``smoke``, ``cpu``, ``hour`` or ``gpu``.
     curriculum : tuple of str
         Phases in order, each ``"simclr"``, ``"mimix"`` or ``"imix"`` (mixing at
         the input only); DNABERT-S: ``("simclr", "mimix")``.
@@ -597,7 +597,7 @@ def finetune_config(profile: str | None = None, *, label_free: bool = False,
     Parameters
     ----------
     profile : str, optional
-        ``smoke``, ``cpu`` or ``gpu`` (default: ``$DNALIB_PROFILE`` or ``cpu``).
+        ``smoke``, ``cpu``, ``hour`` or ``gpu`` (default: ``$DNALIB_PROFILE`` or ``cpu``).
     label_free : bool
         The label-free settings (:data:`dnalib.profiles.LABEL_FREE_SETTINGS`) instead of the
         labelled ones (:data:`dnalib.profiles.FINETUNE_SETTINGS`).
@@ -627,7 +627,7 @@ def scratch_encoder(profile: str | None = None, *, seed: int = 0) -> tuple[Any, 
     Parameters
     ----------
     profile : str, optional
-        ``smoke``, ``cpu`` or ``gpu`` (default: ``$DNALIB_PROFILE`` or ``cpu``).
+        ``smoke``, ``cpu``, ``hour`` or ``gpu`` (default: ``$DNALIB_PROFILE`` or ``cpu``).
     seed : int
         Seed of the initial weights.
 

@@ -55,7 +55,7 @@ def model_config(
         A tokenizer of :mod:`dnalib.tokenizers` (gives the vocabulary size and
         the special token ids).
     profile : str, optional
-        ``smoke``, ``cpu`` or ``gpu`` (default: ``$DNALIB_PROFILE`` or ``cpu``).
+        ``smoke``, ``cpu``, ``hour`` or ``gpu`` (default: ``$DNALIB_PROFILE`` or ``cpu``).
     max_tokens : int
         Longest input in tokens, [CLS] and [SEP] included.
     position : str

@@ -3,7 +3,7 @@
 Read top to bottom:
 
 1. :class:`PretrainConfig` holds every setting; :func:`pretrain_config` fills
-   it from a profile (``smoke``, ``cpu``, ``gpu``).
+   it from a profile (``smoke``, ``cpu``, ``hour``, ``gpu``).
 2. :class:`FragmentSampler` draws random fragments (200 bp by default, either
    strand) from the training genomes. The batch of step *s* is a pure function
    of ``(seed, s)``, so a resumed run sees exactly the data it would have seen,
@@ -237,7 +237,7 @@ def pretrain_config(profile: str | None = None, **overrides: Any) -> PretrainCon
     Parameters
     ----------
     profile : str, optional
-        ``smoke``, ``cpu`` or ``gpu`` (default: ``$DNALIB_PROFILE`` or ``cpu``).
+        ``smoke``, ``cpu``, ``hour`` or ``gpu`` (default: ``$DNALIB_PROFILE`` or ``cpu``).
     **overrides
         Any :class:`PretrainConfig` field.
 
