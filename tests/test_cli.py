@@ -113,7 +113,7 @@ def test_unknown_profile_is_a_clear_error(monkeypatch):
     from dnalib.profiles import current_profile
 
     monkeypatch.setenv("DNALIB_PROFILE", "tpu")
-    with pytest.raises(DnalibError, match="smoke, cpu, gpu"):
+    with pytest.raises(DnalibError, match="smoke, cpu, hour, gpu"):
         current_profile()
     assert current_profile("GPU") == "gpu"
     monkeypatch.delenv("DNALIB_PROFILE")

@@ -81,7 +81,14 @@ def _assert_same_run(one: Path, two: Path) -> dict[str, float]:
     wa, wb = _weights(one), _weights(two)
     assert wa.keys() == wb.keys()
     for name in wa:
-        torch.testing.assert_close(wb[name], wa[name], rtol=1e-4, atol=1e-5, msg=name)
+        # AdamW divides each gradient by its running scale, so an element whose gradient is near
+        # zero can move by a sizeable part of a step when the sum of two processes' gradients rounds
+        # differently from one process's sum (seen on AMD EPYC cores: 2 of 8,192 elements off by
+        # 2.2e-5 after 5 steps). Every element within a tenth of a step (lr 1e-3), and all but
+        # 0.1% within 1e-5.
+        torch.testing.assert_close(wb[name], wa[name], rtol=1e-4, atol=1e-4, msg=lambda m, n=name: f"{n}: {m}")
+        off = (wb[name] - wa[name]).abs() > 1e-5 + 1e-4 * wa[name].abs()
+        assert off.float().mean() <= 1e-3, f"{name}: {int(off.sum())} of {off.numel()} elements differ"
     gaps: dict[str, float] = {}
     for ra, rb in zip(a, b, strict=True):
         gap = abs(ra["loss"] - rb["loss"])
