@@ -182,3 +182,19 @@ def test_artifacts_command_prints_the_directory_or_says_how_to_get_it(cache, cap
     assert capsys.readouterr().out.strip() == str(artifacts.path("mlm", "smoke"))
     assert main(args) == 0  # cached now: no --train needed
     assert capsys.readouterr().out.strip() == str(artifacts.path("mlm", "smoke"))
+
+
+def test_every_shipped_file_is_package_data():
+    """pyproject's package-data globs reach every file of dnalib/weights (a wheel, as Colab installs
+    dnalib, would otherwise lack them and train for an hour instead)."""
+    import tomllib
+    from pathlib import Path
+
+    import dnalib
+
+    pkg = Path(dnalib.__file__).parent
+    root = pkg.parent
+    globs = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["dnalib"]
+    covered = {p for pattern in globs for p in pkg.glob(pattern) if p.is_file()}
+    shipped = {p for p in (pkg / "weights").rglob("*") if p.is_file()}
+    assert shipped and shipped <= covered, sorted(str(p.relative_to(pkg)) for p in shipped - covered)[:5]
