@@ -18,8 +18,8 @@ Figures (one ``name: value`` per line):
   embeddings of a sequence (the benchmark fails above 1e-5: faster, not
   different).
 * ``{embed,naive}_{1kbp,10kbp}_gflop_per_s``: the same two runs as arithmetic
-  rate (the encoder's matrix products and attention, counted from its shape:
-  2 x tokens x (4 h^2 + 2 h f) per layer plus 4 x tokens^2 x h, per 200 bp chunk),
+  rate (the encoder's matrix products and attention per 200 bp chunk,
+  :func:`dnalib.models.encoder_flops`),
   and ``gemm_gflop_per_s``: what the cores reach on the feed-forward products
   alone (16 chunks' tokens x h times h x f and back, one thread per core, as
   embedding runs its passes). ``embed_share_of_gemm`` is their ratio: how much
@@ -48,6 +48,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from dnalib.models import encoder_flops
 from dnalib.profiles import cpu_model, cpu_vector_isa
 from dnalib.records import random_dna
 
@@ -77,13 +78,6 @@ def naive_embed(model, tok, seqs: list[str], chunk: int) -> np.ndarray:
             means.append(hidden.mean(0))
         out.append(torch.stack(means).mean(0).numpy())
     return np.stack(out)
-
-
-def _flops_per_chunk(model, tokens: int) -> float:
-    """Multiply-adds x 2 of one chunk of *tokens* tokens through the encoder (no embeddings, no softmax)."""
-    c = model.config
-    h, f = c.hidden_size, c.intermediate_size
-    return c.num_hidden_layers * (2 * tokens * (4 * h * h + 2 * h * f) + 4 * tokens * tokens * h)
 
 
 def _gemm_rate(model, rows: int, repeats: int = 20) -> float:
@@ -195,7 +189,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             figures[f"embed_{label}_speedup"] = (n / fast_s) / (len(sub) / slow_s)
             figures[f"embed_{label}_max_abs_diff"] = diff
             tokens = len(tok(seqs[0][:chunk])["input_ids"])
-            per_seq = -(-length // chunk) * _flops_per_chunk(model, tokens)
+            per_seq = -(-length // chunk) * encoder_flops(model.config, 1, tokens)
             figures[f"embed_{label}_gflop_per_s"] = per_seq * n / fast_s / 1e9
             figures[f"naive_{label}_gflop_per_s"] = per_seq * len(sub) / slow_s / 1e9
         if args.n_1kbp or args.n_10kbp:

@@ -35,14 +35,15 @@ from pathlib import Path
 
 from dnalib import artifacts, records
 from dnalib.datasets import sha256_file
+from dnalib.models import RUN_INFO_FILES
 from dnalib.profiles import current_profile
+from dnalib.spectrum_map import INFO_FILE as MAP_INFO_FILE
 
 #: Files of a trained artifact that ship (the rest, checkpoints, stays in the cache).
-SHIPPED = ("config.json", "model.safetensors", "dnalib_spectrum_map.json", "log.jsonl",
-           artifacts.RECIPE_FILE)
+SHIPPED = ("config.json", "model.safetensors", MAP_INFO_FILE, "log.jsonl", artifacts.RECIPE_FILE)
 #: More files of a transformer (those it has: a pretrained model has no projection head).
 TRANSFORMER_EXTRA = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
-                     "head.safetensors", "dnalib_pretrain.json", "dnalib_finetune.json")
+                     "head.safetensors", *RUN_INFO_FILES)
 #: Files whose sha256 the shipped copy records.
 CHECKED = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json",
            "special_tokens_map.json", "head.safetensors")
@@ -61,21 +62,20 @@ def main(argv: list[str] | None = None) -> None:
                         "artifact its seconds, steps, final loss and size), e.g. "
                         "results/hour_training_cpu.json")
     args = p.parse_args(argv)
+    profile = current_profile(args.profile)
+    if profile not in artifacts.REAL_PROFILES and set(args.names) - {"spectrum_map"}:
+        raise SystemExit(f"only the {', '.join(artifacts.REAL_PROFILES)} profile's transformers "
+                         f"ship (pass --profile hour); the others train in minutes")
     record = {"benchmark": "training of the shipped weights",
               "command": "python benchmarks/ship_weights.py " + " ".join(
                   sys.argv[1:] if argv is None else argv),
-              "commit": records.commit(), "hardware": records.hardware(),
-              "profile": current_profile(args.profile),
+              "commit": records.commit(), "hardware": records.hardware(), "profile": profile,
               "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "artifacts": {}}
     for artifact in args.names:
-        if artifact != "spectrum_map" and current_profile(args.profile) not in artifacts.REAL_PROFILES:
-            raise SystemExit(f"only the {', '.join(artifacts.REAL_PROFILES)} profile's transformers "
-                             f"ship (pass --profile hour); the others train in minutes")
-    for artifact in args.names:
         t0 = time.perf_counter()
-        trained = artifacts.get(artifact, args.profile, force=True, progress=False)
+        trained = artifacts.get(artifact, profile, force=True, progress=False)
         wall = time.perf_counter() - t0
-        target = artifacts.shipped_path(artifact, args.profile)
+        target = artifacts.shipped_path(artifact, profile)
         shutil.rmtree(target, ignore_errors=True)
         target.mkdir(parents=True)
         files = [n for n in SHIPPED + TRANSFORMER_EXTRA if (trained / n).is_file()]
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> None:
 
 def _training_summary(directory: Path) -> dict:
     """Steps, final loss and provenance of the training run in *directory*, from its own record."""
-    for name in ("dnalib_finetune.json", "dnalib_pretrain.json", "dnalib_spectrum_map.json"):
+    for name in (*RUN_INFO_FILES, MAP_INFO_FILE):
         if (directory / name).is_file():
             info = json.loads((directory / name).read_text())
             break

@@ -257,8 +257,7 @@ def adopt(name: str, directory: str | os.PathLike[str], profile: str | None = No
     if fingerprint is None:
         raise DnalibError(f"{info_path} does not name its training data (written by an older dnalib): "
                           "train it again with this version")
-    real = rec["data"] == REAL_TRAINING
-    if fingerprint != sequences_fingerprint(_real_training(False) if real else _training_contigs()):
+    if fingerprint != sequences_fingerprint(_recipe_contigs(rec)):
         raise DnalibError(f"{src} was trained on other sequences than the recipe's "
                           f"(all contigs of {rec['data'].split(':')[0]}, in order)")
     return _install(target, rec, lambda tmp: shutil.copytree(src, tmp))
@@ -314,42 +313,42 @@ def _install(target: Path, rec: dict[str, Any], fill: Callable[[Path], Any]) -> 
     return target
 
 
-def _training_contigs() -> list[str]:
-    """Every contig of :func:`dnalib.simulate.training_genomes`, in order: the ``mlm`` recipe's data."""
-    from dnalib.simulate import training_genomes
-
-    return [c for contigs in training_genomes().values() for c in contigs]
-
-
-def _real_training(progress: bool) -> list[str]:
-    """Every contig of the genomes_real training split, in order: the real-genome ``mlm`` recipe's data."""
+def _real_train_split(progress: bool = False) -> Any:
+    """The genomes_real ``train`` split: the data of every recipe trained on real genomes."""
     from dnalib.datasets import load_genomes_real
 
-    train = load_genomes_real(progress=progress).split("train")
-    return [c for contigs in train.genomes.values() for c in contigs]
+    return load_genomes_real(progress=progress).split("train")
+
+
+def _recipe_contigs(rec: dict[str, Any], progress: bool = False) -> list[str]:
+    """Every contig of the recipe's training genomes, in order: what its ``mlm`` trains on."""
+    if rec["data"] == REAL_TRAINING:
+        genomes = _real_train_split(progress).genomes
+    else:
+        from dnalib.simulate import training_genomes
+
+        genomes = training_genomes()
+    return [c for contigs in genomes.values() for c in contigs]
 
 
 def _train(rec: dict[str, Any], out: Path, start: Path | None, progress: bool) -> None:
-    from dnalib.contrastive import FinetuneConfig, finetune, genome_groups
+    from dnalib.contrastive import FinetuneConfig, finetune, genome_groups, species_groups
     from dnalib.pretrain import PretrainConfig, pretrain
     from dnalib.simulate import training_genomes
 
     fields = rec["config"]
     if rec["kind"] == "spectrum-map":
-        from dnalib.contrastive import species_groups
-        from dnalib.datasets import load_genomes_real
         from dnalib.spectrum_map import SpectrumMapConfig, train_spectrum_map
 
-        train = load_genomes_real(progress=progress).split("train")
-        train_spectrum_map(species_groups(train), out, SpectrumMapConfig.from_dict(fields),
+        train_spectrum_map(species_groups(_real_train_split(progress)), out,
+                           SpectrumMapConfig.from_dict(fields),
                            progress=progress, data_description=rec["data"],
                            command=f"dnalib.artifacts.get({rec['name']!r})")
         return
-    real = rec["data"] == REAL_TRAINING
     command = f"dnalib.artifacts.get({rec['name']!r}, {fields['profile']!r})"
     if rec["kind"] == "pretrain":
         cfg = PretrainConfig.from_dict(fields)
-        pretrain(_real_training(progress) if real else _training_contigs(), out, cfg,
+        pretrain(_recipe_contigs(rec, progress), out, cfg,
                  progress=progress, data_description=rec["data"], command=command)
     else:
         cfg = FinetuneConfig.from_dict(fields)
@@ -357,13 +356,8 @@ def _train(rec: dict[str, Any], out: Path, start: Path | None, progress: bool) -
             shutil.copytree(start, out, ignore=shutil.ignore_patterns(RECIPE_FILE))
         # continuing: the run in `out` goes on from its checkpoint, whatever it started from
         init = None if rec.get("continue") else start
-        if real:
-            from dnalib.contrastive import species_groups
-            from dnalib.datasets import load_genomes_real
-
-            groups = species_groups(load_genomes_real(progress=progress).split("train"))
-        else:
-            groups = genome_groups(training_genomes())
+        groups = (species_groups(_real_train_split(progress)) if rec["data"] == REAL_TRAINING
+                  else genome_groups(training_genomes()))
         finetune(groups, out, init, cfg, progress=progress,
                  resume=bool(rec.get("continue")), stop_after=rec.get("stop_after"),
                  data_description=rec["data"], command=command)

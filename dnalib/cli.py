@@ -477,7 +477,7 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
     else:  # a genome set: its training split; the genomes of its other splits are the held-out part
         genomes, where = _genome_set_or_dataset(args.data)
         train_set = genomes.split(args.split)
-        rest = [g for g in genomes.ids if g not in set(train_set.ids)]
+        rest = [g for g in genomes.ids if g not in train_set.genomes]
         train = [c for contigs in train_set.genomes.values() for c in contigs]
         held_out = [c for g in rest for c in genomes.genomes[g]] or None
         where += f" ({args.split} split)"

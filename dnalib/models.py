@@ -337,6 +337,28 @@ def count_parameters(model: Any, *, trainable_only: bool = True) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
+def encoder_flops(config: Any, batch: int, tokens: int) -> float:
+    """Model FLOPs of one forward pass of the encoder (no MLM head).
+
+    Counts the matrix multiplications: per layer and token 4d^2 (Q, K, V,
+    output) + 2 d f (feed-forward) + 2 T d (attention scores and weighted
+    values). Multiply-adds count as 2 FLOPs.
+
+    Parameters
+    ----------
+    config
+        The model config.
+    batch, tokens : int
+        Sequences and tokens per sequence.
+
+    Returns
+    -------
+    float
+    """
+    d, f, n_layers = config.hidden_size, config.intermediate_size, config.num_hidden_layers
+    return 2 * batch * tokens * n_layers * (4 * d * d + 2 * d * f + 2 * tokens * d)
+
+
 def train_flops_per_step(config: Any, batch: int, tokens: int, masked: int) -> float:
     """Model FLOPs of one training step (forward + backward = 3x forward).
 
@@ -358,10 +380,9 @@ def train_flops_per_step(config: Any, batch: int, tokens: int, masked: int) -> f
     -------
     float
     """
-    d, f, n_layers = config.hidden_size, config.intermediate_size, config.num_hidden_layers
-    per_token = n_layers * (4 * d * d + 2 * d * f + 2 * tokens * d)
-    head = masked * (d * d + d * config.vocab_size)
-    return 3 * 2 * (batch * tokens * per_token + head)
+    d = config.hidden_size
+    head = 2 * masked * (d * d + d * config.vocab_size)
+    return 3 * (encoder_flops(config, batch, tokens) + head)
 
 
 #: Info files a finished dnalib training run writes last (pretrain, finetune).
