@@ -8,6 +8,11 @@ Two kinds of artifacts ship (both need the data mirror, ``DNALIB_DATA_MIRROR``):
 
       python benchmarks/ship_weights.py spectrum_map
 
+  and ``spectrum_map_refit``, the same settings refit on every genomes_real species
+  outside the kmcp15 genera (96 species), in ``dnalib/weights/spectrum_map_refit``::
+
+      python benchmarks/ship_weights.py spectrum_map_refit
+
 * the ``hour`` profile's transformers, trained on the same species (about an
   hour on 2 CPU cores: 66 minutes on 2 AMD EPYC cores), in
   ``dnalib/weights/hour/<name>``; ``--record`` writes what the training took::
@@ -52,7 +57,7 @@ CHECKED = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_conf
 def main(argv: list[str] | None = None) -> None:
     """Train and write the shipped copy."""
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("names", nargs="+", choices=["spectrum_map", "mlm", "simclr", "curriculum"],
+    p.add_argument("names", nargs="+", choices=[*artifacts.MAPS, "mlm", "simclr", "curriculum"],
                    help="artifacts to train and ship, in this order (a later one starts from an "
                         "earlier one trained here)")
     p.add_argument("--profile", default=None,
@@ -63,7 +68,7 @@ def main(argv: list[str] | None = None) -> None:
                         "results/hour_training_cpu.json")
     args = p.parse_args(argv)
     profile = current_profile(args.profile)
-    if profile not in artifacts.REAL_PROFILES and set(args.names) - {"spectrum_map"}:
+    if profile not in artifacts.REAL_PROFILES and set(args.names) - set(artifacts.MAPS):
         raise SystemExit(f"only the {', '.join(artifacts.REAL_PROFILES)} profile's transformers "
                          f"ship (pass --profile hour); the others train in minutes")
     record = {"benchmark": "training of the shipped weights",

@@ -795,6 +795,36 @@ class GenomeSet:
                          {g: self.files[g] for g in ids if g in self.files},
                          {g: self.splits[g] for g in ids if g in self.splits})
 
+    def without(self, labels: Iterable[str], rank: str = "species") -> GenomeSet:
+        """The genome set less every genome labelled one of *labels* at *rank*.
+
+        ``load_genomes_real().without(KMCP15_GENERA, "genus")`` is every
+        genomes_real genome whose genus kmcp15 does not have (the data of the
+        refit spectrum map). Labels the set does not have remove nothing.
+
+        Parameters
+        ----------
+        labels : iterable of str
+            Labels to leave out.
+        rank : str
+            The rank they are labels of (a column of the taxonomy).
+
+        Returns
+        -------
+        GenomeSet
+
+        Raises
+        ------
+        ~dnalib.errors.DnalibError
+            For an unknown rank, or when no genome would be left.
+        """
+        drop = {str(label) for label in labels}
+        ids = [g for g, label in zip(self.ids, self.labels(rank), strict=True) if label not in drop]
+        if not ids:
+            raise DnalibError(f"leaving out {len(drop)} {rank} label(s) leaves no genome of the "
+                              f"{len(self.ids)} in this set")
+        return self.subset(ids)
+
     def split(self, name: str) -> GenomeSet:
         """The genomes of split *name* (e.g. ``"train"``).
 

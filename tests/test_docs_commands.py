@@ -199,11 +199,11 @@ README: dict[str, Run | Skip] = {
     ".venv/bin/python benchmarks/bench_trajectory.py --seed 2 --out "
     "results/contrastive_trajectory_cpu.json":
         Skip("~25 min on 2 cores; its smoke run is tests/test_benchmarks.py's"),
-    ".venv/bin/python benchmarks/bench_real_genomes.py --out results/real_genomes_cpu.json":
+    ".venv/bin/python benchmarks/bench_real_genomes.py --kmcp15-draws 5 --out results/real_genomes_cpu.json":
         Skip("the chapter 8 record, ~40 min (paired comparisons over 50 halves x 5 KMeans seeds); "
              "its parts are tests/test_real_genomes.py's"),
-    ".venv/bin/python benchmarks/bench_contrastive.py --seeds 0 1 2 --methods SimCLR curriculum "
-    "--save-models runs/ablation --out runs/ablation.json":
+    ".venv/bin/python benchmarks/bench_contrastive.py --seeds 0 1 2 --methods SimCLR MI-Mix only "
+    "curriculum --save-models runs/ablation --out runs/ablation.json":
         Skip("the chapter 6 ablation, ~10 min a seed; --save-models is tests/test_benchmarks.py's"),
     ".venv/bin/python benchmarks/bench_real_genomes.py --seeds 0 --trained runs/ablation --sets "
     "validation --out results/real_genomes_transformers_cpu.json":
@@ -215,7 +215,7 @@ README: dict[str, Run | Skip] = {
     ".venv/bin/python benchmarks/ci_costs.py --junit _build/ci/pytest.xml --out results/ci_costs_cpu.json":
         Skip("needs the report of a whole CI run; tests/test_benchmarks.py runs it on a real "
              "pytest report"),
-    ".venv/bin/python benchmarks/ship_weights.py spectrum_map":
+    ".venv/bin/python benchmarks/ship_weights.py spectrum_map spectrum_map_refit":
         Skip("rewrites the shipped weights in dnalib/weights/ (a test must not); the recipe it "
              "trains is tests/test_real_genomes.py's"),
     ".venv/bin/python benchmarks/ship_weights.py --profile hour mlm simclr curriculum --record "

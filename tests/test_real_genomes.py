@@ -92,6 +92,22 @@ def test_genomes_real_loads_with_ranks_and_a_disjoint_split(real: io.GenomeSet) 
         real.split("test")
 
 
+def test_without_leaves_out_a_rank_s_labels_and_the_refit_set_keeps_kmcp15_unseen(
+        real: io.GenomeSet) -> None:
+    refit = real.without(datasets.KMCP15_GENERA, "genus")
+    assert len(refit.ids) == 122 and len(set(refit.labels("species"))) == 96
+    assert not set(refit.labels("genus")) & set(datasets.KMCP15_GENERA)
+    assert set(real.split("train").ids) <= set(refit.ids)  # the training split and more
+    kept = [g for g, genus in zip(real.ids, real.labels("genus"), strict=True)
+            if genus not in datasets.KMCP15_GENERA]
+    assert refit.ids == kept and refit.splits == {g: real.splits[g] for g in kept}
+    assert real.without(["no such genus"], "genus").ids == real.ids
+    with pytest.raises(DnalibError, match="unknown rank 'strain'"):
+        real.without(["x"], "strain")
+    with pytest.raises(DnalibError, match="leaves no genome of the 160"):
+        real.without(set(real.labels("domain")), "domain")
+
+
 def test_load_genome_set_keeps_only_the_named_ranks(tmp_path: Path) -> None:
     (tmp_path / "a.fa").write_text(">c\nACGTACGTAC\n")
     (tmp_path / "taxonomy.tsv").write_text("id\tgenus\tspecies\torganism\tgc\na\tG\tG s\tG s X\t50.0\n")
@@ -236,10 +252,15 @@ def test_shipped_spectrum_map_is_used_checked_and_refused_when_damaged(
 
     from dnalib import artifacts
 
-    assert artifacts.shipped_matches("spectrum_map")  # recipe and sha256 of the copy in the repository
-    got = artifacts.get("spectrum_map", progress=False)  # no corpus needed: copied from dnalib/weights
-    assert is_spectrum_map_dir(got) and artifacts.is_cached("spectrum_map")
-    assert SpectrumMap.from_pretrained(got).embed(["ACGT" * 500]).shape == (1, 256)
+    for name in artifacts.MAPS:
+        assert artifacts.shipped_matches(name)  # recipe and sha256 of the copy in the repository
+        got = artifacts.get(name, progress=False)  # no corpus needed: copied from dnalib/weights
+        assert is_spectrum_map_dir(got) and artifacts.is_cached(name)
+        assert SpectrumMap.from_pretrained(got).embed(["ACGT" * 500]).shape == (1, 256)
+    refit = json.loads((artifacts.shipped_path("spectrum_map_refit") / "dnalib_spectrum_map.json").read_text())
+    assert refit["groups"] == 96 and "without(KMCP15_GENERA" in refit["data"]
+    assert refit["config"] == json.loads((artifacts.shipped_path("spectrum_map") /
+                                          "dnalib_spectrum_map.json").read_text())["config"]
     # a damaged shipped copy is refused in one line, never used
     fake = tmp_path / "weights"
     shutil.copytree(artifacts.shipped_path("spectrum_map"), fake / "spectrum_map")
@@ -315,3 +336,15 @@ def test_paired_tables_pool_the_seeds_of_a_method() -> None:
     assert [c[0] for c in methods.columns][:5] == ["validation"] * 5
     assert list(pairs["models"]) == ["2 vs 1", "1 vs 1"]
     assert list(pairs["95% interval"]) == ["[+0.010, +0.090]"] * 2
+
+
+def test_refit_map_retrains_from_the_mirror_on_the_data_it_ships_with(
+        isolated_data_env: Path, shared_data_real: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dnalib import artifacts
+
+    monkeypatch.setenv("DNALIB_DATA_MIRROR", str(shared_data_real))
+    trained = artifacts.get("spectrum_map_refit", force=True, progress=False)
+    info = json.loads((trained / "dnalib_spectrum_map.json").read_text())
+    shipped = json.loads((artifacts.shipped_path("spectrum_map_refit") / "dnalib_spectrum_map.json").read_text())
+    assert info["fingerprints"] == shipped["fingerprints"] and info["groups"] == 96
+    assert info["data"] == artifacts.REFIT_TRAINING
