@@ -213,7 +213,8 @@ def paired_tables(record: Mapping[str, Any]) -> tuple[Any, Any]:
     Methods trained with several seeds (``spectrum_map/0``, ``spectrum_map/1``,
     ...) are pooled under their name: the mean ARI over the seeds, the lowest
     and highest, the number of seeds and the mean number of species binned at
-    F1 >= 0.5, one column group per set of species.
+    F1 >= 0.5, one column group per set of species. The further draws of
+    kmcp15 fragments (sets ``kmcp15@1`` ...) are left to :func:`draws_table`.
 
     Parameters
     ----------
@@ -229,21 +230,62 @@ def paired_tables(record: Mapping[str, Any]) -> tuple[Any, Any]:
     """
     import pandas as pd
 
+    main = {s: v for s, v in record["sets"].items() if "@" not in s}
     rows = [{"set": s, "method": name.split("/")[0], "ari": m["ari"], "binned": m["f1_ge_0.5"]}
-            for s, v in record["sets"].items() for name, m in v["methods"].items()]
+            for s, v in main.items() for name, m in v["methods"].items()]
     frame = pd.DataFrame(rows)
     methods = frame.groupby(["method", "set"], sort=False).agg(
         ARI=("ari", "mean"), lowest=("ari", "min"), highest=("ari", "max"), seeds=("ari", "size"),
         binned=("binned", "mean")).unstack("set")
     methods = methods.reindex(list(dict.fromkeys(frame["method"])))
     methods.columns = methods.columns.swaplevel(0, 1)
-    sets = list(record["sets"])
-    methods = methods[[c for s in sets for c in methods.columns if c[0] == s]]
+    methods = methods[[c for s in main for c in methods.columns if c[0] == s]]
     comparisons = pd.DataFrame([
         {"set": s, "a − b": f"{c['a']} − {c['b']}",
          "models": f"{len(c.get('runs_a') or [c['a']])} vs {len(c.get('runs_b') or [c['b']])}",
          "difference": c["difference"],
          "95% interval": f"[{c['interval'][0]:+.3f}, {c['interval'][1]:+.3f}]",
          "wins": c["wins"], "species": c["n_species"]}
-        for s, v in record["sets"].items() for c in v["comparisons"]])
+        for s, v in main.items() for c in v["comparisons"]])
     return methods, comparisons
+
+
+def draws_table(record: Mapping[str, Any]) -> Any:
+    """Each method on kmcp15 over independent draws of fragments (``--kmcp15-draws``).
+
+    Parameters
+    ----------
+    record : mapping
+        A ``bench_real_genomes`` record with ``over_draws``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per method (seeds pooled): mean ARI and mean number of species
+        binned at F1 >= 0.5 over the draws, the number binned in each draw, and
+        the mean, lowest and highest per-draw difference in species binned
+        from the 6-mer spectrum.
+
+    Raises
+    ------
+    ~dnalib.errors.DnalibError
+        When the record scored one draw only.
+    """
+    import pandas as pd
+
+    from dnalib.errors import DnalibError
+
+    over = record.get("over_draws")
+    if not over:
+        raise DnalibError("the record scored kmcp15 on one draw of fragments: run "
+                          "benchmarks/bench_real_genomes.py with --kmcp15-draws 5")
+    rows = []
+    for method, entry in over["methods"].items():
+        row = {"method": method, "ARI": entry["ari"], "binned": entry["binned"],
+               "binned per draw": " ".join(f"{v:.3g}" for v in entry["binned_per_draw"])}
+        gaps = entry.get("binned_minus_kmer6")
+        if gaps is not None:
+            row.update({"ARI − 6-mer": entry["ari_minus_kmer6"], "binned − 6-mer": sum(gaps) / len(gaps),
+                        "lowest": min(gaps), "highest": max(gaps)})
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("method")

@@ -336,6 +336,31 @@ def test_paired_tables_pool_the_seeds_of_a_method() -> None:
     assert [c[0] for c in methods.columns][:5] == ["validation"] * 5
     assert list(pairs["models"]) == ["2 vs 1", "1 vs 1"]
     assert list(pairs["95% interval"]) == ["[+0.010, +0.090]"] * 2
+    with pytest.raises(DnalibError, match="one draw of fragments: .*--kmcp15-draws"):
+        records.draws_table(rec)
+    # further draws of kmcp15 fragments: left out of the two tables, pooled by draws_table
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "bench_real_genomes", Path(__file__).resolve().parents[1] / "benchmarks" / "bench_real_genomes.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    rec["sets"]["kmcp15@1"] = {"methods": {"kmer6": method(0.55, 9), "spectrum_map/0": method(0.64, 11),
+                                           "spectrum_map/1": method(0.6, 10)}, "comparisons": []}
+    rec["sets"]["kmcp15@2"] = {"methods": {"kmer6": method(0.5, 10)}, "comparisons": []}
+    rec["over_draws"] = bench.over_draws(rec)
+    assert rec["over_draws"]["draws"] == ["kmcp15", "kmcp15@1", "kmcp15@2"]
+    assert "spectrum_map" not in rec["over_draws"]["methods"]  # not scored on every draw
+    del rec["sets"]["kmcp15@2"]
+    rec["over_draws"] = bench.over_draws(rec)
+    again, _ = records.paired_tables(rec)
+    assert again.equals(methods)
+    table = records.draws_table(rec)
+    assert table.loc["spectrum_map", "binned"] == pytest.approx(10.5)  # (10.5 + 10.5) / 2
+    assert table.loc["spectrum_map", "binned per draw"] == "10.5 10.5"
+    assert table.loc["spectrum_map", "binned − 6-mer"] == pytest.approx(0.5)  # -0.5 and +1.5
+    assert (table.loc["spectrum_map", "lowest"], table.loc["spectrum_map", "highest"]) == (-0.5, 1.5)
+    assert table.loc["spectrum_map", "ARI − 6-mer"] == pytest.approx((0.61 - 0.53 + 0.62 - 0.55) / 2)
 
 
 def test_refit_map_retrains_from_the_mirror_on_the_data_it_ships_with(
