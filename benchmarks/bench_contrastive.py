@@ -35,7 +35,13 @@ METHOD and trains them again, after a change to code that only METHOD runs
 that produced it, and the record lists every invocation. ``--save-models DIR``
 keeps every trained encoder (``DIR/SimCLR-0``, ``DIR/curriculum-0``,
 ``DIR/MLM_only-0``, ...), e.g. to score them on real genomes with
-``benchmarks/bench_real_genomes.py --trained DIR``. On 2 AVX-512 cores a seed takes about 12 minutes; on 2 older
+``benchmarks/bench_real_genomes.py --trained DIR``. ``--finetune-data real``
+fine-tunes on the genomes_real training species instead (59 species, one group
+of positives per species; the MLM still pretrains on the synthetic community)
+and ``mixed`` on both (59 + 120 groups): what real training data buys the
+contrastive stage at the same step budget. Their encoders are saved as
+``DIR/<method>_real-<seed>`` / ``DIR/<method>_mixed-<seed>`` (the MLM is saved
+by the synthetic run only). On 2 AVX-512 cores a seed takes about 12 minutes; on 2 older
 AVX2 cores about 45.
 """
 
@@ -83,6 +89,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rerun", nargs="+", default=[], choices=list(METHODS),
                         help="with --resume: drop the record's rows of these methods and train "
                              "them again (after a change to code only they run)")
+    parser.add_argument("--finetune-data", choices=["synthetic", "real", "mixed"], default="synthetic",
+                        help="what the contrastive runs train on: the synthetic training species "
+                             "(default), the genomes_real training species, or both")
     parser.add_argument("--save-models", type=Path, default=None,
                         help="copy every trained encoder to DIR/<method>-<seed> (the MLM as "
                              "MLM_only-<seed>), e.g. for bench_real_genomes.py --trained DIR")
@@ -111,6 +120,8 @@ def main(argv: list[str] | None = None) -> None:
     n_genera = args.training_genera or simulate.TRAINING_GENERA
     per_species = args.fragments_per_species or simulate.EVAL_FRAGMENTS_PER_GENOME
     data_settings = {"training_genera": n_genera, "fragments_per_species": per_species}
+    if args.finetune_data != "synthetic":  # (records made before the option have no such key)
+        data_settings["finetune_data"] = args.finetune_data
     invocations: list[dict] = []
     if args.resume and Path(args.out).exists():
         rows, first_date, seeds, methods, invocations = resume_record(
@@ -137,6 +148,11 @@ def main(argv: list[str] | None = None) -> None:
     train = {g: trained_on.genomes[g] for g in trained_on.train_ids}
     train_seqs = [c for v in train.values() for c in v]
     groups = C.genome_groups(train)
+    if args.finetune_data != "synthetic":
+        from dnalib.datasets import load_genomes_real
+
+        real = C.species_groups(load_genomes_real(progress=False).split("train"))
+        groups = real if args.finetune_data == "real" else real + groups
     frags, table = community.fragments(n_per_genome=per_species)
     labels = table["species"].to_numpy()
 
@@ -161,7 +177,8 @@ def main(argv: list[str] | None = None) -> None:
             "finetune_config": finetune_settings,
             "training": {"genomes": len(train), "data": "dnalib.simulate.training_genomes()"
                          if n_genera == simulate.TRAINING_GENERA
-                         else f"training split of simulate_community(DEFAULT_SEED, n_genera={n_genera})"},
+                         else f"training split of simulate_community(DEFAULT_SEED, n_genera={n_genera})",
+                         "finetune_data": args.finetune_data, "finetune_groups": len(groups)},
             "evaluation": {"fragments": len(frags), "species": int(len(set(labels))),
                            "fragment_length": len(frags[0]),
                            "protocol": "KMeans K=species, 5 seeds"},
@@ -190,8 +207,11 @@ def main(argv: list[str] | None = None) -> None:
 
     def save(path: Path, method: str, seed: int) -> None:
         """Copy a trained encoder to --save-models (without its resumable checkpoints)."""
-        if args.save_models:
-            target = args.save_models / f"{method}-{seed}".replace(" ", "_")
+        if args.save_models and not (method == "MLM only" and args.finetune_data != "synthetic"):
+            # (the MLM pretrains on the synthetic community whatever --finetune-data: the
+            # synthetic run saves it, so that folders of several runs combine without clashes)
+            suffix = "" if args.finetune_data == "synthetic" else f"_{args.finetune_data}"
+            target = args.save_models / f"{method}{suffix}-{seed}".replace(" ", "_")
             shutil.rmtree(target, ignore_errors=True)
             shutil.copytree(path, target, ignore=shutil.ignore_patterns("checkpoint*"))
 

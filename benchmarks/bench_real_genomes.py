@@ -27,10 +27,11 @@ the transformers of ``--profile`` (``mlm``, ``simclr``, ``curriculum``,
 community), an hour's training on the genomes_real training species for
 ``hour`` (the shipped weights).
 
-With ``--trained DIR``, the encoders ``benchmarks/bench_contrastive.py
+With ``--trained DIR [DIR ...]``, the encoders ``benchmarks/bench_contrastive.py
 --save-models DIR`` kept (``DIR/<method>-<seed>``: SimCLR, MI-Mix only,
 curriculum, MLM only, one per training seed, trained on the synthetic
-community with equal step budgets) are scored too, as ``ablation-<method>/<seed>``.
+community with equal step budgets; ``SimCLR_real``, ``SimCLR_mixed`` with its
+``--finetune-data``) are scored too, as ``ablation-<method>/<seed>``.
 
 Each set gets clustering ARI (KMeans, 5 seeds), binning (species at F1 >= 0.5)
 and paired differences with half-sample intervals over species
@@ -43,8 +44,12 @@ every half. The record is written after every method and comparison
     python benchmarks/bench_real_genomes.py --kmcp15-draws 5 --out results/real_genomes_cpu.json
     python benchmarks/bench_contrastive.py --profile cpu --seeds 0 1 2 \\
         --methods SimCLR curriculum --save-models runs/ablation --out runs/ablation.json
-    python benchmarks/bench_real_genomes.py --seeds 0 --trained runs/ablation \\
-        --sets validation --out results/real_genomes_transformers_cpu.json
+    python benchmarks/bench_contrastive.py --profile cpu --seeds 0 1 --methods SimCLR \\
+        --finetune-data real --save-models runs/ablation-real --out runs/ablation-real.json
+    python benchmarks/bench_contrastive.py --profile cpu --seeds 0 1 --methods SimCLR \\
+        --finetune-data mixed --save-models runs/ablation-mixed --out runs/ablation-mixed.json
+    python benchmarks/bench_real_genomes.py --seeds 0 --trained runs/ablation runs/ablation-real \\
+        runs/ablation-mixed --sets validation --out results/real_genomes_transformers_cpu.json
     python benchmarks/ship_weights.py --profile hour mlm simclr curriculum   # about an hour
     python benchmarks/bench_real_genomes.py --profile hour --models mlm simclr curriculum \\
         --out results/real_genomes_hour_cpu.json
@@ -74,7 +79,9 @@ PAIRS = (("spectrum_map", "kmer6"), ("spectrum_map_k6", "kmer6"), ("kmer6-log", 
          ("curriculum", "spectrum_map"), ("simclr", "spectrum_map"),
          ("ablation-curriculum", "ablation-SimCLR"), ("ablation-MI-Mix_only", "ablation-SimCLR"),
          ("ablation-curriculum", "kmer6"), ("ablation-SimCLR", "kmer6"),
-         ("ablation-MLM_only", "kmer6"), ("spectrum_map", "ablation-curriculum"))
+         ("ablation-MLM_only", "kmer6"), ("spectrum_map", "ablation-curriculum"),
+         ("ablation-SimCLR_real", "ablation-SimCLR"), ("ablation-SimCLR_mixed", "ablation-SimCLR"),
+         ("ablation-SimCLR_mixed", "ablation-SimCLR_real"), ("ablation-SimCLR_real", "kmer6"))
 
 
 def trained_models(directory: Path) -> dict[str, Path]:
@@ -88,6 +95,24 @@ def trained_models(directory: Path) -> dict[str, Path]:
         raise SystemExit(f"{directory} holds no <method>-<seed> encoder directories: write them with "
                          "benchmarks/bench_contrastive.py --save-models DIR")
     return found
+
+
+def trained_from(directories: list[Path]) -> tuple[dict[str, Path], list[dict[str, Any] | None]]:
+    """The encoders of every folder (:func:`trained_models`) and what trained each folder.
+
+    Refuses a folder without encoders, or two folders with an encoder of the same name.
+    """
+    trained: dict[str, Path] = {}
+    trained_by = []
+    for directory in directories:
+        found = trained_models(directory)
+        if set(found) & set(trained):
+            raise SystemExit(f"{directory} holds encoders of names another --trained folder has: "
+                             f"{', '.join(sorted(set(found) & set(trained)))}")
+        trained.update(found)
+        made = Path(directory) / "trained_by.json"  # bench_contrastive.py --save-models writes it
+        trained_by.append(json.loads(made.read_text()) if made.exists() else None)
+    return trained, trained_by
 
 
 #: Methods scored on kmcp15 only (trained on validation species).
@@ -190,8 +215,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--profile", default="cpu", help="profile of the transformer artifacts")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="spectrum map seeds")
     p.add_argument("--models", nargs="*", default=[], choices=["mlm", "simclr", "curriculum"])
-    p.add_argument("--trained", type=Path, default=None,
-                   help="encoders kept by bench_contrastive.py --save-models (DIR/<method>-<seed>)")
+    p.add_argument("--trained", type=Path, nargs="+", default=[],
+                   help="folders of encoders kept by bench_contrastive.py --save-models "
+                        "(DIR/<method>-<seed>)")
     p.add_argument("--sets", nargs="+", default=["validation", "kmcp15"],
                    choices=["validation", "kmcp15"])
     p.add_argument("--val-per-genome", type=int, default=20)
@@ -201,11 +227,7 @@ def main(argv: list[str] | None = None) -> None:
                    help="random halves per comparison (each clustered with 5 KMeans seeds)")
     p.add_argument("--out", required=True)
     args = p.parse_args(argv)
-    trained, trained_by = {}, None
-    if args.trained:
-        trained = trained_models(args.trained)  # refuses a folder without encoders before any work
-        made = args.trained / "trained_by.json"  # bench_contrastive.py --save-models writes it
-        trained_by = json.loads(made.read_text()) if made.exists() else None
+    trained, trained_by = trained_from(args.trained)  # refuses a bad folder before any work
     record: dict[str, Any] = {
         "benchmark": "unseen real species: k-mer spectra, the learned spectrum map, transformers",
         "command": "python benchmarks/bench_real_genomes.py " + " ".join(sys.argv[1:] if argv is None
@@ -216,7 +238,7 @@ def main(argv: list[str] | None = None) -> None:
                      "kmcp15_per_genome": 100, "fragment_seed": 0,
                      "kmcp15_draws": args.kmcp15_draws, "kmeans_seeds": [0, 1, 2, 3, 4],
                      "draws": args.draws, "level": 0.95, "kmeans_seeds_per_half": 5,
-                     "trained": str(args.trained) if args.trained else None},
+                     "trained": [str(d) for d in args.trained]},
         "trained_by": trained_by,
         "sets": {}}
     sets = _sets(args.val_per_genome, args.sets, args.kmcp15_draws)

@@ -94,6 +94,35 @@ def test_curriculum_rows_include_phase_1_and_rerun_replaces_them(bench, tmp_path
         bench.main([*common, "--rerun", "curriculum"])  # --rerun without --resume
 
 
+def test_finetune_data_real_and_mixed_train_on_real_species(bench, tmp_path):
+    """--finetune-data: the contrastive runs train on the genomes_real training species (or on
+    them and the synthetic ones); their encoders get a suffix, and the MLM is not saved twice."""
+    from dnalib import datasets
+
+    try:
+        datasets.load_genomes_real(progress=False)
+    except Exception:  # noqa: BLE001 - no mirror here
+        pytest.skip("genomes-real is not in the data mirror")
+    common = ["--profile", "smoke", "--seeds", "0", "--training-genera", "8",
+              "--fragments-per-species", "3", "--methods", "SimCLR"]
+    saved = tmp_path / "models"
+    for data, groups in (("real", 59), ("mixed", 59 + 24)):
+        out = tmp_path / f"{data}.json"
+        bench.main([*common, "--finetune-data", data, "--save-models", str(saved / data),
+                    "--out", str(out)])
+        rec = json.loads(out.read_text())
+        assert rec["training"]["finetune_data"] == data and rec["data"]["finetune_data"] == data
+        assert rec["training"]["finetune_groups"] == groups
+        assert sorted(p.name for p in (saved / data).iterdir()) == [f"SimCLR_{data}-0", "trained_by.json"]
+    real = _load_benchmark("bench_real_genomes")
+    trained, by = real.trained_from([saved / "real", saved / "mixed"])
+    assert sorted(trained) == ["ablation-SimCLR_mixed/0", "ablation-SimCLR_real/0"]
+    assert [b["data"]["finetune_data"] for b in by] == ["real", "mixed"]
+    with pytest.raises(SystemExit, match="encoders of names another --trained folder has: "
+                                         "ablation-SimCLR_real/0"):
+        real.trained_from([saved / "real", saved / "real"])
+
+
 def test_trajectory_scores_every_checkpoint_on_two_sets_of_unseen_species(tmp_path, capsys):
     """A smoke run of benchmarks/bench_trajectory.py: every checkpoint of the curriculum, and of
     SimCLR after the phase they share, is scored on the book's evaluation species and on other

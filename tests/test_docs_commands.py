@@ -205,8 +205,16 @@ README: dict[str, Run | Skip] = {
     ".venv/bin/python benchmarks/bench_contrastive.py --seeds 0 1 2 --methods SimCLR MI-Mix only "
     "curriculum --save-models runs/ablation --out runs/ablation.json":
         Skip("the chapter 6 ablation, ~10 min a seed; --save-models is tests/test_benchmarks.py's"),
-    ".venv/bin/python benchmarks/bench_real_genomes.py --seeds 0 --trained runs/ablation --sets "
-    "validation --out results/real_genomes_transformers_cpu.json":
+    ".venv/bin/python benchmarks/bench_contrastive.py --seeds 0 1 --methods SimCLR --finetune-data real "
+    "--save-models runs/ablation-real --out runs/ablation-real.json":
+        Skip("two SimCLR runs on the genomes_real training species, ~20 min; --finetune-data is "
+             "tests/test_benchmarks.py's"),
+    ".venv/bin/python benchmarks/bench_contrastive.py --seeds 0 1 --methods SimCLR --finetune-data mixed "
+    "--save-models runs/ablation-mixed --out runs/ablation-mixed.json":
+        Skip("two SimCLR runs on real and synthetic species, ~20 min; --finetune-data is "
+             "tests/test_benchmarks.py's"),
+    ".venv/bin/python benchmarks/bench_real_genomes.py --seeds 0 --trained runs/ablation runs/ablation-real "
+    "runs/ablation-mixed --sets validation --out results/real_genomes_transformers_cpu.json":
         Skip("~30 min (six transformers embed 1,760 fragments of 10 kbp); --trained is "
              "tests/test_benchmarks.py's"),
     ".venv/bin/python benchmarks/record_real_eval.py --profile cpu --out results/kmcp15_eval_cpu.json":
