@@ -44,12 +44,16 @@ every half. The record is written after every method and comparison
     python benchmarks/bench_real_genomes.py --kmcp15-draws 5 --out results/real_genomes_cpu.json
     python benchmarks/bench_contrastive.py --profile cpu --seeds 0 1 2 \\
         --methods SimCLR curriculum --save-models runs/ablation --out runs/ablation.json
+    python benchmarks/bench_real_genomes.py --seeds 0 --trained runs/ablation \\
+        --sets validation --out results/real_genomes_transformers_cpu.json
+    python benchmarks/bench_contrastive.py --profile cpu --seeds 0 1 2 --methods SimCLR "MI-Mix only" \\
+        --save-models runs/ablation-mimix --out runs/ablation-mimix.json
     python benchmarks/bench_contrastive.py --profile cpu --seeds 0 1 --methods SimCLR \\
         --finetune-data real --save-models runs/ablation-real --out runs/ablation-real.json
     python benchmarks/bench_contrastive.py --profile cpu --seeds 0 1 --methods SimCLR \\
         --finetune-data mixed --save-models runs/ablation-mixed --out runs/ablation-mixed.json
-    python benchmarks/bench_real_genomes.py --seeds 0 --trained runs/ablation runs/ablation-real \\
-        runs/ablation-mixed --sets validation --out results/real_genomes_transformers_cpu.json
+    python benchmarks/bench_real_genomes.py --seeds 0 --trained runs/ablation-mimix runs/ablation-real \\
+        runs/ablation-mixed --sets validation --out results/real_genomes_ablation_cpu.json
     python benchmarks/ship_weights.py --profile hour mlm simclr curriculum   # about an hour
     python benchmarks/bench_real_genomes.py --profile hour --models mlm simclr curriculum \\
         --out results/real_genomes_hour_cpu.json

@@ -202,8 +202,8 @@ README: dict[str, Run | Skip] = {
     ".venv/bin/python benchmarks/bench_real_genomes.py --kmcp15-draws 5 --out results/real_genomes_cpu.json":
         Skip("the chapter 8 record, ~40 min (paired comparisons over 50 halves x 5 KMeans seeds); "
              "its parts are tests/test_real_genomes.py's"),
-    ".venv/bin/python benchmarks/bench_contrastive.py --seeds 0 1 2 --methods SimCLR MI-Mix only "
-    "curriculum --save-models runs/ablation --out runs/ablation.json":
+    ".venv/bin/python benchmarks/bench_contrastive.py --seeds 0 1 2 --methods SimCLR curriculum "
+    "--save-models runs/ablation --out runs/ablation.json":
         Skip("the chapter 6 ablation, ~10 min a seed; --save-models is tests/test_benchmarks.py's"),
     ".venv/bin/python benchmarks/bench_contrastive.py --seeds 0 1 --methods SimCLR --finetune-data real "
     "--save-models runs/ablation-real --out runs/ablation-real.json":
@@ -213,8 +213,15 @@ README: dict[str, Run | Skip] = {
     "--save-models runs/ablation-mixed --out runs/ablation-mixed.json":
         Skip("two SimCLR runs on real and synthetic species, ~20 min; --finetune-data is "
              "tests/test_benchmarks.py's"),
-    ".venv/bin/python benchmarks/bench_real_genomes.py --seeds 0 --trained runs/ablation runs/ablation-real "
-    "runs/ablation-mixed --sets validation --out results/real_genomes_transformers_cpu.json":
+    ".venv/bin/python benchmarks/bench_contrastive.py --seeds 0 1 2 --methods SimCLR MI-Mix only "
+    "--save-models runs/ablation-mimix --out runs/ablation-mimix.json":
+        Skip("three seeds of SimCLR and MI-Mix alone, ~50 min; --save-models is tests/test_benchmarks.py's"),
+    ".venv/bin/python benchmarks/bench_real_genomes.py --seeds 0 --trained runs/ablation-mimix runs/ablation-real "
+    "runs/ablation-mixed --sets validation --out results/real_genomes_ablation_cpu.json":
+        Skip("~30 min (ten transformers embed 1,760 fragments of 10 kbp); --trained with several "
+             "folders is tests/test_benchmarks.py's"),
+    ".venv/bin/python benchmarks/bench_real_genomes.py --seeds 0 --trained runs/ablation --sets "
+    "validation --out results/real_genomes_transformers_cpu.json":
         Skip("~30 min (six transformers embed 1,760 fragments of 10 kbp); --trained is "
              "tests/test_benchmarks.py's"),
     ".venv/bin/python benchmarks/record_real_eval.py --profile cpu --out results/kmcp15_eval_cpu.json":
