@@ -52,7 +52,7 @@ every half. The record is written after every method and comparison
         --finetune-data real --save-models runs/ablation-real --out runs/ablation-real.json
     python benchmarks/bench_contrastive.py --profile cpu --seeds 0 1 --methods SimCLR \\
         --finetune-data mixed --save-models runs/ablation-mixed --out runs/ablation-mixed.json
-    python benchmarks/bench_real_genomes.py --seeds 0 --trained runs/ablation-mimix runs/ablation-real \\
+    python benchmarks/bench_real_genomes.py --no-maps --trained runs/ablation-mimix runs/ablation-real \\
         runs/ablation-mixed --sets validation --out results/real_genomes_ablation_cpu.json
     python benchmarks/ship_weights.py --profile hour mlm simclr curriculum   # about an hour
     python benchmarks/bench_real_genomes.py --profile hour --models mlm simclr curriculum \\
@@ -195,7 +195,7 @@ def _embedders(args: argparse.Namespace, tmp: Path, trained: dict[str, Path]) ->
         "spectrum_map_mixed": (groups + genome_groups(training_genomes()), {}, None),
         "spectrum_map_refit": (species_groups(real.without(KMCP15_GENERA, "genus")), {},
                                "spectrum_map_refit")}
-    for name, (data, settings, shipped) in variants.items():
+    for name, (data, settings, shipped) in variants.items() if args.maps else ():
         for seed in args.seeds:  # trained here (seconds), but the shipped copy of seed 0
             if seed == 0 and shipped:
                 where = artifacts.get(shipped, progress=False)
@@ -224,6 +224,9 @@ def main(argv: list[str] | None = None) -> None:
                         "(DIR/<method>-<seed>)")
     p.add_argument("--sets", nargs="+", default=["validation", "kmcp15"],
                    choices=["validation", "kmcp15"])
+    p.add_argument("--no-maps", dest="maps", action="store_false",
+                   help="leave out the spectrum maps (their record is results/real_genomes_cpu.json): "
+                        "spectra and transformers only")
     p.add_argument("--val-per-genome", type=int, default=20)
     p.add_argument("--kmcp15-draws", type=int, default=1,
                    help="independent draws of kmcp15 fragments (fragment seeds 0 .. N-1)")

@@ -216,7 +216,7 @@ README: dict[str, Run | Skip] = {
     ".venv/bin/python benchmarks/bench_contrastive.py --seeds 0 1 2 --methods SimCLR MI-Mix only "
     "--save-models runs/ablation-mimix --out runs/ablation-mimix.json":
         Skip("three seeds of SimCLR and MI-Mix alone, ~50 min; --save-models is tests/test_benchmarks.py's"),
-    ".venv/bin/python benchmarks/bench_real_genomes.py --seeds 0 --trained runs/ablation-mimix runs/ablation-real "
+    ".venv/bin/python benchmarks/bench_real_genomes.py --no-maps --trained runs/ablation-mimix runs/ablation-real "
     "runs/ablation-mixed --sets validation --out results/real_genomes_ablation_cpu.json":
         Skip("~30 min (ten transformers embed 1,760 fragments of 10 kbp); --trained with several "
              "folders is tests/test_benchmarks.py's"),
