@@ -33,7 +33,7 @@ trained first when its checkpoint is missing, as in a shipped copy), and
 ``python benchmarks/ship_weights.py --profile hour mlm simclr curriculum``
 rewrites the shipped copies.
 
-One more recipe is trained on real genomes, the same for every profile:
+Two more recipes train on real genomes, the same for every profile:
 
 ``spectrum_map``
     A :class:`~dnalib.spectrum_map.SpectrumMap` (a learned linear map of the
@@ -52,7 +52,8 @@ One more recipe is trained on real genomes, the same for every profile:
     species). kmcp15 stays unseen, species and genera; the validation
     species do not (score them with ``spectrum_map``). The map to use on
     your own genomes (more species generalise better: chapter 8 measures
-    it on kmcp15). Shipped in ``dnalib/weights/spectrum_map_refit``.
+    it on kmcp15). Shipped in ``dnalib/weights/spectrum_map_refit``
+    (``python benchmarks/ship_weights.py spectrum_map_refit`` rewrites it).
 
 The cache lives in ``$DNALIB_CACHE/artifacts/<profile>/<name>`` (default
 ``~/.cache/dnalib``). Each directory holds ``dnalib_artifact.json`` with the
