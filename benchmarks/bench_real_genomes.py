@@ -213,6 +213,7 @@ def _embedders(args: argparse.Namespace, tmp: Path, trained: dict[str, Path]) ->
 
 def main(argv: list[str] | None = None) -> None:
     """Embed, score, compare, record."""
+    from dnalib.cli import positive_int
     from dnalib.evaluate import binning_scores, clustering_scores, paired_clustering_difference
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -228,7 +229,7 @@ def main(argv: list[str] | None = None) -> None:
                    help="leave out the spectrum maps (their record is results/real_genomes_cpu.json): "
                         "spectra and transformers only")
     p.add_argument("--val-per-genome", type=int, default=20)
-    p.add_argument("--kmcp15-draws", type=int, default=1,
+    p.add_argument("--kmcp15-draws", type=positive_int, default=1,
                    help="independent draws of kmcp15 fragments (fragment seeds 0 .. N-1)")
     p.add_argument("--draws", type=int, default=50,
                    help="random halves per comparison (each clustered with 5 KMeans seeds)")

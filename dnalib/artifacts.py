@@ -327,28 +327,27 @@ def _install(target: Path, rec: dict[str, Any], fill: Callable[[Path], Any]) -> 
     return target
 
 
-def _real_train_split(progress: bool = False) -> Any:
-    """The genomes_real ``train`` split: the data of every recipe trained on real genomes."""
-    from dnalib.datasets import load_genomes_real
+def _real_genomes(data: str, progress: bool = False) -> Any:
+    """The genomes_real subset a recipe's *data* names; ``None`` for the synthetic community.
 
-    return load_genomes_real(progress=progress).split("train")
-
-
-def _refit_set(progress: bool = False) -> Any:
-    """Every genomes_real genome outside the kmcp15 genera: the data of ``spectrum_map_refit``."""
+    ``REAL_TRAINING``: the ``train`` split; ``REFIT_TRAINING``: every genome
+    outside the kmcp15 genera.
+    """
     from dnalib.datasets import KMCP15_GENERA, load_genomes_real
 
-    return load_genomes_real(progress=progress).without(KMCP15_GENERA, "genus")
+    if data == REAL_TRAINING:
+        return load_genomes_real(progress=progress).split("train")
+    if data == REFIT_TRAINING:
+        return load_genomes_real(progress=progress).without(KMCP15_GENERA, "genus")
+    return None
 
 
 def _recipe_contigs(rec: dict[str, Any], progress: bool = False) -> list[str]:
     """Every contig of the recipe's training genomes, in order: what its ``mlm`` trains on."""
-    if rec["data"] == REAL_TRAINING:
-        genomes = _real_train_split(progress).genomes
-    else:
-        from dnalib.simulate import training_genomes
+    from dnalib.simulate import training_genomes
 
-        genomes = training_genomes()
+    real = _real_genomes(rec["data"], progress)
+    genomes = training_genomes() if real is None else real.genomes
     return [c for contigs in genomes.values() for c in contigs]
 
 
@@ -361,8 +360,7 @@ def _train(rec: dict[str, Any], out: Path, start: Path | None, progress: bool) -
     if rec["kind"] == "spectrum-map":
         from dnalib.spectrum_map import SpectrumMapConfig, train_spectrum_map
 
-        genomes = _real_train_split(progress) if rec["data"] == REAL_TRAINING else _refit_set(progress)
-        train_spectrum_map(species_groups(genomes), out,
+        train_spectrum_map(species_groups(_real_genomes(rec["data"], progress)), out,
                            SpectrumMapConfig.from_dict(fields),
                            progress=progress, data_description=rec["data"],
                            command=f"dnalib.artifacts.get({rec['name']!r})")
@@ -378,8 +376,8 @@ def _train(rec: dict[str, Any], out: Path, start: Path | None, progress: bool) -
             shutil.copytree(start, out, ignore=shutil.ignore_patterns(RECIPE_FILE))
         # continuing: the run in `out` goes on from its checkpoint, whatever it started from
         init = None if rec.get("continue") else start
-        groups = (species_groups(_real_train_split(progress)) if rec["data"] == REAL_TRAINING
-                  else genome_groups(training_genomes()))
+        real = _real_genomes(rec["data"], progress)
+        groups = genome_groups(training_genomes()) if real is None else species_groups(real)
         finetune(groups, out, init, cfg, progress=progress,
                  resume=bool(rec.get("continue")), stop_after=rec.get("stop_after"),
                  data_description=rec["data"], command=command)

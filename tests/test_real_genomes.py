@@ -348,6 +348,8 @@ def test_paired_tables_pool_the_seeds_of_a_method() -> None:
     rec["sets"]["kmcp15@1"] = {"methods": {"kmer6": method(0.55, 9), "spectrum_map/0": method(0.64, 11),
                                            "spectrum_map/1": method(0.6, 10)}, "comparisons": []}
     rec["sets"]["kmcp15@2"] = {"methods": {"kmer6": method(0.5, 10)}, "comparisons": []}
+    with pytest.raises(SystemExit):  # refused while parsing, before any data is read
+        bench.main(["--kmcp15-draws", "0", "--out", "never-written.json"])
     rec["over_draws"] = bench.over_draws(rec)
     assert rec["over_draws"]["draws"] == ["kmcp15", "kmcp15@1", "kmcp15@2"]
     assert "spectrum_map" not in rec["over_draws"]["methods"]  # not scored on every draw
