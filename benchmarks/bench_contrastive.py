@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> None:
     from transformers.utils import logging as hf_logging
 
     from dnalib import contrastive as C
-    from dnalib import embed, evaluate, kmers, simulate
+    from dnalib import evaluate, inference, kmers, simulate
     from dnalib import pretrain as P
     from dnalib.models import load_encoder
 
@@ -203,7 +203,7 @@ def main(argv: list[str] | None = None) -> None:
         score("6-mer", None, kmers.kmer_spectrum(frags, 6, canonical=True, normalize="l2"), 0.0)
 
     def embed_dir(path: Path) -> np.ndarray:
-        return embed.embed_sequences(*load_encoder(path), frags)
+        return inference.embed_sequences(*load_encoder(path), frags)
 
     def save(path: Path, method: str, seed: int) -> None:
         """Copy a trained encoder to --save-models (without its resumable checkpoints)."""

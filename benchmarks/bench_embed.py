@@ -24,6 +24,14 @@ Figures (one ``name: value`` per line):
   alone (16 chunks' tokens x h times h x f and back, one thread per core, as
   embedding runs its passes). ``embed_share_of_gemm`` is their ratio: how much
   faster an exact float32 path could still go at most.
+* ``bf16_{1kbp,10kbp}_seq_per_s``: the same sequences through the bf16 path
+  (weights cast to bfloat16 once, pooling in float32: what ``--precision bf16``
+  and, on a CPU with AMX or AVX-512 BF16, ``auto`` run); ``bf16_*_vs_fp32`` is
+  its ratio to ``embed_*_seq_per_s``; ``bf16_*_max_abs_diff`` and
+  ``bf16_*_min_cosine`` compare its rows with the float32 ones (the scores
+  check is ``benchmarks/bench_bf16_scores.py``); ``bf16_gemm_gflop_per_s`` is
+  the feed-forward products' rate in bf16. On a CPU without bf16 units the
+  bench says so and skips them (``auto`` stays fp32 there).
 * ``stream_rss_mb_at_{N}``: resident memory of a child process streaming a
   FASTA file of 100,000 reads (200 bp, one model pass each) through
   :func:`dnalib.embed.embed_file` (what ``dnalib embed`` runs), after N
@@ -80,13 +88,14 @@ def naive_embed(model, tok, seqs: list[str], chunk: int) -> np.ndarray:
     return np.stack(out)
 
 
-def _gemm_rate(model, rows: int, repeats: int = 20) -> float:
+def _gemm_rate(model, rows: int, repeats: int = 20, dtype=torch.float32) -> float:
     """FLOP/s of the encoder's feed-forward products alone, one thread per core in parallel."""
     from concurrent.futures import ThreadPoolExecutor
 
     c = model.config
     h, f = c.hidden_size, c.intermediate_size
-    a, w1, w2 = torch.randn(rows, h), torch.randn(f, h), torch.randn(h, f)
+    a, w1, w2 = (torch.randn(rows, h, dtype=dtype), torch.randn(f, h, dtype=dtype),
+                 torch.randn(h, f, dtype=dtype))
     threads = torch.get_num_threads()
 
     def work(_: int) -> None:
@@ -148,7 +157,9 @@ def _stream(model_dir: Path, n: int, workdir: Path, length: int) -> dict[str, fl
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
     """Run the benchmark, print and return the figures."""
-    from dnalib.embed import embed_sequences
+    import copy
+
+    from dnalib.inference import cpu_bf16_units, embed_sequences
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--stream", type=int, default=100_000, help="records streamed (0: skip)")
@@ -165,6 +176,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         model, tok = _model(tmp / "model")
+        units = cpu_bf16_units()
+        model16 = copy.deepcopy(model).to(torch.bfloat16) if units else None
         chunk = 200
         for label, length, n in (("1kbp", 1000, args.n_1kbp), ("10kbp", 10_000, args.n_10kbp)):
             if n == 0:
@@ -173,7 +186,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             sub = seqs[: args.naive or max(4, n // 8)]
             embed_sequences(model, tok, seqs[:8], chunk_length=chunk)  # warm-up
             naive_embed(model, tok, sub[:1], chunk)
-            fast_s = slow_s = float("inf")
+            if model16 is not None:
+                embed_sequences(model16, tok, seqs[:8], chunk_length=chunk)
+            fast_s = slow_s = half_s = float("inf")
             for _ in range(args.repeats):  # alternated, best of each: load from other programs
                 t0 = time.perf_counter()
                 fast = embed_sequences(model, tok, seqs, chunk_length=chunk)
@@ -181,6 +196,16 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
                 t0 = time.perf_counter()
                 slow = naive_embed(model, tok, sub, chunk)
                 slow_s = min(slow_s, time.perf_counter() - t0)
+                if model16 is not None:
+                    t0 = time.perf_counter()
+                    half = embed_sequences(model16, tok, seqs, chunk_length=chunk)
+                    half_s = min(half_s, time.perf_counter() - t0)
+            if model16 is not None:
+                figures[f"bf16_{label}_seq_per_s"] = n / half_s
+                figures[f"bf16_{label}_vs_fp32"] = fast_s / half_s
+                figures[f"bf16_{label}_max_abs_diff"] = float(np.abs(half - fast).max())
+                cos = (half * fast).sum(1) / (np.linalg.norm(half, axis=1) * np.linalg.norm(fast, axis=1))
+                figures[f"bf16_{label}_min_cosine"] = float(cos.min())
             # Same numbers, not just faster: the naive loop is the reference.
             diff = float(np.abs(fast[: len(sub)] - slow).max())
             np.testing.assert_allclose(fast[: len(sub)], slow, rtol=1e-5, atol=1e-5)
@@ -197,12 +222,23 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             figures["gemm_gflop_per_s"] = gemm
             best = max(v for k, v in figures.items() if k.startswith("embed_") and k.endswith("_gflop_per_s"))
             figures["embed_share_of_gemm"] = best / gemm
+            if model16 is not None:
+                figures["bf16_gemm_gflop_per_s"] = _gemm_rate(model, rows=16 * tokens,
+                                                              dtype=torch.bfloat16) / 1e9
         if args.stream:
             figures.update(_stream(tmp / "model", args.stream, tmp, args.stream_length))
     print(f"processor: {cpu_model()} ({cpu_vector_isa()})")
     print(f"torch_threads: {torch.get_num_threads()}")
+    print(f"bf16_units: {units or 'none'}" + ("" if units else
+          " (no AMX or AVX-512 BF16 on this CPU: the bf16 path is not timed, and precision auto "
+          "stays fp32 here)"))
     for name, value in figures.items():
-        print(f"{name}: {value:.2g}" if name.endswith(("_diff", "_share_of_gemm")) else f"{name}: {value:.1f}")
+        if name.endswith("_min_cosine"):
+            print(f"{name}: {value:.6f}")
+        elif name.endswith(("_diff", "_share_of_gemm", "_vs_fp32")):
+            print(f"{name}: {value:.2g}" if not name.endswith("_vs_fp32") else f"{name}: {value:.2f}")
+        else:
+            print(f"{name}: {value:.1f}")
     return figures
 
 

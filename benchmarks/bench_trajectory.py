@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> None:
     from transformers.utils import logging as hf_logging
 
     from dnalib import contrastive as C
-    from dnalib import embed, evaluate, simulate
+    from dnalib import evaluate, inference, simulate
     from dnalib import pretrain as P
     from dnalib.models import load_encoder
 
@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> None:
                 model, tok = load_encoder(ckpt)
                 row = {"run": run, "step": step, "phase": cfg.phase_at(step - 1)[0]}
                 for name, (frags, table) in sets.items():
-                    emb = embed.embed_sequences(model, tok, frags)
+                    emb = inference.embed_sequences(model, tok, frags)
                     row[f"{name}_ari"] = evaluate.clustering_scores(emb, table["species"].to_numpy())["ari"]
                 row["heldout_loss"] = heldout_loss(model, tok, ckpt, batches, cfg)
                 rows.append(row)

@@ -133,7 +133,7 @@ def contrastive_stage(groups: list[list[str]], init: Path, out: Path, profile: s
 
 def embed_stage(model_dir: Path, fragments: list[str], device: torch.device) -> dict:
     """Embedding throughput of the fine-tuned encoder (after one untimed warm-up batch)."""
-    from dnalib.embed import embed_sequences
+    from dnalib.inference import embed_sequences
     from dnalib.models import load_encoder
 
     encoder, tok = load_encoder(model_dir)

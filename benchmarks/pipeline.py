@@ -97,7 +97,7 @@ def _steady(values: list[float]) -> float | None:
 
 
 def _evaluate(model_dir: Path, real: bool) -> dict:
-    from dnalib import datasets, embed, evaluate, kmers, simulate
+    from dnalib import datasets, evaluate, inference, kmers, simulate
     from dnalib.cli import main as cli
     from dnalib.models import load_encoder
 
@@ -105,7 +105,7 @@ def _evaluate(model_dir: Path, real: bool) -> dict:
     frags, table = simulate.default_community().fragments()
     labels = table["species"].to_numpy()
     t = time.perf_counter()
-    emb = embed.embed_sequences(model, tok, frags)
+    emb = inference.embed_sequences(model, tok, frags)
     seconds = time.perf_counter() - t
     out = {"synthetic": {
         "data": "16 evaluation species of the book's community, 15 x 5 kbp each (unseen in training)",

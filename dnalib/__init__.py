@@ -12,7 +12,9 @@ Modules (one idea each):
 - :mod:`dnalib.pretrain`   masked-language-model pretraining (resumable, DDP)
 - :mod:`dnalib.contrastive` contrastive fine-tuning: weighted SimCLR, MI-Mix
 - :mod:`dnalib.artifacts`  named models shared between chapters, trained once and cached
-- :mod:`dnalib.embed`      embeddings of sequences of any length with a trained encoder
+- :mod:`dnalib.embedders`  one class per kind of model (k-mer baseline, spectrum map, transformer)
+- :mod:`dnalib.inference`  how a transformer embeds: chunks, batches, pooling, bf16 or fp32
+- :mod:`dnalib.embed`      embeddings of sequences of any length, in memory or streamed from a file
 - :mod:`dnalib.evaluate`   evaluation protocols: clustering (ARI/NMI), taxonomic classification by rank
 - :mod:`dnalib.viz`        projections, interactive plotly figures, the JupyterLab explorer
 - :mod:`dnalib.exercises`  immediate feedback on exercises with a checkable answer

@@ -112,7 +112,7 @@ def step_counts(text: str) -> list[int]:
 
 def device_name(text: str) -> str:
     """argparse type: a torch device this machine has (cpu, cuda, cuda:N, mps)."""
-    from dnalib.embed import check_device
+    from dnalib.inference import check_device
 
     try:
         check_device(text)
@@ -214,19 +214,18 @@ def _one_line_warning(message: Any, category: type[Warning], filename: str, line
 
 
 def _note_ignored_options(args: argparse.Namespace) -> None:
-    """Say so when --batch-size / --device were given for a baseline, which has neither."""
-    from dnalib.embed import BASELINES
+    """Say so when --batch-size / --device / ... were given for a kind of model that has no use for them."""
+    from dnalib.embedders import kind_of
 
-    if args.model not in BASELINES:
-        return
-    given = [opt for opt, value in (("--batch-size", args.batch_size), ("--device", args.device),
-                                    ("--pooling", args.pooling), ("--revision", args.revision),
-                                    ("--trust-remote-code", args.trust_remote_code or None))
-             if value is not None]
-    if given:
-        print(f"dnalib: note: {' and '.join(given)} {'has' if len(given) == 1 else 'have'} no "
-              f"effect on the {args.model} baseline (k-mer counting on the CPU, no model)",
-              file=sys.stderr)
+    kind = kind_of(args.model)
+    given = [(name, opt) for name, opt, value in (
+        ("batch_size", "--batch-size", args.batch_size), ("device", "--device", args.device),
+        ("pooling", "--pooling", args.pooling), ("revision", "--revision", args.revision),
+        ("trust_remote_code", "--trust-remote-code", args.trust_remote_code or None)) if value is not None]
+    ignored = [opt for name, opt in given if name not in kind.uses]
+    if ignored:
+        print(f"dnalib: note: {' and '.join(ignored)} {'has' if len(ignored) == 1 else 'have'} no "
+              f"effect on {args.model}, a {kind.kind} (k-mer counting on the CPU)", file=sys.stderr)
 
 
 def _batch_size(args: argparse.Namespace) -> int:
@@ -234,9 +233,9 @@ def _batch_size(args: argparse.Namespace) -> int:
 
 
 def _model_options(args: argparse.Namespace) -> dict[str, Any]:
-    """--pooling, --revision and --trust-remote-code as keyword arguments of dnalib.embed."""
+    """--pooling, --revision, --trust-remote-code and --precision as keyword arguments of dnalib.embed."""
     return {"pooling": args.pooling, "revision": args.revision,
-            "trust_remote_code": args.trust_remote_code}
+            "trust_remote_code": args.trust_remote_code, "precision": args.precision}
 
 
 
@@ -617,6 +616,10 @@ def _add_model_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--trust-remote-code", action="store_true",
                    help="allow a model's own Python code (auto_map) to run: needed by DNABERT-2/-S, "
                         "NT-v2, HyenaDNA, Caduceus; read that code first")
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default=None,
+                   help="arithmetic of a transformer: auto (default) is bf16 on a CPU with AMX or "
+                        "AVX-512 BF16 and on GPUs from compute capability 8.0 (fp16 below), else "
+                        "fp32; recorded with the results")
 
 
 def _add_embedding_args(p: argparse.ArgumentParser) -> None:

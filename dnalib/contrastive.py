@@ -449,7 +449,7 @@ class FinetuneConfig(Settings):
         Bases the encoder reads in one pass (0: the whole view). A longer view
         is cut into ``fragment_length / chunk_length`` consecutive chunks and
         its encoding is the mean of the chunk encodings, exactly as
-        :func:`dnalib.embed.embed_sequences` embeds long sequences. The cost
+        :func:`dnalib.inference.embed_sequences` embeds long sequences. The cost
         of a step then grows linearly with the view length.
     batch_pairs : int
         Positive pairs per step (N); the loss sees 2N views.
@@ -933,7 +933,7 @@ def view_chunk_length(cfg: FinetuneConfig, fits: int) -> int:
     cfg : FinetuneConfig
     fits : int
         The longest sequence the encoder reads at once, in bp
-        (:func:`dnalib.embed.max_chunk_length`).
+        (:func:`dnalib.inference.max_chunk_length`).
 
     Returns
     -------
@@ -1059,7 +1059,7 @@ def finetune(
     """
     from safetensors.torch import save_file
 
-    from dnalib.embed import max_chunk_length
+    from dnalib.inference import max_chunk_length
     from dnalib.tokenizers import encode_batch
     from dnalib.training import Run, groups_fingerprint, setup_processes
 

@@ -1,7 +1,7 @@
 """A small catalogue of published DNA encoders to compare with dnalib's models.
 
 Every entry is a Hugging Face model id that ``dnalib evaluate --model ID`` /
-``dnalib embed --model ID`` (and :func:`dnalib.embed.load_embedder`) accept,
+``dnalib embed --model ID`` (and :func:`dnalib.embedders.from_name`) accept,
 with what the book needs to put it in a comparison: its tokenizer, context,
 licence, pooling and paper. Nothing is downloaded when this module is
 imported or listed; a model is fetched (into the Hugging Face cache) only when

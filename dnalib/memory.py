@@ -330,7 +330,7 @@ def contrastive_memory(cfg: Any, *, label_free: bool = False, phase: str = "simc
     matrix) is negligible next to the encoder's activations.
     """
     from dnalib import contrastive as C
-    from dnalib.embed import max_chunk_length
+    from dnalib.inference import max_chunk_length
     from dnalib.tokenizers import encode_batch
 
     if phase not in C.PHASES:
@@ -374,11 +374,11 @@ def embedding_memory(cfg: Any, *, label_free: bool = False, batch_size: int = 64
                      sizes: Sequence[int] = (8, 16, 24), precision: str = "fp16") -> StageMemory:
     """Measure the embedding of chunks (no gradients) with the encoder *cfg*'s fine-tuning trains.
 
-    :func:`dnalib.embed.embed_sequences` reads *batch_size* chunks per forward
+    :func:`dnalib.inference.embed_sequences` reads *batch_size* chunks per forward
     pass (its default, 64); half-precision autocast as on a GPU.
     """
     from dnalib import contrastive as C
-    from dnalib.embed import max_chunk_length
+    from dnalib.inference import max_chunk_length
     from dnalib.models import content_mask, masked_mean
     from dnalib.tokenizers import encode_batch
 
@@ -439,7 +439,7 @@ def stage_batches(profile: str = "gpu") -> dict[str, tuple[int, str]]:
     """
     from dnalib import contrastive as C
     from dnalib import pretrain as P
-    from dnalib.embed import max_chunk_length
+    from dnalib.inference import max_chunk_length
 
     pre = P.pretrain_config(profile)
     micro = pre.batch_size // pre.grad_accum

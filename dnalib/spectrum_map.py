@@ -18,7 +18,7 @@ dimensions, 0.5 MB; 532,480 for canonical 6-mers) and trains in well under a
 minute on 2 CPU cores.
 
 Train it with :func:`train_spectrum_map` (or ``dnalib spectrum-map``), load it
-with :meth:`SpectrumMap.from_pretrained`; :func:`dnalib.embed.load_embedder`
+with :meth:`SpectrumMap.from_pretrained`; :func:`dnalib.embedders.from_name`
 and ``dnalib evaluate --model DIR`` recognise its directory.
 """
 

@@ -68,7 +68,7 @@ the vectorised NumPy path instead (:func:`encode_kmer_batch`,
    serialisable part can do better. For more than a handful of sequences call
    ``dnalib.tokenizers.fast_encode(tokenizer, seqs)`` on the same tokenizer
    object (same ids and attention mask, NumPy arrays), or embed with
-   :func:`dnalib.embed.embed_sequences`, which does so itself.
+   :func:`dnalib.inference.embed_sequences`, which does so itself.
 
 ``transformers`` is imported lazily, inside the functions that build
 tokenizers, so ``import dnalib.tokenizers`` stays light.

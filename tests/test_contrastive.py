@@ -456,7 +456,7 @@ def test_reverse_complement_init_ties_each_kmer_to_its_reverse_complement():
     import torch
 
     from dnalib.contrastive import scratch_encoder
-    from dnalib.embed import embed_sequences
+    from dnalib.inference import embed_sequences
     from dnalib.models import base_model
     from dnalib.sequences import reverse_complement
 
@@ -604,7 +604,7 @@ def test_views_longer_than_the_model_reads_are_cut_into_the_longest_chunks_that_
 def test_label_free_views_from_an_mlm_are_read_in_chunks(small_set, tmp_path):
     """The README's 'no labels needed' line: 1 kbp label-free views from an MLM reading 200 bp."""
     from dnalib.contrastive import INFO_FILE, contig_groups, finetune, finetune_config
-    from dnalib.embed import max_chunk_length
+    from dnalib.inference import max_chunk_length
     from dnalib.models import load_encoder
 
     root, gs = small_set

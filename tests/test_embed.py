@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dnalib.embed import embed_sequences, max_chunk_length
 from dnalib.errors import DnalibError
+from dnalib.inference import embed_sequences, max_chunk_length
 from dnalib.models import model_config, new_mlm_model
 from dnalib.tokenizers import make_tokenizer
 
@@ -252,7 +252,7 @@ def test_embeddings_match_a_plain_per_chunk_loop(tiny, plain_loop, threads):
 
 
 def test_cpu_passes_hold_at_most_the_token_budget(tiny, monkeypatch):
-    from dnalib import embed
+    from dnalib import inference
 
     model, tok = tiny
     seqs = _random(20, 150, seed=2)
@@ -261,7 +261,7 @@ def test_cpu_passes_hold_at_most_the_token_budget(tiny, monkeypatch):
     handle = model.base_model.register_forward_hook(
         lambda mod, args, kwargs, out: shapes.append(tuple(kwargs["input_ids"].shape)),
         with_kwargs=True)
-    monkeypatch.setattr(embed, "CPU_TOKENS_PER_PASS", 120)
+    monkeypatch.setattr(inference, "CPU_TOKENS_PER_PASS", 120)
     try:
         small = embed_sequences(model, tok, seqs, chunk_length=41, batch_size=64)
     finally:

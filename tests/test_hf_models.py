@@ -19,6 +19,7 @@ import pytest
 import torch
 
 import dnalib.embed as E
+import dnalib.inference as I
 from dnalib.cli import main
 from dnalib.errors import DnalibError
 from dnalib.io import write_fasta
@@ -55,9 +56,15 @@ def _random(n, length, seed):
 @pytest.mark.parametrize("family", FAMILIES)
 def test_each_family_embeds_and_batching_does_not_matter(family, models):
     seqs = [s[: 20 + 37 * i] for i, s in enumerate(_random(9, 400, seed=1))] + ["ACGTNNACGTTA"]
-    f = E.load_embedder(str(models[family]), trust_remote_code=family in REMOTE_CODE)
+    f = E.load_embedder(str(models[family]), trust_remote_code=family in REMOTE_CODE, precision="fp32")
     a = f(seqs)
-    b = E.load_embedder(str(models[family]), batch_size=1, trust_remote_code=family in REMOTE_CODE)(seqs)
+    b = E.load_embedder(str(models[family]), batch_size=1, trust_remote_code=family in REMOTE_CODE,
+                        precision="fp32")(seqs)
+    # bf16 (weights cast once, pooled in float32): the same rows to bf16 rounding, whatever the CPU
+    c = E.load_embedder(str(models[family]), trust_remote_code=family in REMOTE_CODE, precision="bf16")(seqs)
+    assert c.dtype == np.float32 and np.isfinite(c).all()
+    cosine = (a * c).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(c, axis=1))
+    assert cosine.min() > 0.99, cosine
     assert a.shape == (10, 64 if family == "dnalib" else 32) and a.dtype == np.float32
     assert np.isfinite(a).all() and np.abs(a).sum(1).min() > 0
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
@@ -70,13 +77,13 @@ def test_long_input_is_the_mean_of_its_chunks_embedded_one_by_one(family, models
     enc, tok = load_encoder(str(models[family]), trust_remote_code=family in REMOTE_CODE)
     seq = _random(1, 700, seed=2)[0]
     seq = seq[:300] + "NNN" + seq[303:]
-    length = E.max_chunk_length(enc, tok)
-    budget = E._token_budget(enc, tok)
-    pieces, owner, weight, ids = E.plan_chunks(tok, [seq], length, budget)
+    length = I.max_chunk_length(enc, tok)
+    budget = I.token_budget(enc, tok)
+    pieces, owner, weight, ids = I.plan_chunks(tok, [seq], length, budget)
     assert len(pieces) > 3 and "".join(pieces) == seq
     assert max(t.size for t in ids) <= budget  # nothing beyond the context, nothing truncated
-    whole = E.embed_sequences(enc, tok, [seq])[0]
-    one_by_one = np.stack([E.embed_sequences(enc, tok, [p], chunk_length=len(p))[0] for p in pieces])
+    whole = I.embed_sequences(enc, tok, [seq])[0]
+    one_by_one = np.stack([I.embed_sequences(enc, tok, [p], chunk_length=len(p))[0] for p in pieces])
     expected = (one_by_one * weight[:, None]).sum(0) / weight.sum()
     np.testing.assert_allclose(whole, expected, rtol=1e-4, atol=1e-5)
 
@@ -86,10 +93,10 @@ def test_bpe_chunks_too_long_in_tokens_are_halved_not_truncated(models):
 
     enc, tok = load_encoder(str(models["dnabert2"]))
     seq = _random(1, 900, seed=3)[0]
-    pieces, owner, weight, ids = E.plan_chunks(tok, [seq], 600, 24)  # 600 bp is far over 24 tokens
+    pieces, owner, weight, ids = I.plan_chunks(tok, [seq], 600, 24)  # 600 bp is far over 24 tokens
     assert "".join(pieces) == seq and max(t.size for t in ids) <= 24
     # a chunk length beyond the context still embeds (BERT would fail past 24 positions)
-    emb = E.embed_sequences(enc, tok, [seq], chunk_length=600)
+    emb = I.embed_sequences(enc, tok, [seq], chunk_length=600)
     assert np.isfinite(emb).all()
 
 
@@ -104,7 +111,7 @@ def test_foreign_embeddings_match_a_direct_forward_pass(models):
         with torch.no_grad():
             hidden = enc(input_ids=enc_ids).last_hidden_state[0]
         expected = hidden[1:-1].mean(0).numpy()  # [CLS]/<cls> and [SEP]/<eos> excluded
-        np.testing.assert_allclose(E.embed_sequences(enc, tok, [seq])[0], expected, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(I.embed_sequences(enc, tok, [seq])[0], expected, rtol=1e-4, atol=1e-5)
 
 
 def test_cls_pooling_where_there_is_a_cls_token_and_a_clear_error_where_not(models):

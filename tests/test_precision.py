@@ -81,7 +81,7 @@ def test_an_overflowing_float16_step_is_skipped_and_the_scale_lowered():
 def test_embedding_dtype_follows_the_device(monkeypatch):
     import torch
 
-    from dnalib.embed import inference_dtype
+    from dnalib.inference import inference_dtype
 
     assert inference_dtype(torch.device("cpu")) is None
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (7, 5))
