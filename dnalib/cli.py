@@ -436,21 +436,29 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _training_output(args: argparse.Namespace, *, resumable: bool = True) -> Path:
-    """The --out directory of a training command; never silently overwrites a run.
+def _training_output(args: argparse.Namespace, *, resumable: bool = True,
+                     inputs: Sequence[str | None] = ()) -> Path:
+    """The --out directory of a training command; never silently overwrites a run or a user's files.
 
-    A non-empty directory needs --resume (continue) or --force (start over:
-    when the new run's first step starts, the earlier run's info file, model
-    files, checkpoints and log are removed first, other files are left alone;
-    see :class:`dnalib.training.Run`).
+    A directory dnalib did not write (no run marker) must be empty; one of
+    dnalib's runs needs --resume (continue) or --force (start over: only the
+    files the marker lists are removed, see :mod:`dnalib.rundir`). The
+    directory is locked for this process, so a second run on it fails now,
+    and it may not be (or hold) one of the command's *inputs*.
     """
+    from dnalib import rundir
+
     out = Path(args.out)
-    if out.exists() and out.is_dir() and any(out.iterdir()) and not args.resume and not args.force:
-        resume = "pass --resume to continue that run, " if resumable else "pass "
-        raise DnalibError(
-            f"{out} is not empty: {resume}--force to start over in it, or choose another --out"
-        )
-    return writable_directory(out)
+    rundir.refuse_alias(out, inputs, directory=True)
+    try:
+        rundir.check_output(out, resume=args.resume, force=args.force)
+    except DnalibError as exc:
+        if resumable:
+            raise
+        raise DnalibError(str(exc).replace("pass --resume to continue it, ", "pass ")) from None
+    out = writable_directory(out)
+    rundir.lock(out)
+    return out
 
 
 def _cmd_pretrain(args: argparse.Namespace) -> int:
@@ -471,7 +479,7 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
         if value is not None
     }
     cfg = pretrain_config(args.profile, **overrides)
-    out = _training_output(args)
+    out = _training_output(args, inputs=[args.data])
     if Path(args.data).is_file():  # a FASTA/FASTQ file: every record, no held-out part
         train, held_out, where = load_training_sequences(args.data), None, str(Path(args.data).resolve())
     else:  # a genome set: its training split; the genomes of its other splits are the held-out part
@@ -534,7 +542,7 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
         init, tokenizer = scratch_encoder(cfg.profile, seed=cfg.seed)
     else:
         tokenizer = None
-    out = _training_output(args)
+    out = _training_output(args, inputs=[args.data, None if args.init == "scratch" else args.init])
     from dnalib.pretrain import load_training_sequences
 
     data = Path(args.data)
@@ -579,7 +587,7 @@ def _cmd_spectrum_map(args: argparse.Namespace) -> int:
     cfg = SpectrumMapConfig(**overrides)
     cfg.validate()
     args.resume = False  # a minute's run: no checkpoints to resume from
-    out = _training_output(args, resumable=False)
+    out = _training_output(args, resumable=False, inputs=[args.data])
     genomes, where = _genome_set_or_dataset(args.data)
     train = genomes.split(args.split)
     result = train_spectrum_map(species_groups(train, args.rank), out, cfg,
@@ -853,6 +861,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"dnalib: error: {message}", file=sys.stderr)
         return 1
+    finally:
+        from dnalib.rundir import unlock_all
+
+        unlock_all()  # the --out locks of this command (a process's own end releases them too)
 
 
 if __name__ == "__main__":

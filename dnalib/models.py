@@ -454,6 +454,9 @@ def check_model_dir(model: str | os.PathLike[str]) -> Path:
             "directory of `dnalib pretrain` or `dnalib finetune`"
         )
     _read_model_config(path)
+    from dnalib.rundir import verify_sums
+
+    verify_sums(path)  # SHA256SUMS when there is one; a dnalib run must have it (published)
     weights = [path / name for name in WEIGHT_FILES if (path / name).is_file()]
     if not weights:
         raise DnalibError(
