@@ -1,0 +1,138 @@
+"""Output directories under faults: what is on disk afterwards (issue 39).
+
+Each case runs `dnalib.cli.main` (in-process, or a second process where two
+runs must meet) on a tiny genome set and checks the exit status, the one-line
+message and what the directory holds afterwards: no user file lost, nothing
+non-finite published, nothing half-published that a loader accepts.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from dnalib.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def gs(tmp_path_factory):
+    from dnalib.simulate import simulate_community
+
+    root = tmp_path_factory.mktemp("faults")
+    simulate_community(0, n_genera=2, species_per_genus=2, genome_length=20_000).write(root / "gs")
+    return root / "gs"
+
+
+def _snapshot(root: Path) -> dict:
+    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def _err(capsys) -> str:
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("dnalib: error:")]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+TRAIN = {
+    "pretrain": ["pretrain", "--profile", "smoke", "--steps", "3", "--checkpoint-every", "0",
+                 "--eval-every", "0"],
+    "finetune": ["finetune", "--profile", "smoke", "--init", "scratch", "--label-free", "--steps", "3"],
+    "spectrum-map": ["spectrum-map", "--steps", "3"],
+}
+
+
+@pytest.mark.parametrize("command", list(TRAIN))
+def test_force_never_deletes_files_dnalib_did_not_write(command, gs, tmp_path, capsys):
+    out = tmp_path / "mine"
+    (out / "checkpoints").mkdir(parents=True)
+    for name in ("log.jsonl", "config.json", "checkpoints/step-0000001"):
+        (out / name).write_text("the user's own")
+    before = _snapshot(out)
+    argv = [*TRAIN[command], "--data", str(gs), "--out", str(out), "--no-progress"]
+    assert main([*argv, "--force"]) == 1
+    assert "dnalib did not write (checkpoints, config.json, log.jsonl)" in _err(capsys)
+    if command != "spectrum-map":
+        assert main([*argv, "--resume"]) == 1
+        assert "cannot resume" in _err(capsys)
+    assert _snapshot(out) == before
+
+
+@pytest.mark.parametrize("command", list(TRAIN))
+def test_a_diverging_run_fails_and_publishes_nothing(command, gs, tmp_path, capsys):
+    out = tmp_path / "m"
+    assert main([*TRAIN[command], "--data", str(gs), "--out", str(out), "--lr", "1e30",
+                 "--no-progress"]) == 1
+    assert "training diverged: the loss is nan" in _err(capsys)
+    assert sorted(p.name for p in out.iterdir()) == [".dnalib-run.json", "log.jsonl"]
+
+
+def test_resume_of_a_finished_run_without_checkpoints_is_refused_and_takes_no_new_settings(
+        gs, tmp_path, capsys):
+    out = tmp_path / "m"
+    argv = [*TRAIN["pretrain"], "--data", str(gs), "--out", str(out), "--no-progress"]
+    assert main(argv) == 0
+    shutil.rmtree(out / "checkpoints")
+    before = _snapshot(out)
+    assert main([*argv, "--resume", "--lr", "0.5"]) == 1
+    message = _err(capsys)
+    assert "cannot resume" in message and "no checkpoint" in message and "--force" in message
+    assert _snapshot(out) == before
+    assert main([*argv, "--force"]) == 0  # --force starts over in dnalib's own directory
+
+
+def test_a_second_run_on_the_same_out_fails_while_the_first_is_alive(gs, tmp_path, capsys):
+    out = tmp_path / "m"
+    first = subprocess.Popen(
+        [sys.executable, "-m", "dnalib.cli", *TRAIN["spectrum-map"][:1], "--steps", "100000",
+         "--data", str(gs), "--out", str(out), "--no-progress"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        deadline = time.time() + 120
+        while not (out / "log.jsonl").is_file() or not (out / "log.jsonl").read_text():
+            assert first.poll() is None and time.time() < deadline
+            time.sleep(0.1)
+        assert main([*TRAIN["spectrum-map"], "--data", str(gs), "--out", str(out), "--force",
+                     "--no-progress"]) == 1
+        assert "in use by another dnalib run" in _err(capsys)
+    finally:
+        first.kill()
+        first.wait()
+    steps = [line for line in (out / "log.jsonl").read_text().splitlines() if '"step": 1,' in line]
+    assert len(steps) == 1  # one run's log, not two interleaved
+
+
+def test_a_fault_while_publishing_leaves_nothing_embed_accepts(gs, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "m"
+    argv = [*TRAIN["spectrum-map"], "--data", str(gs), "--out", str(out), "--no-progress"]
+    assert main(argv) == 0
+    fasta = str(next(p for p in gs.iterdir() if ".fa" in p.name))
+    emb = ["embed", "--model", str(out), "--input", fasta, "--no-progress"]
+    assert main([*emb, "--out", str(tmp_path / "ok")]) == 0
+    monkeypatch.setenv("DNALIB_FAULT", "before-sums")  # after the weights and info file moved
+    assert main([*argv, "--force", "--lr", "0.5"]) == 1
+    assert "cannot write the final model" in _err(capsys)
+    assert main([*emb, "--out", str(tmp_path / "e")]) == 1
+    assert "did not finish publishing" in _err(capsys)
+    assert not list(tmp_path.glob("e*"))
+
+
+def test_a_changed_byte_in_a_copied_model_is_refused(tmp_path, capsys):
+    copy = shutil.copytree(ROOT / "dnalib" / "weights" / "spectrum_map", tmp_path / "map")
+    blob = bytearray((copy / "model.safetensors").read_bytes())
+    blob[-5] ^= 1
+    (copy / "model.safetensors").write_bytes(bytes(blob))
+    fasta = tmp_path / "a.fa"
+    fasta.write_text(">a\n" + "ACGT" * 300 + "\n")
+    assert main(["embed", "--model", str(copy), "--input", str(fasta), "--out", str(tmp_path / "e"),
+                 "--no-progress"]) == 1
+    assert "model.safetensors does not match SHA256SUMS" in _err(capsys)
