@@ -175,7 +175,23 @@ def _name_list(names: Sequence[str], limit: int = _MAX_NAMES) -> str:
 
 
 def _existing_file(path: str | os.PathLike[str]) -> Path:
+    """*path* checked to be a regular file, which dnalib may open more than once.
+
+    Reading an input takes more than one pass (its format is detected from
+    its first bytes, a bad record is located by reading again, ``embed``
+    hashes it for ``--resume``), so a pipe, ``-`` or a device such as
+    ``/dev/stdin`` on a pipe is refused with one line rather than read twice
+    (a hang, or the second pass seeing nothing).
+    """
     p = Path(path)
+    if str(path) == "-":
+        raise InputFormatError("'-' (standard input) is not read: dnalib reads an input more than "
+                               "once; save it to a file first (e.g. `cat > reads.fa`) and pass that")
+    if p.exists() and not p.is_dir() and not p.is_file():
+        raise InputFormatError(
+            f"{p}: is a pipe or device, not a regular file: dnalib reads an input more than once "
+            "(format detection, error location, checksums for --resume); save it to a file "
+            "first and pass that")
     if not p.exists():
         raise DataNotFoundError(
             f"{p}: no such file; check the path (relative paths start at {Path.cwd()})"
@@ -1382,6 +1398,8 @@ def inspect_path(path: str | os.PathLike[str]) -> dict[str, Any]:
         is read and validated).
     """
     p = Path(path)
+    if str(path) == "-" or (p.exists() and not p.is_dir() and not p.is_file()):
+        _existing_file(path)  # a pipe or device: refused with its own message
     if not p.exists():
         raise DataNotFoundError(f"{p}: no such file or directory; check the path")
     summary: dict[str, Any] = {"path": str(p)}

@@ -43,7 +43,7 @@ MARKER = ".dnalib-run.json"
 #: Checksums of a published model directory (``sha256  name`` lines), written last.
 SUMS_FILE = "SHA256SUMS"
 
-__all__ = ["MARKER", "SUMS_FILE", "check_output", "lock", "own", "owned", "read_marker",
+__all__ = ["MARKER", "SUMS_FILE", "check_output", "fault_point", "lock", "own", "owned", "read_marker",
            "refuse_alias", "release", "remove_owned", "sha256_file", "unlock_all", "verify_sums",
            "write_sums"]
 
@@ -64,6 +64,13 @@ def _write_atomically(path: Path, text: str) -> None:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def fault_point(name: str) -> None:
+    """Fault injection for tests: with ``DNALIB_FAULT=<name>`` an ``OSError`` (no space left on
+    device) is raised here, as a full disk would at that point of a write."""
+    if os.environ.get("DNALIB_FAULT") == name:
+        raise OSError(errno.ENOSPC, f"No space left on device (injected at {name})")
 
 
 # --------------------------------------------------------------------------- ownership

@@ -764,19 +764,11 @@ class Run:
                     os.replace(tmp / name, self.out / name)
                 self.checkpoint(reached, save, state)
                 os.replace(tmp / self.info_file, self.out / self.info_file)
-                _fault_point("before-sums")
+                rundir.fault_point("before-sums")
                 os.replace(sums, self.out / rundir.SUMS_FILE)
             shutil.rmtree(tmp, ignore_errors=True)
             rundir.release(self.out)
         self.processes.barrier()
-
-
-def _fault_point(name: str) -> None:
-    """Fault injection for tests: ``DNALIB_FAULT=<name>`` raises an OSError (ENOSPC) here."""
-    if os.environ.get("DNALIB_FAULT") == name:
-        import errno
-
-        raise OSError(errno.ENOSPC, f"No space left on device (injected at {name})")
 
 
 class _staging:

@@ -136,3 +136,126 @@ def test_a_changed_byte_in_a_copied_model_is_refused(tmp_path, capsys):
     assert main(["embed", "--model", str(copy), "--input", str(fasta), "--out", str(tmp_path / "e"),
                  "--no-progress"]) == 1
     assert "model.safetensors does not match SHA256SUMS" in _err(capsys)
+
+
+# --------------------------------------------------------------------------- embed
+
+
+@pytest.fixture(scope="module")
+def nan_model(tmp_path_factory):
+    """A model directory (no checksums: a plain save_pretrained) whose weights are all NaN."""
+    import torch
+
+    from dnalib.models import model_config, new_mlm_model
+    from dnalib.tokenizers import make_tokenizer
+
+    root = tmp_path_factory.mktemp("nan") / "model"
+    tok = make_tokenizer("kmer", k=4)
+    model = new_mlm_model(model_config(tok, profile="smoke", max_tokens=40), seed=0)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.fill_(float("nan"))
+    model.save_pretrained(root)
+    tok.save_pretrained(root)
+    return root
+
+
+def _fasta(path: Path, n: int = 5) -> Path:
+    path.write_text("".join(f">r{i}\n{'ACGTTGCA' * (20 + i)}\n" for i in range(n)))
+    return path
+
+
+def test_embed_refuses_non_finite_rows_and_leaves_nothing(nan_model, tmp_path, capsys):
+    fasta = _fasta(tmp_path / "a.fa")
+    assert main(["embed", "--model", str(nan_model), "--input", str(fasta), "--out",
+                 str(tmp_path / "e"), "--no-progress"]) == 1
+    assert "not finite" in _err(capsys)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.fa"]
+
+
+def test_load_embeddings_refuses_non_finite_rows(tmp_path):
+    import numpy as np
+
+    from dnalib.embed import load_embeddings
+    from dnalib.errors import DnalibError
+
+    np.save(tmp_path / "e.npy", np.array([[0.0, 1.0], [np.nan, 0.0]], dtype=np.float32))
+    (tmp_path / "e.ids.txt").write_text("a\nb\n")
+    with pytest.raises(DnalibError, match=r"row 1 \('b'\) is not finite"):
+        load_embeddings(tmp_path / "e")
+
+
+def test_embed_never_writes_over_its_input(tmp_path, capsys):
+    fasta = _fasta(tmp_path / "a.fa")
+    link = tmp_path / "link.npy"
+    link.symlink_to(fasta)
+    before = fasta.read_bytes()
+    for out in (tmp_path / "a.fa.npy", link):  # --out a.fa.npy is a.fa's own name through a link
+        if out.name == "a.fa.npy":
+            out.symlink_to(fasta)
+        assert main(["embed", "--model", "tnf", "--input", str(fasta), "--out", str(out),
+                     "--no-progress"]) == 1
+        assert "an input of this command" in _err(capsys)
+    assert fasta.read_bytes() == before
+
+
+@pytest.mark.parametrize("given", ["-", "fifo"])
+def test_a_pipe_as_input_is_refused_not_read_twice(given, tmp_path, capsys):
+    source = given
+    if given == "fifo":
+        source = str(tmp_path / "fifo")
+        os.mkfifo(source)
+    assert main(["embed", "--model", "tnf", "--input", source, "--out", str(tmp_path / "e"),
+                 "--no-progress"]) == 1
+    assert "save it to a file first" in _err(capsys)
+    assert main(["inspect", source]) == 1
+    assert "save it to a file first" in _err(capsys)
+
+
+def test_a_failed_final_write_of_embed_is_one_line_and_leaves_no_temp_file(tmp_path, capsys,
+                                                                          monkeypatch):
+    fasta = _fasta(tmp_path / "a.fa")
+    monkeypatch.setenv("DNALIB_FAULT", "embed-npy")
+    assert main(["embed", "--model", "tnf", "--input", str(fasta), "--out", str(tmp_path / "e"),
+                 "--no-progress"]) == 1
+    assert "cannot write" in (err := _err(capsys)) and "e.npy" in err and "--resume" in err
+    assert not list(tmp_path.glob("*.tmp-*")) and not (tmp_path / "e.npy").exists()
+    monkeypatch.delenv("DNALIB_FAULT")
+    assert main(["embed", "--model", "tnf", "--input", str(fasta), "--out", str(tmp_path / "e"),
+                 "--no-progress", "--resume"]) == 0
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 1 MiB tmpfs (root on Linux only; skipped where mounting is not permitted)."""
+    where = tmp_path / "disk"
+    where.mkdir()
+    mount = shutil.which("mount")
+    if mount is None or os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root and mount(8)")
+    done = subprocess.run([mount, "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(where)],
+                          capture_output=True, text=True)
+    if done.returncode:
+        pytest.skip(f"mounting a tmpfs is not permitted here ({done.stderr.strip()[:80]})")
+    yield where
+    subprocess.run(["umount", str(where)], check=False)
+
+
+def test_a_full_disk_while_embed_writes_is_one_line_and_leaves_no_temp_file(small_disk, tmp_path,
+                                                                           capsys):
+    fasta = tmp_path / "a.fa"
+    # 600 rows of 256 float32 (tnf): the rows (.part) fit in 1 MiB, the rows and the .npy do not
+    fasta.write_text("".join(f">r{i}\nACGTTGCAAC\n" for i in range(600)))
+    assert main(["embed", "--model", "tnf", "--input", str(fasta), "--out", str(small_disk / "e"),
+                 "--no-progress"]) == 1
+    err = _err(capsys)
+    assert "No space left on device" in err and str(small_disk) in err
+    assert not list(small_disk.glob("*.tmp-*")) and not (small_disk / "e.npy").exists()
+    # too many rows for even the .part files: one line naming the file, the rows so far kept
+    fasta.write_text("".join(f">r{i}\nACGTTGCAAC\n" for i in range(1200)))
+    for leftover in small_disk.iterdir():
+        leftover.unlink()
+    assert main(["embed", "--model", "tnf", "--input", str(fasta), "--out", str(small_disk / "e"),
+                 "--no-progress", "--block-size", "100"]) == 1
+    err = _err(capsys)
+    assert "No space left on device" in err and "e.npy.part" in err and "--resume" in err
