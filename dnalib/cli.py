@@ -110,6 +110,22 @@ def step_counts(text: str) -> list[int]:
     return steps
 
 
+def per_phase(values: Sequence[int], phases: Sequence[str], option: str) -> tuple[int, ...]:
+    """One value per phase: *values* as given when there is one per phase, one value for all.
+
+    Any other length is an error naming the phases (never truncated or
+    padded silently).
+    """
+    if len(values) == len(phases):
+        return tuple(values)
+    if len(values) == 1:
+        return tuple(values) * len(phases)
+    raise DnalibError(
+        f"{option} {','.join(map(str, values))} gives {len(values)} values for the "
+        f"{len(phases)} phase(s) of the curriculum {','.join(phases)}: give one value per phase "
+        "or one value for all")
+
+
 def device_name(text: str) -> str:
     """argparse type: a torch device this machine has (cpu, cuda, cuda:N, mps)."""
     from dnalib.embed import check_device
@@ -412,6 +428,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
                                  seeds=range(args.seeds))
     t3 = time.perf_counter()
     summary = result.pop("table")
+    if result.get("missing_species_labels"):
+        print(f"dnalib: note: {result['missing_species_labels']} fragment(s) have a missing species "
+              "label (empty or a placeholder such as 'unknown') and were left out of every task",
+              file=sys.stderr)
     record = {
         "model": args.model,
         "revision": identity.get("commit") or args.revision,
@@ -520,10 +540,9 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
                 steps_of.get("mimix" if p == "imix" else p, profile_cfg.phase_steps[-1])
                 for p in overrides["curriculum"])
     if args.steps:
-        steps = args.steps
-        n = len(overrides.get("curriculum",
-                              finetune_config(args.profile, label_free=args.label_free).curriculum))
-        overrides["phase_steps"] = tuple(steps if len(steps) == n else steps[:1] * n)
+        phases = overrides.get("curriculum",
+                               finetune_config(args.profile, label_free=args.label_free).curriculum)
+        overrides["phase_steps"] = per_phase(args.steps, phases, "--steps")
     for name, value in (("fragment_length", args.fragment_length), ("chunk_length", args.chunk_length),
                         ("batch_pairs", args.batch_pairs),
                         ("lr", args.lr), ("seed", args.seed), ("bf16", args.bf16),

@@ -1387,8 +1387,9 @@ def inspect_path(path: str | os.PathLike[str]) -> dict[str, Any]:
     dict
         ``path``, ``kind`` (``"fasta"``, ``"fastq"``, ``"16s_archive"`` or
         ``"genome_set"``) and the statistics of :func:`sequence_stats`.  Genome
-        sets add ``genomes``, ``labelled_genomes`` (genomes with a non-empty
-        species label), ``species``, ``genera`` (distinct non-empty labels) and
+        sets add ``genomes``, ``labelled_genomes`` (genomes whose species label
+        is not missing: :func:`dnalib.labels.missing_labels`), ``species``,
+        ``genera`` (distinct labels that are not missing) and
         ``ranks``; 16S archives add ``species``, ``genera`` and ``ranks``.
 
     Raises
@@ -1409,14 +1410,19 @@ def inspect_path(path: str | os.PathLike[str]) -> dict[str, Any]:
         for contigs in gs.genomes.values():
             for contig in contigs:
                 stats.add(contig)
-        species = [s for s in gs.labels("species") if s]
+        from dnalib.labels import missing_labels
+
+        labels = gs.labels("species")
+        species = [s for s, gone in zip(labels, missing_labels(labels), strict=True) if not gone]
         summary["kind"] = "genome_set"
         summary["genomes"] = len(gs)
         summary.update(stats.summary())
         summary["labelled_genomes"] = len(species)
         summary["species"] = len(set(species))
         if "genus" in gs.ranks:
-            summary["genera"] = len({g for g in gs.labels("genus") if g})
+            genera = gs.labels("genus")
+            summary["genera"] = len({g for g, gone in zip(genera, missing_labels(genera), strict=True)
+                                     if not gone})
         summary["ranks"] = gs.ranks
         return summary
     if p.name.lower().endswith((".tgz", ".tar.gz", ".tar")):
