@@ -256,16 +256,43 @@ def _model_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 
+def _refuse_input_as_output(out: str | os.PathLike[str], *inputs: str | None) -> None:
+    """Refuse an output file that is one of the inputs or a file inside an input directory
+    (a genome set's label table, a genome, a model's files), through symlinks."""
+    from dnalib.rundir import refuse_alias
+
+    paths: list[str | os.PathLike[str]] = []
+    for given in inputs:
+        if given is None or not os.path.lexists(given):
+            continue
+        paths.append(given)
+        if os.path.isdir(given):
+            paths += [p for p in Path(given).iterdir() if p.is_file()]
+    refuse_alias(out, paths)
+
+
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from dnalib.simulate import simulate_community
 
+    import shutil
+
+    from dnalib import rundir
+
     out = Path(args.out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not args.force:
-        raise DnalibError(
-            f"{out} already exists and is not an empty directory: choose another --out "
-            "or pass --force to overwrite the community files in it"
-        )
-    writable_directory(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        if not args.force:
+            raise DnalibError(
+                f"{out} already exists and is not an empty directory: choose another --out "
+                "or pass --force to replace the community dnalib wrote there"
+            )
+        # --force replaces only a community dnalib simulate wrote, and only when nothing else is there
+        rundir.check_output(out, force=True, kind="genome set")
+        foreign = rundir.foreign_entries(out)
+        if foreign:
+            raise DnalibError(f"--out {out} also holds files dnalib did not write ({', '.join(foreign[:5])}): "
+                              "--force replaces a whole simulated community; move them away first "
+                              "or choose another --out")
+    writable_directory(out.parent if out.exists() else out)
     community = simulate_community(
         args.seed,
         n_genera=args.genera,
@@ -275,7 +302,30 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         contigs_per_genome=args.contigs,
         eval_fraction=args.eval_fraction,
     )
-    path = community.write(out, gzip=args.gzip)
+    # written completely beside --out, then swapped in: a failure leaves the old community whole
+    staging = out.parent / f".{out.name}.staging-{os.getpid()}"
+    old = out.parent / f".{out.name}.old-{os.getpid()}"
+    try:
+        shutil.rmtree(staging, ignore_errors=True)
+        community.write(staging, gzip=args.gzip)
+        rundir.own(staging, sorted(p.name for p in staging.iterdir()), kind="genome set")
+        rundir.fault_point("simulate-swap")
+        if out.exists() and any(out.iterdir()):
+            os.replace(out, old)
+        try:
+            os.replace(staging, out)
+        except OSError:
+            if old.exists():
+                os.replace(old, out)  # put the old community back
+            raise
+        shutil.rmtree(old, ignore_errors=True)
+    except OSError as exc:
+        raise DnalibError(f"cannot write the community to {out} ({exc.strerror or exc}): "
+                          f"{'the community there is unchanged' if out.exists() else 'nothing was written'}; "
+                          "free some space or choose another --out") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    path = out
     n_species = community.taxonomy["species"].nunique()
     n_genera = community.taxonomy["genus"].nunique()
     print(
@@ -337,6 +387,9 @@ def _cmd_embed(args: argparse.Namespace) -> int:
     from dnalib.embed import embed_file
 
     _note_ignored_options(args)
+    _refuse_input_as_output(args.out, args.input, args.model)
+    for suffix in (".npy", ".ids.txt"):
+        _refuse_input_as_output(str(args.out).removesuffix(".npy") + suffix, args.input, args.model)
     writable_file(args.out)
     info = embed_file(args.model, args.input, args.out, block_size=args.block_size,
                       batch_size=_batch_size(args), device=args.device, resume=args.resume,
@@ -397,6 +450,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.is_dir():
         raise DnalibError(f"--out {out} is a directory: give a file name such as results.json")
+    _refuse_input_as_output(out, args.genomes, args.taxonomy, args.model)
     writable_file(out)  # checked now, not after all the work
     _note_ignored_options(args)
     identity = describe_embedder(args.model, device=args.device, **_model_options(args))

@@ -3,7 +3,7 @@
 dnalib writes, replaces or deletes only files it can prove it wrote:
 
 - **Ownership.** A directory a training run writes holds a marker,
-  ``.dnalib-run.json``, listing the top-level entries dnalib wrote there (the
+  ``.dnalib-owned.json``, listing the top-level entries dnalib wrote there (the
   log, the checkpoints, the model files, the info file, ...). An entry is added
   to the marker *before* it is created, so the marker never misses one. A
   directory without the marker that is not empty is someone else's: dnalib
@@ -39,7 +39,7 @@ from typing import Any
 from dnalib.errors import DnalibError
 
 #: The marker of a directory a dnalib run wrote (JSON: the entries it owns).
-MARKER = ".dnalib-run.json"
+MARKER = ".dnalib-owned.json"
 #: Checksums of a published model directory (``sha256  name`` lines), written last.
 SUMS_FILE = "SHA256SUMS"
 
@@ -101,7 +101,7 @@ def owned(directory: str | os.PathLike[str]) -> list[str]:
 def own(directory: str | os.PathLike[str], names: Iterable[str], **fields: Any) -> None:
     """Record *names* (top-level entries) as dnalib's in *directory*'s marker, before writing them."""
     directory = Path(directory)
-    marker = read_marker(directory) or {"written_by": "dnalib", "owned": [MARKER]}
+    marker = read_marker(directory) or {"written_by": "dnalib", "kind": "run", "owned": [MARKER]}
     for name in names:
         if "/" in name or name in ("", ".", ".."):
             raise ValueError(f"not a top-level entry name: {name!r}")
@@ -126,7 +126,7 @@ def foreign_entries(directory: str | os.PathLike[str]) -> list[str]:
 
 
 def check_output(directory: str | os.PathLike[str], *, resume: bool = False, force: bool = False,
-                 option: str = "--out") -> None:
+                 option: str = "--out", kind: str = "run") -> None:
     """Check that a run may write to *directory*, before any work starts (writes nothing).
 
     A missing or empty directory is fine. A directory dnalib wrote (with its
@@ -134,7 +134,9 @@ def check_output(directory: str | os.PathLike[str], *, resume: bool = False, for
     entries are removed). A non-empty directory without the marker is
     refused, naming what is in it, even with *force*; with *resume* too
     unless it holds a checkpoint a resume can prove is its own (checked by
-    :meth:`dnalib.training.Run.resume`).
+    :meth:`dnalib.training.Run.resume`). A directory dnalib wrote for
+    another *kind* of output (a simulated genome set, not a training run) is
+    refused too.
     """
     directory = Path(directory)
     if not directory.is_dir() or not any(directory.iterdir()):
@@ -148,8 +150,11 @@ def check_output(directory: str | os.PathLike[str], *, resume: bool = False, for
             f"{option} {directory} holds files dnalib did not write ({_listing(there)}): dnalib "
             "writes only into an empty directory or one of its own runs, and never deletes "
             "files it did not write; choose another " + option)
+    if marker.get("kind", "run") != kind:
+        raise DnalibError(f"{option} {directory} holds a dnalib {marker.get('kind')} output, not a "
+                          f"{kind}: choose another {option}")
     if not resume and not force:
-        raise DnalibError(f"{option} {directory} holds an earlier dnalib run: pass --resume to "
+        raise DnalibError(f"{option} {directory} holds an earlier dnalib {kind}: pass --resume to "
                           "continue it, --force to start over in it (only dnalib's files are "
                           f"removed), or choose another {option}")
 

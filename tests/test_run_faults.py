@@ -72,7 +72,7 @@ def test_a_diverging_run_fails_and_publishes_nothing(command, gs, tmp_path, caps
     assert main([*TRAIN[command], "--data", str(gs), "--out", str(out), "--lr", "1e30",
                  "--no-progress"]) == 1
     assert "training diverged: the loss is nan" in _err(capsys)
-    assert sorted(p.name for p in out.iterdir()) == [".dnalib-run.json", "log.jsonl"]
+    assert sorted(p.name for p in out.iterdir()) == [".dnalib-owned.json", "log.jsonl"]
 
 
 def test_resume_of_a_finished_run_without_checkpoints_is_refused_and_takes_no_new_settings(
@@ -259,3 +259,51 @@ def test_a_full_disk_while_embed_writes_is_one_line_and_leaves_no_temp_file(smal
                  "--no-progress", "--block-size", "100"]) == 1
     err = _err(capsys)
     assert "No space left on device" in err and "e.npy.part" in err and "--resume" in err
+
+
+# --------------------------------------------------------------------------- outputs vs inputs, simulate
+
+
+def test_evaluate_never_writes_over_its_label_table(tmp_path, capsys):
+    from dnalib.simulate import simulate_community
+
+    gs = simulate_community(0, n_genera=2, species_per_genus=2, genome_length=20_000).write(tmp_path / "gs")
+    (tmp_path / "link.json").symlink_to(gs / "taxonomy.tsv")
+    before = _snapshot(gs)
+    for out in (gs / "taxonomy.tsv", tmp_path / "link.json", gs / "G01_S01.fa"):
+        assert main(["evaluate", "--model", "tnf", "--genomes", str(gs), "--out", str(out),
+                     "--no-progress"]) == 1
+        assert "an input of this command" in _err(capsys)
+    assert _snapshot(gs) == before
+
+
+def _simulate(out: Path, *extra: str) -> list[str]:
+    return ["simulate", "--out", str(out), "--species-per-genus", "2", "--genome-length", "20000",
+            *extra]
+
+
+def test_simulate_force_swaps_a_whole_community_in_and_leaves_no_stale_genome(tmp_path, capsys,
+                                                                           monkeypatch):
+    from dnalib.io import load_genome_set
+
+    out = tmp_path / "c"
+    assert main(_simulate(out, "--genera", "3")) == 0
+    before = _snapshot(out)
+    monkeypatch.setenv("DNALIB_FAULT", "simulate-swap")  # disk full after the new files are written
+    assert main(_simulate(out, "--genera", "2", "--seed", "1", "--force")) == 1
+    assert "the community there is unchanged" in _err(capsys)
+    assert _snapshot(out) == before and sorted(p.name for p in tmp_path.iterdir()) == ["c"]
+    monkeypatch.delenv("DNALIB_FAULT")
+    assert main(_simulate(out, "--genera", "2", "--seed", "1", "--force")) == 0
+    genomes = load_genome_set(out)
+    assert sorted(p.name for p in out.glob("*.fa")) == sorted(f"{g}.fa" for g in genomes.ids)
+    assert len(genomes.ids) == 4  # the third genus's genomes are gone, not left beside the new table
+    (out / "notes.txt").write_text("mine")
+    assert main(_simulate(out, "--force")) == 1
+    assert "notes.txt" in _err(capsys) and (out / "notes.txt").read_text() == "mine"
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "taxonomy.tsv").write_text("id\tspecies\n")
+    assert main(_simulate(foreign, "--force")) == 1
+    assert "dnalib did not write (taxonomy.tsv)" in _err(capsys)
+    assert (foreign / "taxonomy.tsv").read_text() == "id\tspecies\n"
