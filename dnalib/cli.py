@@ -272,11 +272,10 @@ def _refuse_input_as_output(out: str | os.PathLike[str], *inputs: str | None) ->
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
-    from dnalib.simulate import simulate_community
-
     import shutil
 
     from dnalib import rundir
+    from dnalib.simulate import simulate_community
 
     out = Path(args.out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):

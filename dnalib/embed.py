@@ -59,6 +59,7 @@ from dnalib.models import (
     load_tokenizer,
     masked_mean,
     resolve_model,
+    shard_files,
     unfinished_run,
 )
 from dnalib.spectrum_map import is_spectrum_map_dir
@@ -665,6 +666,7 @@ def model_fingerprint(model: str | os.PathLike[str]) -> str:
                                                              "vocab.json", "merges.txt")
         )
     )
+    names = sorted(set(names) | set(shard_files(path)))  # every shard an index names
     digest = hashlib.sha256()
     for name in names:
         digest.update(name.encode() + b"\0")

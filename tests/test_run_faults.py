@@ -307,3 +307,107 @@ def test_simulate_force_swaps_a_whole_community_in_and_leaves_no_stale_genome(tm
     assert main(_simulate(foreign, "--force")) == 1
     assert "dnalib did not write (taxonomy.tsv)" in _err(capsys)
     assert (foreign / "taxonomy.tsv").read_text() == "id\tspecies\n"
+
+
+# --------------------------------------------------------------------------- loaders
+
+
+@pytest.fixture(scope="module")
+def bin_model(tmp_path_factory):
+    """A tiny encoder saved as pytorch_model.bin (the pickled format)."""
+    import torch
+
+    from dnalib.models import model_config, new_mlm_model
+    from dnalib.tokenizers import make_tokenizer
+
+    root = tmp_path_factory.mktemp("bin") / "model"
+    tok = make_tokenizer("kmer", k=4)
+    model = new_mlm_model(model_config(tok, profile="smoke", max_tokens=40), seed=0)
+    model.save_pretrained(root)
+    tok.save_pretrained(root)
+    torch.save(model.state_dict(), root / "pytorch_model.bin")
+    (root / "model.safetensors").unlink()
+    return root
+
+
+class _Evil:
+    def __reduce__(self):
+        return (os.system, (f"touch {os.environ.get('DNALIB_EVIL_MARK', '/nonexistent/x')}",))
+
+
+@pytest.mark.parametrize("damage", ["empty", "random", "pickle"])
+def test_a_pytorch_model_bin_the_safe_loader_rejects_is_one_line_and_runs_nothing(
+        damage, bin_model, tmp_path, capsys, monkeypatch):
+    import pickle
+
+    model = shutil.copytree(bin_model, tmp_path / "m")
+    mark = tmp_path / "ran"
+    monkeypatch.setenv("DNALIB_EVIL_MARK", str(mark))
+    blob = {"empty": b"", "random": os.urandom(3000),
+            "pickle": pickle.dumps({"w": _Evil()})}[damage]
+    (model / "pytorch_model.bin").write_bytes(blob)
+    assert main(["embed", "--model", str(model), "--input", str(_fasta(tmp_path / "a.fa")),
+                 "--out", str(tmp_path / "e"), "--no-progress"]) == 1
+    err = _err(capsys)
+    assert "pytorch_model.bin" in err or "nothing in it ran" in err
+    assert not mark.exists() and not list(tmp_path.glob("e*"))
+
+
+def test_shards_outside_the_model_directory_are_refused(bin_model, tmp_path, capsys):
+    import json
+
+    from dnalib.embed import model_fingerprint
+
+    model = shutil.copytree(bin_model, tmp_path / "m")
+    (model / "pytorch_model.bin").unlink()
+    (tmp_path / "other").mkdir()
+    shutil.copy(bin_model / "pytorch_model.bin", tmp_path / "other" / "pytorch_model.bin")
+    index = {"metadata": {}, "weight_map": {"roberta.embeddings.word_embeddings.weight":
+                                            "../other/pytorch_model.bin"}}
+    (model / "pytorch_model.bin.index.json").write_text(json.dumps(index))
+    assert main(["embed", "--model", str(model), "--input", str(_fasta(tmp_path / "a.fa")),
+                 "--out", str(tmp_path / "e"), "--no-progress"]) == 1
+    assert "refusing to read outside it" in _err(capsys)
+    # a shard inside the directory is covered by the resume fingerprint
+    shutil.move(tmp_path / "other" / "pytorch_model.bin", model / "part-1.bin")
+    index["weight_map"] = {k: "part-1.bin" for k in index["weight_map"]}
+    (model / "pytorch_model.bin.index.json").write_text(json.dumps(index))
+    before = model_fingerprint(model)
+    with open(model / "part-1.bin", "ab") as fh:
+        fh.write(b"\0")
+    assert model_fingerprint(model) != before
+
+
+def test_a_local_looking_name_that_does_not_exist_is_not_sent_to_the_hub(tmp_path, capsys,
+                                                                        monkeypatch):
+    from dnalib import models
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs" / "mlm").mkdir(parents=True)
+
+    def no_hub(*a, **k):
+        raise AssertionError("sent to the hub")
+
+    monkeypatch.setattr(models, "_hub_file", no_hub)
+    for name in ("runs/mlmm", "./mlm", "~/no-such-model", "runs/mlmm/"):
+        assert models.looks_local(name) and not models.is_hub_id(name)
+        with pytest.raises(Exception, match="no such model directory|not a model directory|neither"):
+            models.resolve_model(name)
+    assert models.is_hub_id("zhihan1996/DNABERT-S")
+    assert main(["embed", "--model", "runs/mlmm", "--input", str(_fasta(tmp_path / "a.fa")),
+                 "--out", str(tmp_path / "e"), "--no-progress"]) == 1
+    _err(capsys)
+
+
+def test_artifacts_get_rehashes_the_cached_copy(tmp_path, monkeypatch):
+    from dnalib import artifacts
+
+    monkeypatch.setenv("DNALIB_CACHE", str(tmp_path))
+    where = artifacts.get("spectrum_map", "smoke", progress=False)
+    good = (where / "model.safetensors").read_bytes()
+    blob = bytearray(good)
+    blob[-3] ^= 1
+    (where / "model.safetensors").write_bytes(bytes(blob))
+    with pytest.warns(UserWarning, match="damaged"):
+        assert artifacts.get("spectrum_map", "smoke", progress=False) == where
+    assert (where / "model.safetensors").read_bytes() == good
