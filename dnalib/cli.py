@@ -523,14 +523,17 @@ def _training_output(args: argparse.Namespace, *, resumable: bool = True,
 
     out = Path(args.out)
     rundir.refuse_alias(out, inputs, directory=True)
-    try:
-        rundir.check_output(out, resume=args.resume, force=args.force)
-    except DnalibError as exc:
-        if resumable:
-            raise
-        raise DnalibError(str(exc).replace("pass --resume to continue it, ", "pass ")) from None
+    main_process = int(os.environ.get("RANK", 0)) == 0  # under torchrun the main process writes
+    if main_process:
+        try:
+            rundir.check_output(out, resume=args.resume, force=args.force)
+        except DnalibError as exc:
+            if resumable:
+                raise
+            raise DnalibError(str(exc).replace("pass --resume to continue it, ", "pass ")) from None
     out = writable_directory(out)
-    rundir.lock(out)
+    if main_process:
+        rundir.lock(out)
     return out
 
 

@@ -602,6 +602,42 @@ def write_fasta(
     return out
 
 
+def read_split_table(path: str | os.PathLike[str]) -> pd.Series:
+    """A genome set's ``split.tsv``: genome id -> split name, checked.
+
+    Raises
+    ------
+    ~dnalib.errors.InputFormatError
+        A file that is not UTF-8 text, is empty, lacks the ``id`` or
+        ``split`` column, has an empty cell, or gives one genome two splits;
+        the message names the file and what to fix.
+    """
+    path = Path(path)
+    fix = "fix it (tab-separated, columns id and split, one row per genome) or delete it"
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputFormatError(f"{path}: not UTF-8 text (byte {exc.start}): {fix}") from None
+    if not text.strip():
+        raise InputFormatError(f"{path}: empty: {fix}")
+    try:
+        table = pd.read_csv(io.StringIO(text), sep="\t", dtype=str, keep_default_na=False)
+    except (ValueError, pd.errors.ParserError) as exc:
+        raise InputFormatError(f"{path}: not a table ({' '.join(str(exc).split())[:120]}): {fix}") from None
+    lacking = [c for c in ("id", "split") if c not in table.columns]
+    if lacking:
+        raise InputFormatError(f"{path}: no {' and no '.join(repr(c) for c in lacking)} column (it has "
+                               f"{', '.join(map(repr, table.columns[:5]))}): {fix}")
+    table["id"], table["split"] = table["id"].str.strip(), table["split"].str.strip()
+    blank = table.index[(table["id"] == "") | (table["split"] == "")]
+    if len(blank):
+        raise InputFormatError(f"{path}: row {int(blank[0]) + 2} has an empty id or split: {fix}")
+    twice = table.groupby("id")["split"].nunique()
+    if (twice > 1).any():
+        raise InputFormatError(f"{path}: genome {twice.index[twice > 1][0]!r} is in two splits: {fix}")
+    return table.drop_duplicates("id").set_index("id")["split"]
+
+
 def write_text_atomically(path: str | os.PathLike[str], text: str) -> Path:
     """Write a text file so that it is either complete or absent, never half-written.
 
@@ -875,7 +911,7 @@ class GenomeSet:
         table_path = None if self.root is None else Path(self.root) / "split.tsv"
         if table_path is None or not table_path.exists():
             return self
-        table = pd.read_csv(table_path, sep="\t", dtype=str).set_index("id")["split"]
+        table = read_split_table(table_path)
         ids = [g for g in self.ids if table.get(g) == name]
         if not ids:
             raise DnalibError(f"{table_path}: no genome has split {name!r}")
@@ -1424,6 +1460,10 @@ def inspect_path(path: str | os.PathLike[str]) -> dict[str, Any]:
             summary["genera"] = len({g for g, gone in zip(genera, missing_labels(genera), strict=True)
                                      if not gone})
         summary["ranks"] = gs.ranks
+        if (p / "split.tsv").is_file():
+            splits = read_split_table(p / "split.tsv")
+            summary["splits"] = {str(k): int(v) for k, v in
+                                 splits[splits.index.isin(gs.ids)].value_counts().sort_index().items()}
         return summary
     if p.name.lower().endswith((".tgz", ".tar.gz", ".tar")):
         frame = load_16s_archive(p)
@@ -1472,6 +1512,7 @@ def format_summary(summary: Mapping[str, Any]) -> str:
         "species": "distinct species",
         "genera": "distinct genera",
         "ranks": "ranks",
+        "splits": "splits (split.tsv)",
     }
     rows: list[tuple[str, str]] = []
     for key, value in summary.items():
@@ -1484,6 +1525,8 @@ def format_summary(summary: Mapping[str, Any]) -> str:
             text = str(value)
         elif isinstance(value, int):
             text = f"{value:,}"
+        elif isinstance(value, Mapping):
+            text = ", ".join(f"{k} {v}" for k, v in value.items())
         elif isinstance(value, list | tuple):
             text = " ".join(str(v) for v in value)
         else:

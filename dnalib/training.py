@@ -427,19 +427,19 @@ def latest_checkpoint(out_dir: str | os.PathLike[str]) -> Path | None:
 def read_log(path: str | os.PathLike[str], upto_step: int | None = None) -> list[dict[str, Any]]:
     """The records of a ``log.jsonl`` up to step *upto_step*.
 
-    A line that is not valid JSON (a write cut short when the run stopped) is
-    skipped with a warning.
+    A line that is not valid JSON or not UTF-8 (a write cut short when the
+    run stopped, a damaged disk block) is skipped with a warning.
     """
     path = Path(path)
     if not path.exists():
         return []
     rows, bad = [], 0
-    for line in path.read_text().splitlines():
-        if not line.strip():
+    for raw in path.read_bytes().splitlines():
+        if not raw.strip():
             continue
         try:
-            rows.append(json.loads(line))
-        except ValueError:
+            rows.append(json.loads(raw.decode("utf-8")))
+        except ValueError:  # not JSON, or not UTF-8 (UnicodeDecodeError is a ValueError)
             bad += 1
     if bad:
         warnings.warn(f"{path}: skipped {bad} damaged line(s) (a write cut short?)", stacklevel=2)
@@ -579,8 +579,8 @@ class Run:
             found = ckpt, state, loaded
             break
         if found is None:
-            if self.out.is_dir() and any(self.out.iterdir()):
-                raise self._no_checkpoint(damaged)
+            if self.processes.main and self.out.is_dir() and any(self.out.iterdir()):
+                raise self._no_checkpoint(damaged)  # (the main process decides: it writes)
             if self.processes.main:
                 print(f"no usable checkpoint in {self.out / CHECKPOINT_DIR}: starting from scratch",
                       file=sys.stderr)

@@ -411,3 +411,33 @@ def test_artifacts_get_rehashes_the_cached_copy(tmp_path, monkeypatch):
     with pytest.warns(UserWarning, match="damaged"):
         assert artifacts.get("spectrum_map", "smoke", progress=False) == where
     assert (where / "model.safetensors").read_bytes() == good
+
+
+# --------------------------------------------------------------------------- malformed side files
+
+
+@pytest.mark.parametrize("content", [b"", b"id\tfold\nG01_S01\ttrain\n", b"\x89PNG\r\n\x1a\n\x00\xff\xfe"])
+def test_a_malformed_split_table_is_one_line_everywhere_and_inspect_flags_it(content, tmp_path,
+                                                                            capsys):
+    from dnalib.simulate import simulate_community
+
+    gs = simulate_community(0, n_genera=2, species_per_genus=2, genome_length=20_000).write(tmp_path / "gs")
+    (gs / "split.tsv").write_bytes(content)
+    assert main(["inspect", str(gs)]) == 1
+    assert "split.tsv" in _err(capsys)
+    for command in TRAIN:
+        argv = [*TRAIN[command], "--data", str(gs), "--out", str(tmp_path / command), "--no-progress"]
+        if command == "finetune":
+            argv = [a for a in argv if a not in ("scratch", "--label-free", "--init")]
+            argv += ["--init", str(ROOT / "dnalib" / "weights" / "hour" / "mlm")]
+        assert main(argv) == 1, command
+        assert "split.tsv" in _err(capsys)
+
+
+def test_non_utf8_bytes_in_the_log_are_skipped_on_resume_with_a_warning(tmp_path):
+    from dnalib import training as T
+
+    log = tmp_path / T.LOG_FILE
+    log.write_bytes(b'{"step": 1, "loss": 1.0}\n\xff\xfe{"step": 2\n{"step": 2, "loss": 0.5}\n')
+    with pytest.warns(UserWarning, match="1 damaged line"):
+        assert [r["step"] for r in T.read_log(log)] == [1, 2]
