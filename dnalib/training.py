@@ -785,10 +785,17 @@ class _staging:
         if exc is None:
             return False
         shutil.rmtree(self.directory, ignore_errors=True)
-        if isinstance(exc, OSError) or (isinstance(exc, RuntimeError) and (
-                "No space left" in str(exc) or "write" in str(exc).lower())):
+        # what runs here only serializes and writes: torch.save reports a full disk as a
+        # RuntimeError ("unexpected pos", "iostream error"), safetensors as a SafetensorError
+        if isinstance(exc, OSError | RuntimeError) or type(exc).__name__ == "SafetensorError":
             name = getattr(exc, "filename", None)
             why = getattr(exc, "strerror", None) or " ".join(str(exc).split())[:160]
+            try:  # torch and safetensors do not always say why a write failed
+                if "No space left" not in why and \
+                        shutil.disk_usage(self.directory.parent).free < (1 << 24):
+                    why = f"No space left on device: {why}"
+            except OSError:
+                pass
             why += f", at {name}" if name else ""
             raise DnalibError(f"cannot write {self.what} ({why}): nothing was "
                               "left half-written; free some disk space (or fix the directory) and "

@@ -441,3 +441,20 @@ def test_non_utf8_bytes_in_the_log_are_skipped_on_resume_with_a_warning(tmp_path
     log.write_bytes(b'{"step": 1, "loss": 1.0}\n\xff\xfe{"step": 2\n{"step": 2, "loss": 0.5}\n')
     with pytest.warns(UserWarning, match="1 damaged line"):
         assert [r["step"] for r in T.read_log(log)] == [1, 2]
+
+
+@pytest.mark.parametrize("command", ["pretrain", "spectrum-map"])
+def test_a_full_disk_while_checkpointing_or_publishing_is_one_line_and_nothing_is_trusted(
+        command, small_disk, gs, tmp_path, capsys):
+    out = small_disk / "m"
+    argv = [*TRAIN[command], "--data", str(gs), "--out", str(out), "--no-progress"]
+    if command == "pretrain":
+        argv[argv.index("--checkpoint-every") + 1] = "1"
+    assert main(argv) == 1
+    err = _err(capsys)
+    assert "cannot write the" in err and "No space left on device" in err
+    assert not list(out.rglob("*.tmp-*")) and not (out / ".final-tmp").exists()
+    fasta = _fasta(tmp_path / "a.fa")
+    assert main(["embed", "--model", str(out), "--input", str(fasta), "--out", str(tmp_path / "e"),
+                 "--no-progress"]) == 1
+    _err(capsys)
