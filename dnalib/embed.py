@@ -1196,7 +1196,7 @@ def embed_file(
                     flush_block()
             if block_ids:
                 flush_block()
-    except (InputFormatError, NonFiniteEmbedding):
+    except (InputFormatError, _NonFiniteRows):
         # Bad input: no later run can finish from these rows (a fixed input is a different file);
         # a model that gives NaN gives it again.
         _discard(raw, ids_part, record_path)
@@ -1223,7 +1223,7 @@ def embed_file(
             "seconds": time.perf_counter() - t0}
 
 
-class NonFiniteEmbedding(DnalibError):
+class _NonFiniteRows(DnalibError):
     """A model gave an embedding with NaN or infinite values (nothing is written)."""
 
 
@@ -1231,7 +1231,7 @@ def _refuse_non_finite(emb: np.ndarray, ids: Sequence[str], model: Any) -> None:
     finite = np.isfinite(emb).all(axis=1)
     if not finite.all():
         first = int(np.flatnonzero(~finite)[0])
-        raise NonFiniteEmbedding(
+        raise _NonFiniteRows(
             f"{int((~finite).sum())} embedding(s) are not finite (NaN or inf), the first of record "
             f"{ids[first]!r}: the model {model} is damaged or diverged in training; nothing was "
             "written; check it (or retrain it) and run again")

@@ -88,6 +88,7 @@ __all__ = [
     "read_fasta",
     "read_fastq",
     "read_sequences",
+    "read_split_table",
     "read_taxonomy",
     "sequence_stats",
     "write_fasta",

@@ -43,7 +43,7 @@ MARKER = ".dnalib-owned.json"
 #: Checksums of a published model directory (``sha256  name`` lines), written last.
 SUMS_FILE = "SHA256SUMS"
 
-__all__ = ["MARKER", "SUMS_FILE", "check_output", "fault_point", "lock", "own", "owned", "read_marker",
+__all__ = ["MARKER", "SUMS_FILE", "check_output", "fault_point", "foreign_entries", "lock", "own", "owned", "read_marker",
            "refuse_alias", "release", "remove_owned", "sha256_file", "unlock_all", "verify_sums",
            "write_sums"]
 
