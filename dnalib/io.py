@@ -643,7 +643,8 @@ def write_text_atomically(path: str | os.PathLike[str], text: str) -> Path:
     """Write a text file so that it is either complete or absent, never half-written.
 
     The text goes to a temporary file in the same directory, which then
-    replaces *path* in one step (``os.replace``).
+    replaces *path* in one step (``os.replace``). A failure (a full disk)
+    leaves no temporary file and is an ``OSError`` naming *path*.
 
     Parameters
     ----------
@@ -662,6 +663,10 @@ def write_text_atomically(path: str | os.PathLike[str], text: str) -> Path:
     try:
         tmp.write_text(text)
         os.replace(tmp, out)
+    except OSError as exc:  # a failed write() names no file: name the one being written
+        if exc.filename is None:
+            raise OSError(exc.errno, exc.strerror or str(exc), str(out)) from None
+        raise
     finally:
         tmp.unlink(missing_ok=True)
     return out

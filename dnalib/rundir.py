@@ -62,6 +62,10 @@ def _write_atomically(path: Path, text: str) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+    except OSError as exc:  # a failed write() names no file: name the one being written
+        if exc.filename is None:
+            raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from None
+        raise
     finally:
         tmp.unlink(missing_ok=True)
 

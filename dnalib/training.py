@@ -658,8 +658,11 @@ class Run:
         loss = record.get("loss")
         self.history.append(record)
         if self.processes.main:
-            with open(self.out / LOG_FILE, "a") as fh:
-                fh.write(json.dumps(record) + "\n")
+            try:
+                with open(self.out / LOG_FILE, "a") as fh:
+                    fh.write(json.dumps(record) + "\n")
+            except OSError as exc:  # a failed write() names no file
+                raise OSError(exc.errno, exc.strerror or str(exc), str(self.out / LOG_FILE)) from None
             bar = self._bar
             if bar is not None:
                 if postfix:

@@ -458,3 +458,16 @@ def test_a_full_disk_while_checkpointing_or_publishing_is_one_line_and_nothing_i
     assert main(["embed", "--model", str(out), "--input", str(fasta), "--out", str(tmp_path / "e"),
                  "--no-progress"]) == 1
     _err(capsys)
+
+
+def test_a_full_disk_names_the_file_being_written_and_leaves_no_temp_file(small_disk):
+    from dnalib.io import write_text_atomically
+
+    with open(small_disk / "filler", "wb") as fh, pytest.raises(OSError):
+        while True:
+            fh.write(b"\0" * 65536)
+            fh.flush()
+    with pytest.raises(OSError) as caught:
+        write_text_atomically(small_disk / "results.json", "x" * 200_000)
+    assert caught.value.filename == str(small_disk / "results.json")
+    assert sorted(p.name for p in small_disk.iterdir()) == ["filler"]
