@@ -765,6 +765,7 @@ class Run:
                 (self.out / self.info_file).unlink(missing_ok=True)
                 for name in files:
                     os.replace(tmp / name, self.out / name)
+                rundir.fault_point("before-info")
                 self.checkpoint(reached, save, state)
                 os.replace(tmp / self.info_file, self.out / self.info_file)
                 rundir.fault_point("before-sums")

@@ -111,14 +111,16 @@ def test_a_second_run_on_the_same_out_fails_while_the_first_is_alive(gs, tmp_pat
     assert len(steps) == 1  # one run's log, not two interleaved
 
 
-def test_a_fault_while_publishing_leaves_nothing_embed_accepts(gs, tmp_path, capsys, monkeypatch):
+@pytest.mark.parametrize("fault", ["before-info", "before-sums"])
+def test_a_fault_while_publishing_leaves_nothing_embed_accepts(fault, gs, tmp_path, capsys,
+                                                                monkeypatch):
     out = tmp_path / "m"
     argv = [*TRAIN["spectrum-map"], "--data", str(gs), "--out", str(out), "--no-progress"]
     assert main(argv) == 0
     fasta = str(next(p for p in gs.iterdir() if ".fa" in p.name))
     emb = ["embed", "--model", str(out), "--input", fasta, "--no-progress"]
     assert main([*emb, "--out", str(tmp_path / "ok")]) == 0
-    monkeypatch.setenv("DNALIB_FAULT", "before-sums")  # after the weights and info file moved
+    monkeypatch.setenv("DNALIB_FAULT", fault)  # after the new weights (and info file) moved in
     assert main([*argv, "--force", "--lr", "0.5"]) == 1
     assert "cannot write the final model" in _err(capsys)
     assert main([*emb, "--out", str(tmp_path / "e")]) == 1
