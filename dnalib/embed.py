@@ -1212,6 +1212,9 @@ def embed_file(
             f"{raw} holds {raw.stat().st_size} bytes, not {n} rows of {dim} float32: it was "
             "written by another model or run; delete it and start again"
         )
+    # the earlier ids go first: a stop between the two renames leaves a .npy without ids, which
+    # load_embeddings refuses, never new rows beside old ids
+    ids_path.unlink(missing_ok=True)
     _write_npy(raw, npy, n, dim, ids_part, model)
     os.replace(ids_part, ids_path)
     _discard(raw, record_path)

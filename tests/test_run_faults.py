@@ -473,3 +473,28 @@ def test_a_full_disk_names_the_file_being_written_and_leaves_no_temp_file(small_
         write_text_atomically(small_disk / "results.json", "x" * 200_000)
     assert caught.value.filename == str(small_disk / "results.json")
     assert sorted(p.name for p in small_disk.iterdir()) == ["filler"]
+
+
+def test_embed_over_an_earlier_result_never_pairs_new_rows_with_old_ids(tmp_path, capsys, monkeypatch):
+    from dnalib.embed import load_embeddings
+    from dnalib.errors import DnalibError
+
+    first, second = _fasta(tmp_path / "a.fa"), tmp_path / "b.fa"
+    second.write_text("".join(f">other{i}\nGGGCCCAT\n" for i in range(5)))
+    assert main(["embed", "--model", "tnf", "--input", str(first), "--out", str(tmp_path / "e"),
+                 "--no-progress"]) == 0
+    real_replace = os.replace
+
+    def stop_before_ids(src, dst):
+        if str(dst).endswith(".ids.txt"):
+            raise KeyboardInterrupt  # killed between the two renames
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", stop_before_ids)
+    with pytest.raises(KeyboardInterrupt):
+        from dnalib.embed import embed_file
+
+        embed_file("tnf", second, tmp_path / "e", progress=False)
+    monkeypatch.setattr(os, "replace", real_replace)
+    with pytest.raises(DnalibError, match="does not exist"):
+        load_embeddings(tmp_path / "e")
