@@ -172,11 +172,19 @@ def main(argv: list[str] | None = None) -> int:
     stage("simulate", (community / "taxonomy.tsv").exists(),
           [sys.executable, "-m", "dnalib.cli", "simulate", "--seed", "0", "--genera", str(args.genera),
            "--out", str(community), "--force"])
-    resume = ["--resume"] if (mlm / "checkpoints").exists() else []
+    from dnalib.training import latest_checkpoint
+
+    def continuing(run: Path) -> list[str]:
+        """--resume from a checkpoint; --force over a run that stopped before its first one."""
+        if latest_checkpoint(run) is not None:
+            return ["--resume"]
+        return ["--force"] if run.is_dir() and any(run.iterdir()) else []
+
+    resume = continuing(mlm)
     stage("pretrain", (mlm / PRETRAIN_INFO).exists(),
           _train_cmd(args.launcher, ["pretrain", "--profile", args.profile, "--data", str(community),
                                      "--out", str(mlm), "--no-progress", *resume]))
-    resume = ["--resume"] if (species / "checkpoints").exists() else []
+    resume = continuing(species)
     stage("finetune", (species / FINETUNE_INFO).exists(),
           _train_cmd(args.launcher, ["finetune", "--profile", args.profile, "--init", str(mlm),
                                      "--data", str(community), "--out", str(species), "--no-progress",

@@ -160,14 +160,31 @@ def path(name: str, profile: str | None = None) -> Path:
 
 
 def is_cached(name: str, profile: str | None = None) -> bool:
-    """True when the cache holds *name* made with the current recipe."""
+    """True when the cache holds *name* made with the current recipe, its files intact.
+
+    The cached copy is re-hashed against its ``SHA256SUMS`` every time: a
+    damaged copy (one byte changed) is not cached, with a warning, and
+    :func:`get` makes it again.
+    """
+    import warnings
+
+    from dnalib.rundir import verify_sums
+
     where = path(name, profile) / RECIPE_FILE
     if not where.exists():
         return False
     try:
-        return json.loads(where.read_text()) == plain(recipe(name, profile))
+        if json.loads(where.read_text()) != plain(recipe(name, profile)):
+            return False
     except (OSError, ValueError):
         return False
+    try:
+        verify_sums(where.parent)
+    except DnalibError as exc:
+        warnings.warn(f"the cached artifact {name!r} is damaged ({exc}); it is made again",
+                      UserWarning, stacklevel=2)
+        return False
+    return True
 
 
 def get(name: str, profile: str | None = None, *, progress: bool = True, force: bool = False) -> Path:

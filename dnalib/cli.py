@@ -110,6 +110,22 @@ def step_counts(text: str) -> list[int]:
     return steps
 
 
+def per_phase(values: Sequence[int], phases: Sequence[str], option: str) -> tuple[int, ...]:
+    """One value per phase: *values* as given when there is one per phase, one value for all.
+
+    Any other length is an error naming the phases (never truncated or
+    padded silently).
+    """
+    if len(values) == len(phases):
+        return tuple(values)
+    if len(values) == 1:
+        return tuple(values) * len(phases)
+    raise DnalibError(
+        f"{option} {','.join(map(str, values))} gives {len(values)} values for the "
+        f"{len(phases)} phase(s) of the curriculum {','.join(phases)}: give one value per phase "
+        "or one value for all")
+
+
 def device_name(text: str) -> str:
     """argparse type: a torch device this machine has (cpu, cuda, cuda:N, mps)."""
     from dnalib.inference import check_device
@@ -239,16 +255,42 @@ def _model_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 
+def _refuse_input_as_output(out: str | os.PathLike[str], *inputs: str | None) -> None:
+    """Refuse an output file that is one of the inputs or a file inside an input directory
+    (a genome set's label table, a genome, a model's files), through symlinks."""
+    from dnalib.rundir import refuse_alias
+
+    paths: list[str | os.PathLike[str]] = []
+    for given in inputs:
+        if given is None or not os.path.lexists(given):
+            continue
+        paths.append(given)
+        if os.path.isdir(given):
+            paths += [p for p in Path(given).iterdir() if p.is_file()]
+    refuse_alias(out, paths)
+
+
 def _cmd_simulate(args: argparse.Namespace) -> int:
+    import shutil
+
+    from dnalib import rundir
     from dnalib.simulate import simulate_community
 
     out = Path(args.out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not args.force:
-        raise DnalibError(
-            f"{out} already exists and is not an empty directory: choose another --out "
-            "or pass --force to overwrite the community files in it"
-        )
-    writable_directory(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        if not args.force:
+            raise DnalibError(
+                f"{out} already exists and is not an empty directory: choose another --out "
+                "or pass --force to replace the community dnalib wrote there"
+            )
+        # --force replaces only a community dnalib simulate wrote, and only when nothing else is there
+        rundir.check_output(out, force=True, kind="genome set")
+        foreign = rundir.foreign_entries(out)
+        if foreign:
+            raise DnalibError(f"--out {out} also holds files dnalib did not write ({', '.join(foreign[:5])}): "
+                              "--force replaces a whole simulated community; move them away first "
+                              "or choose another --out")
+    writable_directory(out.parent if out.exists() else out)
     community = simulate_community(
         args.seed,
         n_genera=args.genera,
@@ -258,7 +300,30 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         contigs_per_genome=args.contigs,
         eval_fraction=args.eval_fraction,
     )
-    path = community.write(out, gzip=args.gzip)
+    # written completely beside --out, then swapped in: a failure leaves the old community whole
+    staging = out.parent / f".{out.name}.staging-{os.getpid()}"
+    old = out.parent / f".{out.name}.old-{os.getpid()}"
+    try:
+        shutil.rmtree(staging, ignore_errors=True)
+        community.write(staging, gzip=args.gzip)
+        rundir.own(staging, sorted(p.name for p in staging.iterdir()), kind="genome set")
+        rundir.fault_point("simulate-swap")
+        if out.exists() and any(out.iterdir()):
+            os.replace(out, old)
+        try:
+            os.replace(staging, out)
+        except OSError:
+            if old.exists():
+                os.replace(old, out)  # put the old community back
+            raise
+        shutil.rmtree(old, ignore_errors=True)
+    except OSError as exc:
+        raise DnalibError(f"cannot write the community to {out} ({exc.strerror or exc}): "
+                          f"{'the community there is unchanged' if out.exists() else 'nothing was written'}; "
+                          "free some space or choose another --out") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    path = out
     n_species = community.taxonomy["species"].nunique()
     n_genera = community.taxonomy["genus"].nunique()
     print(
@@ -320,6 +385,9 @@ def _cmd_embed(args: argparse.Namespace) -> int:
     from dnalib.embed import embed_file
 
     _note_ignored_options(args)
+    _refuse_input_as_output(args.out, args.input, args.model)
+    for suffix in (".npy", ".ids.txt"):
+        _refuse_input_as_output(str(args.out).removesuffix(".npy") + suffix, args.input, args.model)
     writable_file(args.out)
     info = embed_file(args.model, args.input, args.out, block_size=args.block_size,
                       batch_size=_batch_size(args), device=args.device, resume=args.resume,
@@ -380,6 +448,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.is_dir():
         raise DnalibError(f"--out {out} is a directory: give a file name such as results.json")
+    _refuse_input_as_output(out, args.genomes, args.taxonomy, args.model)
     writable_file(out)  # checked now, not after all the work
     _note_ignored_options(args)
     identity = describe_embedder(args.model, device=args.device, **_model_options(args))
@@ -411,6 +480,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
                                  seeds=range(args.seeds))
     t3 = time.perf_counter()
     summary = result.pop("table")
+    if result.get("missing_species_labels"):
+        print(f"dnalib: note: {result['missing_species_labels']} fragment(s) have a missing species "
+              "label (empty or a placeholder such as 'unknown') and were left out of every task",
+              file=sys.stderr)
     record = {
         "model": args.model,
         "revision": identity.get("commit") or args.revision,
@@ -435,21 +508,32 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _training_output(args: argparse.Namespace, *, resumable: bool = True) -> Path:
-    """The --out directory of a training command; never silently overwrites a run.
+def _training_output(args: argparse.Namespace, *, resumable: bool = True,
+                     inputs: Sequence[str | None] = ()) -> Path:
+    """The --out directory of a training command; never silently overwrites a run or a user's files.
 
-    A non-empty directory needs --resume (continue) or --force (start over:
-    when the new run's first step starts, the earlier run's info file, model
-    files, checkpoints and log are removed first, other files are left alone;
-    see :class:`dnalib.training.Run`).
+    A directory dnalib did not write (no run marker) must be empty; one of
+    dnalib's runs needs --resume (continue) or --force (start over: only the
+    files the marker lists are removed, see :mod:`dnalib.rundir`). The
+    directory is locked for this process, so a second run on it fails now,
+    and it may not be (or hold) one of the command's *inputs*.
     """
+    from dnalib import rundir
+
     out = Path(args.out)
-    if out.exists() and out.is_dir() and any(out.iterdir()) and not args.resume and not args.force:
-        resume = "pass --resume to continue that run, " if resumable else "pass "
-        raise DnalibError(
-            f"{out} is not empty: {resume}--force to start over in it, or choose another --out"
-        )
-    return writable_directory(out)
+    rundir.refuse_alias(out, inputs, directory=True)
+    main_process = int(os.environ.get("RANK", 0)) == 0  # under torchrun the main process writes
+    if main_process:
+        try:
+            rundir.check_output(out, resume=args.resume, force=args.force)
+        except DnalibError as exc:
+            if resumable:
+                raise
+            raise DnalibError(str(exc).replace("pass --resume to continue it, ", "pass ")) from None
+    out = writable_directory(out)
+    if main_process:
+        rundir.lock(out)
+    return out
 
 
 def _cmd_pretrain(args: argparse.Namespace) -> int:
@@ -470,7 +554,7 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
         if value is not None
     }
     cfg = pretrain_config(args.profile, **overrides)
-    out = _training_output(args)
+    out = _training_output(args, inputs=[args.data])
     if Path(args.data).is_file():  # a FASTA/FASTQ file: every record, no held-out part
         train, held_out, where = load_training_sequences(args.data), None, str(Path(args.data).resolve())
     else:  # a genome set: its training split; the genomes of its other splits are the held-out part
@@ -511,10 +595,9 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
                 steps_of.get("mimix" if p == "imix" else p, profile_cfg.phase_steps[-1])
                 for p in overrides["curriculum"])
     if args.steps:
-        steps = args.steps
-        n = len(overrides.get("curriculum",
-                              finetune_config(args.profile, label_free=args.label_free).curriculum))
-        overrides["phase_steps"] = tuple(steps if len(steps) == n else steps[:1] * n)
+        phases = overrides.get("curriculum",
+                               finetune_config(args.profile, label_free=args.label_free).curriculum)
+        overrides["phase_steps"] = per_phase(args.steps, phases, "--steps")
     for name, value in (("fragment_length", args.fragment_length), ("chunk_length", args.chunk_length),
                         ("batch_pairs", args.batch_pairs),
                         ("lr", args.lr), ("seed", args.seed), ("bf16", args.bf16),
@@ -533,7 +616,7 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
         init, tokenizer = scratch_encoder(cfg.profile, seed=cfg.seed)
     else:
         tokenizer = None
-    out = _training_output(args)
+    out = _training_output(args, inputs=[args.data, None if args.init == "scratch" else args.init])
     from dnalib.pretrain import load_training_sequences
 
     data = Path(args.data)
@@ -578,7 +661,7 @@ def _cmd_spectrum_map(args: argparse.Namespace) -> int:
     cfg = SpectrumMapConfig(**overrides)
     cfg.validate()
     args.resume = False  # a minute's run: no checkpoints to resume from
-    out = _training_output(args, resumable=False)
+    out = _training_output(args, resumable=False, inputs=[args.data])
     genomes, where = _genome_set_or_dataset(args.data)
     train = genomes.split(args.split)
     result = train_spectrum_map(species_groups(train, args.rank), out, cfg,
@@ -856,6 +939,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"dnalib: error: {message}", file=sys.stderr)
         return 1
+    finally:
+        from dnalib.rundir import unlock_all
+
+        unlock_all()  # the --out locks of this command (a process's own end releases them too)
 
 
 if __name__ == "__main__":

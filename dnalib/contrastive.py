@@ -682,15 +682,31 @@ def species_groups(genomes: Any, rank: str = "species") -> list[list[str]]:
     rank : str
         The rank whose labels form the groups.
 
+    Genomes whose label is missing (empty or a placeholder such as
+    ``unknown``: :func:`dnalib.labels.missing_labels`, the rule of every
+    task) are left out, with one warning that counts them.
+
     Returns
     -------
     list of list of str
         Groups in order of first appearance.
     """
+    import warnings
+
+    from dnalib.labels import missing_labels
+
     groups: dict[str, list[str]] = {}
-    for gid, label in zip(genomes.genomes, genomes.labels(rank), strict=True):
+    labels = list(genomes.labels(rank))
+    missing = missing_labels(labels)
+    for (gid, label), unknown in zip(zip(genomes.genomes, labels, strict=True), missing, strict=True):
+        if unknown:  # a missing label is no species: never the positives of one another
+            continue
         contigs = genomes.genomes[gid]
         groups.setdefault(label, []).extend([contigs] if isinstance(contigs, str) else contigs)
+    if missing.any():
+        warnings.warn(f"{int(missing.sum())} of {len(labels)} genome(s) have a missing {rank} label "
+                      "(empty or a placeholder such as 'unknown') and are left out of the "
+                      "contrastive groups", UserWarning, stacklevel=2)
     return list(groups.values())
 
 

@@ -386,6 +386,10 @@ def embed_file(
     raw = npy.with_name(npy.name + ".part")
     ids_part = ids_path.with_name(ids_path.name + ".part")
     record_path = npy.with_suffix(".part.json")
+    from dnalib.rundir import refuse_alias
+
+    for written in (npy, ids_path, raw, ids_part, record_path):
+        refuse_alias(written, [path])
     records = read_sequences(path)  # a missing file fails here, before any model is loaded
     options = {"pooling": pooling, "revision": revision, "trust_remote_code": trust_remote_code,
                "precision": precision}
@@ -456,15 +460,22 @@ def embed_file(
             def flush_block() -> None:
                 nonlocal dim, n_bad
                 emb = np.ascontiguousarray(embedder(block_seqs), dtype=np.float32)
+                _refuse_non_finite(emb, block_ids, model)
                 if dim is None:
                     dim = emb.shape[1]
                 skipped = unembeddable(block_seqs, k)
                 n_bad += len(skipped)
                 bad_ids.extend(block_ids[i] for i in skipped[:3 - len(bad_ids)])
-                fraw.write(emb.tobytes())
-                fraw.flush()
-                fids.write("".join(i + "\n" for i in block_ids))
-                fids.flush()
+                try:
+                    fraw.write(emb.tobytes())
+                    fraw.flush()
+                    fids.write("".join(i + "\n" for i in block_ids))
+                    fids.flush()
+                except OSError as exc:
+                    raise DnalibError(
+                        f"cannot write {raw} / {ids_part.name} ({exc.strerror or exc}): the rows "
+                        "written before are kept; free some space (or fix the directory) and run "
+                        "the same command with --resume") from None
                 bar.update(len(block_ids))
                 block_ids.clear()
                 block_seqs.clear()
@@ -487,8 +498,9 @@ def embed_file(
                     flush_block()
             if block_ids:
                 flush_block()
-    except InputFormatError:
-        # Bad input: no later run can finish from these rows (a fixed input is a different file).
+    except (InputFormatError, _NonFiniteRows):
+        # Bad input: no later run can finish from these rows (a fixed input is a different file);
+        # a model that gives NaN gives it again.
         _discard(raw, ids_part, record_path)
         raise
     finally:
@@ -502,14 +514,10 @@ def embed_file(
             f"{raw} holds {raw.stat().st_size} bytes, not {n} rows of {dim} float32: it was "
             "written by another model or run; delete it and start again"
         )
-    tmp = npy.with_name(npy.name + f".tmp-{os.getpid()}")
-    rows = np.memmap(raw, dtype=np.float32, mode="r", shape=(n, dim))
-    dest = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(n, dim))
-    for a in range(0, n, 65536):
-        dest[a:a + 65536] = rows[a:a + 65536]
-    dest.flush()
-    del dest, rows
-    os.replace(tmp, npy)
+    # the earlier ids go first: a stop between the two renames leaves a .npy without ids, which
+    # load_embeddings refuses, never new rows beside old ids
+    ids_path.unlink(missing_ok=True)
+    _write_npy(raw, npy, n, dim, ids_part, model)
     os.replace(ids_part, ids_path)
     _discard(raw, record_path)
     if n_bad:
@@ -518,6 +526,56 @@ def embed_file(
     return {"embeddings": str(npy), "ids": str(ids_path), "n": n, "dim": int(dim),
             "resumed_from": len(done_ids), "unembeddable": n_bad,
             "seconds": time.perf_counter() - t0}
+
+
+class _NonFiniteRows(DnalibError):
+    """A model gave an embedding with NaN or infinite values (nothing is written)."""
+
+
+def _refuse_non_finite(emb: np.ndarray, ids: Sequence[str], model: Any) -> None:
+    finite = np.isfinite(emb).all(axis=1)
+    if not finite.all():
+        first = int(np.flatnonzero(~finite)[0])
+        raise _NonFiniteRows(
+            f"{int((~finite).sum())} embedding(s) are not finite (NaN or inf), the first of record "
+            f"{ids[first]!r}: the model {model} is damaged or diverged in training; nothing was "
+            "written; check it (or retrain it) and run again")
+
+
+def _write_npy(raw: Path, npy: Path, n: int, dim: int, ids_part: Path, model: Any) -> None:
+    """Copy the rows of *raw* into *npy* through a temporary file, checking each row is finite.
+
+    Written with ordinary writes, never through a memory map: a full disk is
+    an ``OSError`` here (one line naming the file), not a SIGBUS, and the
+    temporary file is removed whatever goes wrong.
+    """
+    from dnalib.rundir import fault_point
+
+    tmp = npy.with_name(npy.name + f".tmp-{os.getpid()}")
+    chunk = max(1, (1 << 24) // (4 * dim))
+    try:
+        with open(raw, "rb") as src, open(tmp, "wb") as dest:
+            np.lib.format.write_array_header_1_0(
+                dest, {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)),
+                       "fortran_order": False, "shape": (n, dim)})
+            ids: list[str] | None = None
+            for start in range(0, n, chunk):
+                block = np.frombuffer(src.read(min(chunk, n - start) * 4 * dim), dtype=np.float32)
+                block = block.reshape(-1, dim)
+                if not np.isfinite(block).all():
+                    ids = ids if ids is not None else ids_part.read_text().splitlines()
+                    _refuse_non_finite(block, ids[start:start + len(block)], model)
+                dest.write(block.tobytes())
+            dest.flush()
+            os.fsync(dest.fileno())
+        fault_point("embed-npy")
+        os.replace(tmp, npy)
+    except OSError as exc:
+        why = exc.strerror or str(exc)
+        raise DnalibError(f"cannot write {npy} ({why}): no partial file was left; free some space "
+                          "(or fix the directory) and run the same command with --resume") from None
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def load_embeddings(out: str | os.PathLike[str], *, mmap: bool = True) -> tuple[list[str], np.ndarray]:
@@ -544,6 +602,12 @@ def load_embeddings(out: str | os.PathLike[str], *, mmap: bool = True) -> tuple[
     if emb.ndim != 2 or emb.shape[0] != len(ids):
         raise DnalibError(f"{npy} has shape {emb.shape} but {ids_path} lists {len(ids)} ids: "
                           "the two files do not belong together")
+    for start in range(0, len(ids), 65536):
+        block = np.asarray(emb[start:start + 65536])
+        if not np.isfinite(block).all():
+            bad = start + int(np.flatnonzero(~np.isfinite(block).all(axis=1))[0])
+            raise DnalibError(f"{npy} row {bad} ({ids[bad]!r}) is not finite (NaN or inf): the "
+                              "embeddings are damaged; embed again with a working model")
     return ids, emb
 
 

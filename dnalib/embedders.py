@@ -86,7 +86,7 @@ def model_fingerprint(model: str | os.PathLike[str]) -> str:
     str
         The hex digest.
     """
-    from dnalib.models import WEIGHT_FILES
+    from dnalib.models import WEIGHT_FILES, shard_files
 
     path = Path(model)
     names = sorted(
@@ -97,6 +97,7 @@ def model_fingerprint(model: str | os.PathLike[str]) -> str:
             or f.name.startswith("tokenizer") or f.name in _TOKENIZER_FILES
         )
     )
+    names = sorted(set(names) | set(shard_files(path)))  # every shard an index names
     digest = hashlib.sha256()
     for name in names:
         digest.update(name.encode() + b"\0")

@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -24,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from dnalib.errors import DnalibError
+from dnalib.labels import PLACEHOLDER_PATTERN, missing_labels
 
 __all__ = [
     "CLASSIFIERS",
@@ -59,8 +59,11 @@ def _embedding_matrix(embeddings: Any) -> np.ndarray:
     return x
 
 
-def _embeddings_and_labels(embeddings: Any, labels: Any, task: str) -> tuple[np.ndarray, np.ndarray]:
-    """Validated ``(n, d)`` float64 embeddings and ``(n,)`` labels of at least two classes."""
+def _embeddings_and_labels(embeddings: Any, labels: Any, task: str
+                           ) -> tuple[np.ndarray, np.ndarray, int]:
+    """Validated ``(n, d)`` float64 embeddings and ``(n,)`` labels of at least two classes,
+    without the samples whose label is missing (:func:`dnalib.labels.missing_labels`), and
+    how many those were."""
     x = _embedding_matrix(embeddings)
     y = np.asarray(labels)
     if y.ndim != 1 or len(y) != x.shape[0]:
@@ -68,10 +71,15 @@ def _embeddings_and_labels(embeddings: Any, labels: Any, task: str) -> tuple[np.
             f"got {x.shape[0]} embeddings but labels of shape {y.shape}: "
             "give exactly one label per embedding row"
         )
+    missing = missing_labels(y)
+    if missing.any():
+        x, y = x[~missing], y[~missing]
     n_classes = len(np.unique(y))
     if n_classes < 2:
-        raise DnalibError(f"{task} needs at least 2 classes, got {n_classes}")
-    return x, y
+        raise DnalibError(f"{task} needs at least 2 classes, got {n_classes}"
+                          + (f" ({int(missing.sum())} sample(s) with a missing label left out)"
+                             if missing.any() else ""))
+    return x, y, int(missing.sum())
 
 
 def _unit_rows(x: np.ndarray) -> np.ndarray:
@@ -129,7 +137,7 @@ def clustering_scores(
     from sklearn.cluster import KMeans
     from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
-    x, y = _embeddings_and_labels(embeddings, labels, "clustering")
+    x, y, n_missing = _embeddings_and_labels(embeddings, labels, "clustering")
     classes = np.unique(y)
     if x.shape[0] < len(classes):
         raise DnalibError(
@@ -166,6 +174,7 @@ def clustering_scores(
         "nmi_std": float(nmi.std()),
         "seeds": seeds,
         "per_seed": per_seed,
+        "missing_labels": n_missing,
     }
 
 
@@ -253,7 +262,7 @@ def paired_clustering_difference(
     """
     runs_a = _model_runs(embeddings_a, labels, "a")
     runs_b = _model_runs(embeddings_b, labels, "b")
-    _, y = _embeddings_and_labels(runs_a[0], labels, "clustering")
+    _, y, _ = _embeddings_and_labels(runs_a[0], labels, "clustering")
     draws = _check_int_param("draws", draws, 10)
     if not 0 < level < 1:
         raise DnalibError(f"level must be between 0 and 1 (e.g. 0.95); got {level}")
@@ -303,20 +312,6 @@ def paired_clustering_difference(
 #: Classifier names understood by :func:`taxonomy_classification`.
 CLASSIFIERS: tuple[str, ...] = ("knn", "rf")
 
-#: Labels that count as *missing* at a rank (matched case-insensitively against
-#: the whole label, surrounding spaces ignored): the empty string, ``nan``,
-#: ``none``, ``null``, ``na``, ``n/a``, ``-``, ``?``, ``unknown``,
-#: ``unclassified``, ``unidentified``, ``unassigned``, ``uncultured`` (with an
-#: optional ``bacterium``) and ``incertae sedis``.  NaN / None are always missing.
-#: Named placeholders such as DAIRYdb's ``Ruminococcaceae_Genus`` (an unnamed
-#: genus of a named family) are *kept*: they name a real group of sequences and
-#: MetaBERTa kept them; drop them with e.g.
-#: ``placeholder_pattern=PLACEHOLDER_PATTERN + r"|.*_(phylum|class|order|family|genus|species)"``.
-PLACEHOLDER_PATTERN = (
-    r"|nan|none|null|na|n/a|-|\?|unknown|unclassified|unidentified|unassigned"
-    r"|uncultured(?: bacterium)?|incertae sedis"
-)
-
 _DEFAULT_RF = {"n_estimators": 100}
 
 
@@ -324,17 +319,6 @@ def _check_int_param(name: str, value: Any, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
         raise DnalibError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
-
-
-def _compile_placeholder(pattern: str | None) -> re.Pattern[str] | None:
-    if pattern is None:
-        return None
-    try:
-        return re.compile(pattern, re.IGNORECASE)
-    except (re.error, TypeError) as exc:
-        raise DnalibError(
-            f"placeholder_pattern {pattern!r} is not a valid regular expression: {exc}"
-        ) from None
 
 
 def usable_labels(
@@ -378,21 +362,9 @@ def usable_labels(
     [True, True, False, False, False, True]
     """
     min_per_taxon = _check_int_param("min_per_taxon", min_per_taxon, 1)
-    regex = _compile_placeholder(placeholder_pattern)
-    values = (
-        labels.to_numpy(dtype=object)
-        if isinstance(labels, pd.Series)
-        else np.asarray(labels, dtype=object)
-    )
-    if values.ndim != 1:
-        raise DnalibError(
-            f"labels must be one-dimensional (one label per sample), got shape {values.shape}"
-        )
-    s = pd.Series(values, dtype=object)
-    valid = s.notna().to_numpy().copy()
-    if regex is not None and valid.any():
-        text = s[valid].astype(str).str.strip()
-        valid[valid] = ~text.str.fullmatch(regex).to_numpy(dtype=bool)
+    valid = ~missing_labels(labels, placeholder_pattern)
+    s = pd.Series(labels.to_numpy(dtype=object) if isinstance(labels, pd.Series)
+                  else np.asarray(labels, dtype=object), dtype=object)
     counts = s[valid].value_counts()
     frequent = counts.index[counts >= min_per_taxon]
     return valid & s.isin(frequent).to_numpy()
@@ -746,7 +718,7 @@ def fewshot_classification(
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    x, y = _embeddings_and_labels(embeddings, labels, "few-shot classification")
+    x, y, n_missing = _embeddings_and_labels(embeddings, labels, "few-shot classification")
     seeds = [int(s) for s in seeds]
     if not seeds:
         raise DnalibError("seeds must name at least one random state")
@@ -776,7 +748,8 @@ def fewshot_classification(
             n_test = len(test_idx)
         rows.append({"k": k, "macro_f1": float(np.mean(f1s)), "macro_f1_std": float(np.std(f1s)),
                      "accuracy": float(np.mean(accs)), "accuracy_std": float(np.std(accs)),
-                     "n_classes": int(len(usable)), "n_test": int(n_test), "seeds": seeds})
+                     "n_classes": int(len(usable)), "n_test": int(n_test), "seeds": seeds,
+                     "missing_labels": n_missing})
     return pd.DataFrame(rows)
 
 
@@ -805,7 +778,7 @@ def binning_threshold(embeddings: Any, labels: Sequence[Any] | np.ndarray,
     -------
     float
     """
-    x, y = _embeddings_and_labels(embeddings, labels, "the binning threshold")
+    x, y, _ = _embeddings_and_labels(embeddings, labels, "the binning threshold")
     if not 0 <= percentile <= 100:
         raise DnalibError(f"percentile must be in [0, 100], got {percentile}")
     x = _unit_rows(x)
@@ -921,7 +894,7 @@ def binning_scores(
     """
     from scipy.optimize import linear_sum_assignment
 
-    x, y = _embeddings_and_labels(embeddings, labels, "binning")
+    x, y, n_missing = _embeddings_and_labels(embeddings, labels, "binning")
     species, counts = np.unique(y, return_counts=True)
     keep_species = species[counts >= min_per_species]
     if len(keep_species) < 2:
@@ -966,6 +939,7 @@ def binning_scores(
         "unbinned_fraction": float((~binned).mean()),
         "threshold": gamma,
         "per_species": table,
+        "missing_labels": n_missing,
     }
 
 
@@ -1015,19 +989,31 @@ def evaluate_embeddings(
     dict
         ``table`` (a DataFrame with columns ``task``, ``setting``, ``metric``,
         ``value``), and one entry per task with its full result (JSON-ready:
-        numbers, lists and dicts), ``seeds`` and ``skipped`` (task -> reason).
+        numbers, lists and dicts), ``seeds``, ``skipped`` (task -> reason) and
+        ``missing_species_labels``: samples whose species label is missing
+        (:func:`dnalib.labels.missing_labels`), left out of every task.
     """
     bad = [t for t in tasks if t not in TASKS]
     if bad or not tasks:
         raise DnalibError(f"tasks must be among {', '.join(TASKS)}; got {list(tasks)}")
     if not isinstance(taxonomy, pd.DataFrame) or "species" not in taxonomy.columns:
         raise DnalibError("taxonomy must be a DataFrame with a 'species' column, one row per sample")
-    x, species = _embeddings_and_labels(embeddings, taxonomy["species"].astype(str).to_numpy(),
-                                        "evaluation")
+    missing = missing_labels(taxonomy["species"].to_numpy(dtype=object))
+    if missing.any():  # never a species of their own: left out of every task, and counted
+        embeddings = _embedding_matrix(embeddings)
+        if len(embeddings) != len(taxonomy):
+            raise DnalibError(f"got {len(embeddings)} embeddings but {len(taxonomy)} label rows: "
+                              "give exactly one label row per embedding row")
+        embeddings, taxonomy = embeddings[~missing], taxonomy[~missing]
+        if lengths is not None:
+            lengths = np.asarray(lengths)[~missing]
+    x, species, _ = _embeddings_and_labels(embeddings, taxonomy["species"].astype(str).to_numpy(),
+                                           "evaluation")
     seeds = [int(s) for s in seeds]
     rows: list[dict[str, Any]] = []
     out: dict[str, Any] = {"seeds": seeds, "skipped": {}, "n_samples": int(len(x)),
-                           "n_species": int(len(np.unique(species)))}
+                           "n_species": int(len(np.unique(species))),
+                           "missing_species_labels": int(missing.sum())}
     if "clustering" in tasks:
         res = clustering_scores(x, species, seeds=seeds)
         out["clustering"] = {k: res[k] for k in ("ari", "ari_std", "nmi", "nmi_std", "per_seed")}

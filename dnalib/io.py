@@ -88,6 +88,7 @@ __all__ = [
     "read_fasta",
     "read_fastq",
     "read_sequences",
+    "read_split_table",
     "read_taxonomy",
     "sequence_stats",
     "write_fasta",
@@ -175,7 +176,23 @@ def _name_list(names: Sequence[str], limit: int = _MAX_NAMES) -> str:
 
 
 def _existing_file(path: str | os.PathLike[str]) -> Path:
+    """*path* checked to be a regular file, which dnalib may open more than once.
+
+    Reading an input takes more than one pass (its format is detected from
+    its first bytes, a bad record is located by reading again, ``embed``
+    hashes it for ``--resume``), so a pipe, ``-`` or a device such as
+    ``/dev/stdin`` on a pipe is refused with one line rather than read twice
+    (a hang, or the second pass seeing nothing).
+    """
     p = Path(path)
+    if str(path) == "-":
+        raise InputFormatError("'-' (standard input) is not read: dnalib reads an input more than "
+                               "once; save it to a file first (e.g. `cat > reads.fa`) and pass that")
+    if p.exists() and not p.is_dir() and not p.is_file():
+        raise InputFormatError(
+            f"{p}: is a pipe or device, not a regular file: dnalib reads an input more than once "
+            "(format detection, error location, checksums for --resume); save it to a file "
+            "first and pass that")
     if not p.exists():
         raise DataNotFoundError(
             f"{p}: no such file; check the path (relative paths start at {Path.cwd()})"
@@ -586,11 +603,48 @@ def write_fasta(
     return out
 
 
+def read_split_table(path: str | os.PathLike[str]) -> pd.Series:
+    """A genome set's ``split.tsv``: genome id -> split name, checked.
+
+    Raises
+    ------
+    ~dnalib.errors.InputFormatError
+        A file that is not UTF-8 text, is empty, lacks the ``id`` or
+        ``split`` column, has an empty cell, or gives one genome two splits;
+        the message names the file and what to fix.
+    """
+    path = Path(path)
+    fix = "fix it (tab-separated, columns id and split, one row per genome) or delete it"
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputFormatError(f"{path}: not UTF-8 text (byte {exc.start}): {fix}") from None
+    if not text.strip():
+        raise InputFormatError(f"{path}: empty: {fix}")
+    try:
+        table = pd.read_csv(io.StringIO(text), sep="\t", dtype=str, keep_default_na=False)
+    except (ValueError, pd.errors.ParserError) as exc:
+        raise InputFormatError(f"{path}: not a table ({' '.join(str(exc).split())[:120]}): {fix}") from None
+    lacking = [c for c in ("id", "split") if c not in table.columns]
+    if lacking:
+        raise InputFormatError(f"{path}: no {' and no '.join(repr(c) for c in lacking)} column (it has "
+                               f"{', '.join(map(repr, table.columns[:5]))}): {fix}")
+    table["id"], table["split"] = table["id"].str.strip(), table["split"].str.strip()
+    blank = table.index[(table["id"] == "") | (table["split"] == "")]
+    if len(blank):
+        raise InputFormatError(f"{path}: row {int(blank[0]) + 2} has an empty id or split: {fix}")
+    twice = table.groupby("id")["split"].nunique()
+    if (twice > 1).any():
+        raise InputFormatError(f"{path}: genome {twice.index[twice > 1][0]!r} is in two splits: {fix}")
+    return table.drop_duplicates("id").set_index("id")["split"]
+
+
 def write_text_atomically(path: str | os.PathLike[str], text: str) -> Path:
     """Write a text file so that it is either complete or absent, never half-written.
 
     The text goes to a temporary file in the same directory, which then
-    replaces *path* in one step (``os.replace``).
+    replaces *path* in one step (``os.replace``). A failure (a full disk)
+    leaves no temporary file and is an ``OSError`` naming *path*.
 
     Parameters
     ----------
@@ -609,6 +663,10 @@ def write_text_atomically(path: str | os.PathLike[str], text: str) -> Path:
     try:
         tmp.write_text(text)
         os.replace(tmp, out)
+    except OSError as exc:  # a failed write() names no file: name the one being written
+        if exc.filename is None:
+            raise OSError(exc.errno, exc.strerror or str(exc), str(out)) from None
+        raise
     finally:
         tmp.unlink(missing_ok=True)
     return out
@@ -859,7 +917,7 @@ class GenomeSet:
         table_path = None if self.root is None else Path(self.root) / "split.tsv"
         if table_path is None or not table_path.exists():
             return self
-        table = pd.read_csv(table_path, sep="\t", dtype=str).set_index("id")["split"]
+        table = read_split_table(table_path)
         ids = [g for g in self.ids if table.get(g) == name]
         if not ids:
             raise DnalibError(f"{table_path}: no genome has split {name!r}")
@@ -1371,8 +1429,9 @@ def inspect_path(path: str | os.PathLike[str]) -> dict[str, Any]:
     dict
         ``path``, ``kind`` (``"fasta"``, ``"fastq"``, ``"16s_archive"`` or
         ``"genome_set"``) and the statistics of :func:`sequence_stats`.  Genome
-        sets add ``genomes``, ``labelled_genomes`` (genomes with a non-empty
-        species label), ``species``, ``genera`` (distinct non-empty labels) and
+        sets add ``genomes``, ``labelled_genomes`` (genomes whose species label
+        is not missing: :func:`dnalib.labels.missing_labels`), ``species``,
+        ``genera`` (distinct labels that are not missing) and
         ``ranks``; 16S archives add ``species``, ``genera`` and ``ranks``.
 
     Raises
@@ -1382,6 +1441,8 @@ def inspect_path(path: str | os.PathLike[str]) -> dict[str, Any]:
         is read and validated).
     """
     p = Path(path)
+    if str(path) == "-" or (p.exists() and not p.is_dir() and not p.is_file()):
+        _existing_file(path)  # a pipe or device: refused with its own message
     if not p.exists():
         raise DataNotFoundError(f"{p}: no such file or directory; check the path")
     summary: dict[str, Any] = {"path": str(p)}
@@ -1391,15 +1452,24 @@ def inspect_path(path: str | os.PathLike[str]) -> dict[str, Any]:
         for contigs in gs.genomes.values():
             for contig in contigs:
                 stats.add(contig)
-        species = [s for s in gs.labels("species") if s]
+        from dnalib.labels import missing_labels
+
+        labels = gs.labels("species")
+        species = [s for s, gone in zip(labels, missing_labels(labels), strict=True) if not gone]
         summary["kind"] = "genome_set"
         summary["genomes"] = len(gs)
         summary.update(stats.summary())
         summary["labelled_genomes"] = len(species)
         summary["species"] = len(set(species))
         if "genus" in gs.ranks:
-            summary["genera"] = len({g for g in gs.labels("genus") if g})
+            genera = gs.labels("genus")
+            summary["genera"] = len({g for g, gone in zip(genera, missing_labels(genera), strict=True)
+                                     if not gone})
         summary["ranks"] = gs.ranks
+        if (p / "split.tsv").is_file():
+            splits = read_split_table(p / "split.tsv")
+            summary["splits"] = {str(k): int(v) for k, v in
+                                 splits[splits.index.isin(gs.ids)].value_counts().sort_index().items()}
         return summary
     if p.name.lower().endswith((".tgz", ".tar.gz", ".tar")):
         frame = load_16s_archive(p)
@@ -1448,6 +1518,7 @@ def format_summary(summary: Mapping[str, Any]) -> str:
         "species": "distinct species",
         "genera": "distinct genera",
         "ranks": "ranks",
+        "splits": "splits (split.tsv)",
     }
     rows: list[tuple[str, str]] = []
     for key, value in summary.items():
@@ -1460,6 +1531,8 @@ def format_summary(summary: Mapping[str, Any]) -> str:
             text = str(value)
         elif isinstance(value, int):
             text = f"{value:,}"
+        elif isinstance(value, Mapping):
+            text = ", ".join(f"{k} {v}" for k, v in value.items())
         elif isinstance(value, list | tuple):
             text = " ".join(str(v) for v in value)
         else:

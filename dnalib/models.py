@@ -417,6 +417,43 @@ def _read_model_config(path: Path) -> dict[str, Any]:
 
 
 
+def shard_files(path: str | os.PathLike[str]) -> list[str]:
+    """The weight shards a model directory's ``*.index.json`` names (file names, sorted).
+
+    Raises
+    ------
+    ~dnalib.errors.DnalibError
+        An index that is not JSON with a ``weight_map``, or that names a shard
+        outside the directory (``../other/...``, an absolute path, a
+        subdirectory or a symlink leading out) or one that is missing: a model
+        directory must hold its own weights.
+    """
+    path = Path(path)
+    names: set[str] = set()
+    for index_name in ("model.safetensors.index.json", "pytorch_model.bin.index.json"):
+        index = path / index_name
+        if not index.is_file():
+            continue
+        try:
+            weight_map = json.loads(index.read_text()).get("weight_map")
+            shards = {str(v) for v in weight_map.values()}
+        except (ValueError, AttributeError, TypeError, UnicodeDecodeError):
+            raise DnalibError(f"{index} is not a weights index (JSON with a weight_map): the model "
+                              "directory is damaged; copy it again") from None
+        root = path.resolve()
+        for shard in sorted(shards):
+            target = (path / shard).resolve()
+            if "/" in shard or "\\" in shard or target.parent != root:
+                raise DnalibError(f"{index} names the shard {shard!r}, which is not a file of {path}: "
+                                  "a model directory must hold its own weights; refusing to read "
+                                  "outside it")
+            if not target.is_file():
+                raise DnalibError(f"{index} names the shard {shard!r}, which is missing: the copy "
+                                  "is incomplete; copy the model directory again")
+        names |= shards
+    return sorted(names)
+
+
 def unfinished_run(path: str | os.PathLike[str]) -> bool:
     """Whether *path* holds a dnalib training run that has not written its info file (yet)."""
     path = Path(path)
@@ -454,6 +491,9 @@ def check_model_dir(model: str | os.PathLike[str]) -> Path:
             "directory of `dnalib pretrain` or `dnalib finetune`"
         )
     _read_model_config(path)
+    from dnalib.rundir import verify_sums
+
+    verify_sums(path)  # SHA256SUMS when there is one; a dnalib run must have it (published)
     weights = [path / name for name in WEIGHT_FILES if (path / name).is_file()]
     if not weights:
         raise DnalibError(
@@ -461,6 +501,10 @@ def check_model_dir(model: str | os.PathLike[str]) -> Path:
             "did not finish or the copy is incomplete; copy the whole directory again or re-run "
             "`dnalib pretrain` / `dnalib finetune`"
         )
+    shard_files(path)  # an index's shards are inside the directory and present
+    if weights[0].name == "pytorch_model.bin" and weights[0].stat().st_size == 0:
+        raise DnalibError(f"{weights[0]} is empty (0 bytes): the copy is incomplete; copy the model "
+                          "directory again or re-run the training command")
     if weights[0].name == "model.safetensors":
         from safetensors import SafetensorError, safe_open
 
@@ -523,9 +567,26 @@ class ModelSource:
         return None if self.local else (self.commit or self.revision)
 
 
+def looks_local(name: str | os.PathLike[str]) -> bool:
+    """Whether *name* names a local path rather than a hub id, existing or not.
+
+    A path that exists; anything that is not of the hub form ``owner/name``
+    but has a path separator, starts with ``.`` or ``~`` or ends with ``/``;
+    and ``dir/name`` whose ``dir`` is an existing local directory (``runs/mlmm``,
+    a typo of ``runs/mlm``, is not sent to the hub).
+    """
+    text = str(name)
+    if Path(text).exists():
+        return True
+    if text.startswith((".", "~", "/")) or text.endswith(("/", os.sep)) or os.sep in text \
+            and not HUB_ID.match(text):
+        return True
+    return "/" in text and Path(text.split("/", 1)[0]).is_dir()
+
+
 def is_hub_id(name: str | os.PathLike[str]) -> bool:
-    """True when *name* is not an existing path and reads as a hub id (``owner/name``)."""
-    return not Path(name).exists() and bool(HUB_ID.match(str(name)))
+    """True when *name* reads as a hub id (``owner/name``) and is no local path (:func:`looks_local`)."""
+    return bool(HUB_ID.match(str(name))) and not looks_local(name)
 
 
 def _auto_map_classes(cfg: dict[str, Any]) -> list[str]:
@@ -623,6 +684,13 @@ def resolve_model(name: str | os.PathLike[str], *, revision: str | None = None,
         tok_cfg = _read_json_file(path / "tokenizer_config.json")
         commit = None
         local = True
+    elif looks_local(text):
+        parent = path.parent
+        there = sorted(p.name for p in parent.iterdir() if p.is_dir())[:8] if parent.is_dir() else []
+        raise DnalibError(
+            f"no such model directory: {text}"
+            + (f" ({parent} holds {', '.join(there)})" if there else "")
+            + "; check the path (a Hugging Face id is owner/name with no local directory 'owner')")
     elif HUB_ID.match(text):
         cfg_file = _hub_file(text, "config.json", revision)
         assert cfg_file is not None
@@ -652,11 +720,13 @@ def resolve_model(name: str | os.PathLike[str], *, revision: str | None = None,
 def _load_quietly(load: Callable[..., Any], path: Any, what: str, *, hub: bool = False,
                   custom: bool = False, **kwargs: Any) -> Any:
     """Run a ``from_pretrained`` with transformers' log below errors; loading failures -> DnalibError."""
+    import pickle
+
     from safetensors import SafetensorError
     from transformers.utils import logging as hf_logging
 
     caught: tuple[type[BaseException], ...] = (OSError, ValueError, KeyError, RuntimeError,
-                                               SafetensorError)
+                                               SafetensorError, pickle.UnpicklingError, EOFError)
     if custom:  # a model's own code that does not fit this transformers version
         caught += (AttributeError, TypeError)
     hf_logging.disable_progress_bar()
@@ -673,8 +743,12 @@ def _load_quietly(load: Callable[..., Any], path: Any, what: str, *, hub: bool =
         fix = ("check the id, --revision and the network" if hub else
                "the model directory is incomplete or damaged; copy it again or re-run the "
                "training command")
+        detail = " ".join(str(exc).split())[:200] or type(exc).__name__
+        if isinstance(exc, pickle.UnpicklingError | EOFError) or "Weights only load failed" in detail:
+            detail = (f"{type(exc).__name__}: a pickled weights file that is empty, damaged or not "
+                      "plain tensors; it was refused by the weights-only loader and nothing in it ran")
         raise DnalibError(
-            f"cannot load the {what} of {path} ({' '.join(str(exc).split())[:200]}): {fix}"
+            f"cannot load the {what} of {path} ({detail}): {fix}"
             + ("; its own code may not run with this transformers version" if custom else "")
         ) from None
     finally:

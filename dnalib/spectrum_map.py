@@ -226,6 +226,9 @@ class SpectrumMap(nn.Module):
         if not is_spectrum_map_dir(path):
             raise DnalibError(f"{path} is not a saved spectrum map (no {CONFIG_FILE} with model_type "
                               f"{MODEL_TYPE!r}): train one with 'dnalib spectrum-map'")
+        from dnalib.rundir import verify_sums
+
+        verify_sums(path)  # SHA256SUMS when there is one; a dnalib run must have it (published)
         try:
             cfg = json.loads((path / CONFIG_FILE).read_text())
             model = cls(int(cfg["k"]), int(cfg["dim"]), str(cfg.get("transform", "log")))

@@ -50,6 +50,7 @@ from typing import Any
 
 import torch
 
+from dnalib import rundir
 from dnalib.errors import DnalibError
 from dnalib.io import write_text_atomically
 
@@ -426,19 +427,19 @@ def latest_checkpoint(out_dir: str | os.PathLike[str]) -> Path | None:
 def read_log(path: str | os.PathLike[str], upto_step: int | None = None) -> list[dict[str, Any]]:
     """The records of a ``log.jsonl`` up to step *upto_step*.
 
-    A line that is not valid JSON (a write cut short when the run stopped) is
-    skipped with a warning.
+    A line that is not valid JSON or not UTF-8 (a write cut short when the
+    run stopped, a damaged disk block) is skipped with a warning.
     """
     path = Path(path)
     if not path.exists():
         return []
     rows, bad = [], 0
-    for line in path.read_text().splitlines():
-        if not line.strip():
+    for raw in path.read_bytes().splitlines():
+        if not raw.strip():
             continue
         try:
-            rows.append(json.loads(line))
-        except ValueError:
+            rows.append(json.loads(raw.decode("utf-8")))
+        except ValueError:  # not JSON, or not UTF-8 (UnicodeDecodeError is a ValueError)
             bad += 1
     if bad:
         warnings.warn(f"{path}: skipped {bad} damaged line(s) (a write cut short?)", stacklevel=2)
@@ -508,24 +509,38 @@ class Run:
     # ---------------------------------------------------------------- starting
 
     def _clear(self) -> None:
-        """Remove what an earlier run left: its info file first, its model files, checkpoints, log.
+        """Remove what an earlier run left, only the entries dnalib's marker lists (checksums and
+        info file first, so the directory is never taken for a finished model meanwhile).
 
-        The info file goes first, so the directory is never taken for a
-        finished model meanwhile; files the runs did not write are left alone.
+        A non-empty directory without the marker is refused, naming what is
+        there (:func:`dnalib.rundir.check_output`): dnalib never deletes files
+        it did not write. Files the runs did not write are left alone.
         """
-        info = self.out / self.info_file
-        listed: list[str] = []
-        if info.exists():
-            try:
-                listed = list(json.loads(info.read_text()).get("files", []))
-            except (OSError, ValueError, AttributeError):
-                listed = []
-            info.unlink()
-        for name in listed:
-            target = self.out / name
-            if target.parent == self.out and target.is_file():
-                target.unlink()
-        shutil.rmtree(self.out / CHECKPOINT_DIR, ignore_errors=True)
+        rundir.check_output(self.out, force=True)
+        rundir.remove_owned(self.out)
+
+    def _lock(self) -> None:
+        """Hold the directory's lock while this run is alive (main process; a second run fails)."""
+        if self.processes.main and self.out.is_dir():
+            rundir.lock(self.out)
+
+    def _owned_names(self) -> list[str]:
+        return [rundir.MARKER, LOG_FILE, CHECKPOINT_DIR, FINAL_TMP, self.info_file, rundir.SUMS_FILE]
+
+    def _no_checkpoint(self, damaged: list[Path]) -> DnalibError:
+        """The error of a resume that found no checkpoint to continue from, saying what is there."""
+        there = sorted(p.name for p in self.out.iterdir())
+        shown = ", ".join(there[:6]) + (f" and {len(there) - 6} more" if len(there) > 6 else "")
+        ckpts = (f"{len(damaged)} damaged checkpoint(s) ({', '.join(p.name for p in damaged[:3])})"
+                 if damaged else "no checkpoint")
+        if rundir.read_marker(self.out) is None:
+            return DnalibError(
+                f"cannot resume in {self.out}: it holds {ckpts} and was not written by dnalib "
+                f"({shown}); dnalib will not write over it: choose another --out")
+        return DnalibError(
+            f"cannot resume in {self.out}: it holds {ckpts} to continue from ({shown}): pass "
+            "--force instead of --resume to start over in it (only dnalib's own files are "
+            "removed), or choose another --out")
 
     def resume(self, load: Callable[[Path], Any]) -> tuple[dict[str, Any], Any] | None:
         """Find the newest good checkpoint to continue from (None: start from scratch).
@@ -549,7 +564,8 @@ class Run:
             ``config``, ``fingerprints`` and what the loop saved) and what
             *load* returned; None when the run starts from scratch.
         """
-        found = None
+        self._lock()
+        found, damaged = None, []
         for ckpt in reversed(checkpoints(self.out)):
             try:
                 state = torch.load(ckpt / STATE_FILE, map_location="cpu", weights_only=True)
@@ -558,10 +574,13 @@ class Run:
                 reason = " ".join(str(exc).split()).split(". ")[0][:160] or type(exc).__name__
                 warnings.warn(f"checkpoint {ckpt} is damaged ({reason}): trying an earlier one",
                               stacklevel=2)
+                damaged.append(ckpt)
                 continue
             found = ckpt, state, loaded
             break
         if found is None:
+            if self.processes.main and self.out.is_dir() and any(self.out.iterdir()):
+                raise self._no_checkpoint(damaged)  # (the main process decides: it writes)
             if self.processes.main:
                 print(f"no usable checkpoint in {self.out / CHECKPOINT_DIR}: starting from scratch",
                       file=sys.stderr)
@@ -610,9 +629,11 @@ class Run:
 
         if self.processes.main:
             self.out.mkdir(parents=True, exist_ok=True)
-            shutil.rmtree(self.out / FINAL_TMP, ignore_errors=True)
+            self._lock()
             if self.resumed_from is None:
                 self._clear()
+            rundir.own(self.out, self._owned_names())
+            shutil.rmtree(self.out / FINAL_TMP, ignore_errors=True)
             write_text_atomically(self.out / LOG_FILE,
                               "".join(json.dumps(r) + "\n" for r in self.history))
         self.processes.barrier()
@@ -629,20 +650,32 @@ class Run:
     def log(self, record: dict[str, Any], **postfix: Any) -> None:
         """Keep *record* in the history; the main process appends it to ``log.jsonl``.
 
-        Keyword arguments are shown beside the progress bar.
+        Keyword arguments are shown beside the progress bar. A loss that is
+        not finite stops the run (every process) with a
+        :class:`~dnalib.errors.DnalibError` before anything is published; the
+        record is still logged, so the log shows where it diverged.
         """
+        loss = record.get("loss")
         self.history.append(record)
-        if not self.processes.main:
-            return
-        with open(self.out / LOG_FILE, "a") as fh:
-            fh.write(json.dumps(record) + "\n")
-        bar = self._bar
-        if bar is not None:
-            if postfix:
-                bar.set_postfix(**postfix)
-            bar.update(1)
-        if self.on_step is not None:
-            self.on_step(record)
+        if self.processes.main:
+            try:
+                with open(self.out / LOG_FILE, "a") as fh:
+                    fh.write(json.dumps(record) + "\n")
+            except OSError as exc:  # a failed write() names no file
+                raise OSError(exc.errno, exc.strerror or str(exc), str(self.out / LOG_FILE)) from None
+            bar = self._bar
+            if bar is not None:
+                if postfix:
+                    bar.set_postfix(**postfix)
+                bar.update(1)
+            if self.on_step is not None:
+                self.on_step(record)
+        if loss is not None and not math.isfinite(float(loss)):
+            step = record.get("step", len(self.history))
+            raise DnalibError(
+                f"training diverged: the loss is {loss} at step {step}, so nothing from this run "
+                f"was published as a model; lower the learning rate (lr "
+                f"{self.settings.get('lr', '?')}) and start again with --force")
 
     def checkpoint_due(self, step: int) -> bool:
         """Whether a checkpoint is written after *step* steps (never at the end: :meth:`finish` does)."""
@@ -654,7 +687,10 @@ class Run:
         ``save(directory)`` writes the model files into a temporary directory,
         *state* (plus the step, settings and fingerprints) goes to its
         ``training_state.pt``, then the directory is renamed into place: an
-        interrupted write never looks like a checkpoint.
+        interrupted write never looks like a checkpoint. A failed write (a
+        full disk) removes the temporary directory and is one
+        :class:`~dnalib.errors.DnalibError` naming it; weights that are not
+        finite are refused the same way.
         """
         if not self.processes.main:
             return None
@@ -663,12 +699,14 @@ class Run:
         final = root / f"step-{step:07d}"
         tmp = root / f"step-{step:07d}.tmp-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir()
-        save(tmp)
-        torch.save({**state, "step": step, "config": self.settings,
-                    "fingerprints": self.fingerprints}, tmp / STATE_FILE)
-        shutil.rmtree(final, ignore_errors=True)
-        os.replace(tmp, final)
+        with _staging(tmp, f"the checkpoint {final}"):
+            tmp.mkdir()
+            save(tmp)
+            check_finite_weights(tmp)
+            torch.save({**state, "step": step, "config": self.settings,
+                        "fingerprints": self.fingerprints}, tmp / STATE_FILE)
+            shutil.rmtree(final, ignore_errors=True)
+            os.replace(tmp, final)
         for old in sorted(p for p in root.glob("step-*") if p.is_dir())[:-self.keep or None]:
             if old != final:
                 shutil.rmtree(old, ignore_errors=True)
@@ -676,12 +714,17 @@ class Run:
 
     def finish(self, save: Callable[[Path], None], info: dict[str, Any],
                state: dict[str, Any], *, command: str | None = None) -> None:
-        """Write the final model, its last checkpoint and the info file; all processes wait.
+        """Publish the final model, its last checkpoint and the info file; all processes wait.
 
-        The model files are written into a temporary directory and moved into
-        place one by one; the info file (with the settings, fingerprints and
-        the list of files) is written last, so a directory with an info file
-        always holds the model it describes.
+        Publishing is ordered so that no moment leaves a directory a loader
+        accepts with files of two runs: the old ``SHA256SUMS`` and info file
+        are removed first; the model files and the info file are written
+        completely into a staging directory (weights checked finite), with
+        their checksums; the model files are moved into place, then the last
+        checkpoint, then the info file, and ``SHA256SUMS`` is written last.
+        Every loader checks it (:func:`dnalib.rundir.verify_sums`), and a run
+        directory without it is refused as unfinished. A failure on the way
+        (a full disk) leaves no staging directory and is one line.
 
         Parameters
         ----------
@@ -696,24 +739,82 @@ class Run:
             The command line (default: ``sys.argv``).
         """
         if self.processes.main:
-            reached = max(self.end, self.start_step)
-            tmp = self.out / FINAL_TMP
-            shutil.rmtree(tmp, ignore_errors=True)
-            tmp.mkdir()
-            save(tmp)
-            files = sorted(p.name for p in tmp.iterdir() if p.is_file())
-            for name in files:
-                os.replace(tmp / name, self.out / name)
-            shutil.rmtree(tmp, ignore_errors=True)
-            self.checkpoint(reached, save, state)
             import time
 
             from dnalib import __version__
 
-            record = {**info, "config": self.settings, "fingerprints": self.fingerprints,
-                      "files": files, "command": command or " ".join(sys.argv),
-                      "world_size": self.processes.world, "device": str(self.processes.device),
-                      "dnalib_version": __version__, "torch_version": torch.__version__,
-                      "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-            write_text_atomically(self.out / self.info_file, json.dumps(record, indent=2) + "\n")
+            reached = max(self.end, self.start_step)
+            tmp = self.out / FINAL_TMP
+            shutil.rmtree(tmp, ignore_errors=True)
+            with _staging(tmp, f"the final model in {self.out}"):
+                tmp.mkdir()
+                save(tmp)
+                check_finite_weights(tmp)
+                files = sorted(p.name for p in tmp.iterdir() if p.is_file())
+                rundir.own(self.out, files)
+                record = {**info, "config": self.settings, "fingerprints": self.fingerprints,
+                          "files": files, "command": command or " ".join(sys.argv),
+                          "world_size": self.processes.world, "device": str(self.processes.device),
+                          "dnalib_version": __version__, "torch_version": torch.__version__,
+                          "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+                (tmp / self.info_file).write_text(json.dumps(record, indent=2) + "\n")
+                sums = rundir.write_sums(tmp, [*files, self.info_file],
+                                         to=tmp / rundir.SUMS_FILE)
+                # unpublish the earlier model, then move the new one in; checksums last
+                (self.out / rundir.SUMS_FILE).unlink(missing_ok=True)
+                (self.out / self.info_file).unlink(missing_ok=True)
+                for name in files:
+                    os.replace(tmp / name, self.out / name)
+                rundir.fault_point("before-info")
+                self.checkpoint(reached, save, state)
+                os.replace(tmp / self.info_file, self.out / self.info_file)
+                rundir.fault_point("before-sums")
+                os.replace(sums, self.out / rundir.SUMS_FILE)
+            shutil.rmtree(tmp, ignore_errors=True)
+            rundir.release(self.out)
         self.processes.barrier()
+
+
+class _staging:
+    """Context of writing a staging directory: on any failure it is removed, and an OS error
+    (a full disk) becomes one :class:`~dnalib.errors.DnalibError` naming what was being written."""
+
+    def __init__(self, directory: Path, what: str) -> None:
+        self.directory, self.what = directory, what
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> bool:
+        if exc is None:
+            return False
+        shutil.rmtree(self.directory, ignore_errors=True)
+        # what runs here only serializes and writes: torch.save reports a full disk as a
+        # RuntimeError ("unexpected pos", "iostream error"), safetensors as a SafetensorError
+        if isinstance(exc, OSError | RuntimeError) or type(exc).__name__ == "SafetensorError":
+            name = getattr(exc, "filename", None)
+            why = getattr(exc, "strerror", None) or " ".join(str(exc).split())[:160]
+            try:  # torch and safetensors do not always say why a write failed
+                if "No space left" not in why and \
+                        shutil.disk_usage(self.directory.parent).free < (1 << 24):
+                    why = f"No space left on device: {why}"
+            except OSError:
+                pass
+            why += f", at {name}" if name else ""
+            raise DnalibError(f"cannot write {self.what} ({why}): nothing was "
+                              "left half-written; free some disk space (or fix the directory) and "
+                              "resume with --resume") from None
+        return False
+
+
+def check_finite_weights(directory: str | os.PathLike[str]) -> None:
+    """Refuse (:class:`~dnalib.errors.DnalibError`) ``*.safetensors`` in *directory* holding NaN or inf."""
+    from safetensors.torch import load_file
+
+    for path in sorted(Path(directory).glob("*.safetensors")):
+        for name, tensor in load_file(str(path)).items():
+            if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+                raise DnalibError(
+                    f"training diverged: weight {name!r} is not finite (NaN or inf), so nothing "
+                    "from this run was published as a model; lower the learning rate and start "
+                    "again with --force")

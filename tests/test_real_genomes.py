@@ -191,7 +191,7 @@ def test_spectrum_map_command_line(tmp_path: Path) -> None:
     assert "trained a 4-mer spectrum map (8 dimensions)" in done.stdout
     again = subprocess.run(cmd, capture_output=True, text=True)
     assert again.returncode == 1 and again.stderr.count("\n") == 1
-    assert "is not empty: pass --force" in again.stderr and "--resume" not in again.stderr
+    assert "pass --force" in again.stderr and "--resume" not in again.stderr
     nope = subprocess.run([*cmd[:5], "no_such_dataset", *cmd[6:], "--force"], capture_output=True, text=True)
     assert nope.returncode == 1 and "not a registered dataset" in nope.stderr
 

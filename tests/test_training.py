@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import warnings
 from pathlib import Path
 
 import pytest
@@ -177,10 +178,10 @@ def test_checkpoint_and_final_writes_are_atomic(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(torch, "save", boom)
-    with pytest.raises(OSError):
+    with pytest.raises(DnalibError, match=r"cannot write the checkpoint .*step-0000002 \(disk full"):
         toy_train(out, steps=4, resume=False, lr=0.3)
-    # the failed checkpoint left only a temporary directory, never a checkpoint
-    assert T.checkpoints(out) == []
+    # the failed checkpoint left no checkpoint, and no temporary directory either
+    assert T.checkpoints(out) == [] and not list((out / T.CHECKPOINT_DIR).iterdir())
     assert info_before and not (out / INFO).exists()
 
 
@@ -258,3 +259,89 @@ def test_every_profile_table_lives_in_profiles():
         if path.name != "profiles.py":
             src = path.read_text()
             assert not any(f"\n{t}" in src and f"{t}: dict" in src for t in tables), path
+
+
+# --------------------------------------------------------------------------- ownership, lock, publish
+
+
+def test_starting_over_refuses_a_directory_dnalib_did_not_write_and_deletes_nothing(tmp_path):
+    out = tmp_path / "mine"
+    (out / T.CHECKPOINT_DIR).mkdir(parents=True)
+    for name in (T.LOG_FILE, "config.json", f"{T.CHECKPOINT_DIR}/notes.txt"):
+        (out / name).write_text("the user's")
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    with pytest.raises(DnalibError, match=r"dnalib did not write \(checkpoints, config.json, log.jsonl\)"):
+        toy_train(out, steps=2)
+    with pytest.raises(DnalibError, match="no checkpoint .* not written by dnalib"):
+        toy_train(out, steps=2, resume=True)
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
+@pytest.mark.parametrize("damage", ["deleted", "damaged"])
+def test_resume_without_a_usable_checkpoint_is_an_error_saying_what_is_there(tmp_path, damage):
+    out = tmp_path / "run"
+    toy_train(out, steps=4)
+    for ckpt in T.checkpoints(out):
+        if damage == "deleted":
+            import shutil
+
+            shutil.rmtree(ckpt)
+        else:
+            (ckpt / T.STATE_FILE).write_bytes(b"garbage")
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    with pytest.raises(DnalibError, match=r"cannot resume .*(no checkpoint|2 damaged).*pass --force"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            toy_train(out, steps=4, lr=0.5, resume=True)  # new settings are not taken either
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
+def test_a_second_process_cannot_run_in_a_locked_directory(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(f"""
+            import sys, time
+            from dnalib import rundir
+            rundir.lock({str(out)!r}); print("locked", flush=True); sys.stdin.read()
+        """)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(DnalibError, match="in use by another dnalib run"):
+            toy_train(out, steps=2)
+        assert not any(out.iterdir())  # the refused run wrote nothing
+    finally:
+        holder.communicate("")
+    toy_train(out, steps=2)  # the lock went with the process
+
+
+def test_a_diverging_run_stops_at_the_first_non_finite_loss_and_publishes_nothing(tmp_path):
+    from dnalib import rundir
+
+    out = tmp_path / "run"
+    with pytest.raises(DnalibError, match=r"training diverged: the loss is (nan|inf) at step \d"):
+        toy_train(out, steps=40, lr=1e30, checkpoint_every=0)
+    assert not (out / INFO).exists() and not (out / rundir.SUMS_FILE).exists()
+    assert not (out / "w.pt").exists() and T.checkpoints(out) == []
+
+
+def test_a_fault_in_the_middle_of_publishing_leaves_nothing_a_loader_accepts(tmp_path, monkeypatch):
+    from dnalib import rundir
+
+    out = tmp_path / "run"
+    toy_train(out, steps=4)
+    assert rundir.verify_sums(out)  # published: weights and info file checked
+    monkeypatch.setenv("DNALIB_FAULT", "before-sums")
+    with pytest.raises(DnalibError, match=r"cannot write the final model .*No space left"):
+        toy_train(out, steps=4, lr=0.3)
+    assert (out / INFO).exists() and (out / "w.pt").exists()  # the new files are there, but:
+    with pytest.raises(DnalibError, match="did not finish publishing"):
+        rundir.verify_sums(out)
+    assert not (out / T.FINAL_TMP).exists()
+    monkeypatch.delenv("DNALIB_FAULT")
+    (out / "w.pt").write_bytes(b"changed")
+    toy_train(out, steps=4)  # a new run publishes again...
+    (out / "w.pt").write_bytes(b"changed")
+    with pytest.raises(DnalibError, match=r"w.pt does not match SHA256SUMS"):
+        rundir.verify_sums(out)  # ...and a changed file is caught
