@@ -446,3 +446,28 @@ def test_cli_end_to_end_on_dairydb(dairy_subset, tmp_path, capsys):
     assert phylum["knn"]["accuracy"] > 0.7  # TNF of 200 bp tiles tells these phyla apart
     assert all(r["n_splits"] == 3 for r in rec["taxonomy"])
     assert "phylum/knn" in capsys.readouterr().out
+
+
+def test_bench_markers_smoke_run(shared_data, tmp_path, monkeypatch):
+    """benchmarks/bench_markers.py --smoke: the same tiles for every model, rows against 6-mer + RF."""
+    import importlib.util
+
+    monkeypatch.setenv("DNALIB_DATA_MIRROR", str(shared_data))
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_markers.py"
+    spec = importlib.util.spec_from_file_location("bench_markers", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    out = tmp_path / "markers.json"
+    rec = bench.main(["--smoke", "--models", "6mer_freq", "tnf", "spectrum_map", "--jobs", "1",
+                      "--out", str(out)])
+    saved = json.loads(out.read_text())
+    assert saved["complete"] and saved["commit"] and saved["hardware"] and "--smoke" in saved["command"]
+    assert saved["n_samples"] == 200 and saved["settings"]["n_splits"] == 3
+    assert {r["model"] for r in rec["rows"]} == {"6mer_freq", "tnf", "spectrum_map"}
+    ref = [r for r in rec["rows"] if (r["model"], r["classifier"]) == ("6mer_freq", "rf")]
+    assert ref and all(r["accuracy_minus_6mer_rf"] == 0 for r in ref)
+    assert all("accuracy_minus_6mer_rf" in r for r in rec["rows"])
+    assert saved["models"]["6mer_freq"]["dim"] == 4096
+    assert all(k.endswith("taxonomy/genus") for k in saved["skipped"])  # too few sequences per genus
+    with pytest.raises(SystemExit):
+        bench.main(["--smoke"])  # would overwrite the full run's record
