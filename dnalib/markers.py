@@ -665,12 +665,20 @@ def classify_by_rank(
         ``skipped`` (``"taxonomy/RANK"`` -> reason), ``table`` (DataFrame
         ``task, setting, metric, value``), ``n_samples``, ``seconds``.
     """
-    from dnalib.evaluate import taxonomy_classification, usable_labels
+    from dnalib.evaluate import CLASSIFIERS, taxonomy_classification, usable_labels
 
     ranks = list(frags.ranks if ranks is None else ranks)
-    if isinstance(min_sequences, bool) or not isinstance(min_sequences, int) or min_sequences < 1:
-        raise DnalibError(f"min_sequences must be a whole number >= 1; got {min_sequences!r}")
-    if isinstance(n_splits, int) and isinstance(min_per_taxon, int) and min_per_taxon < n_splits:
+    # arguments are checked here, so that a rank is skipped only for what its labels are
+    for name, value, low in (("min_sequences", min_sequences, 1), ("n_splits", n_splits, 2),
+                             ("min_per_taxon", min_per_taxon, 1), ("knn_k", knn_k, 1), ("seed", seed, 0)):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
+            raise DnalibError(f"{name} must be a whole number >= {low}; got {value!r}")
+    if not isinstance(classifiers, Mapping):
+        names = [classifiers] if isinstance(classifiers, str) else list(classifiers)
+        unknown = [c for c in names if c not in CLASSIFIERS]
+        if unknown or not names:
+            raise DnalibError(f"classifiers must be among {', '.join(CLASSIFIERS)}; got {names}")
+    if min_per_taxon < n_splits:
         raise DnalibError(f"min_per_taxon={min_per_taxon} is below n_splits={n_splits}: every kept taxon "
                           "needs a sample in each fold; raise --min-per-taxon or lower --splits")
     x = np.asarray(embeddings)

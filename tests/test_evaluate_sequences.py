@@ -471,3 +471,26 @@ def test_bench_markers_smoke_run(shared_data, tmp_path, monkeypatch):
     assert all(k.endswith("taxonomy/genus") for k in saved["skipped"])  # too few sequences per genus
     with pytest.raises(SystemExit):
         bench.main(["--smoke"])  # would overwrite the full run's record
+
+
+def test_bad_arguments_are_errors_not_skipped_ranks():
+    f = markers.labelled_fragments([f"s{i}" for i in range(6)], [_random_dna(300) for _ in range(6)],
+                                   _labels({f"s{i}": ["P", f"G{i % 2}"] for i in range(6)}), tile=100)
+    x = np.zeros((len(f.sequences), 3))
+    for kwargs, message in (({"classifiers": ["svm"]}, "classifiers must be among"),
+                            ({"knn_k": 0}, "knn_k must be"), ({"n_splits": 1}, "n_splits must be"),
+                            ({"min_sequences": 0}, "min_sequences must be")):
+        with pytest.raises(DnalibError, match=message):
+            markers.classify_by_rank(x, f, ["genus"], min_per_taxon=2, **kwargs)
+
+
+def test_the_fasta_reader_strips_only_dairydbs_line_end_semicolons(tmp_path):
+    from dnalib.io import read_fasta
+
+    (tmp_path / "m.fasta").write_text(">a\nACGT;\nacgt;\n>b\nGGCC;\n")
+    assert [r.sequence for r in read_fasta(tmp_path / "m.fasta", mothur=True)] == ["ACGTACGT", "GGCC"]
+    with pytest.raises(DnalibError, match="';'"):
+        list(read_fasta(tmp_path / "m.fasta"))
+    (tmp_path / "mid.fasta").write_text(">a\nAC;GT\n")
+    with pytest.raises(DnalibError, match="';'"):
+        list(read_fasta(tmp_path / "mid.fasta", mothur=True))
