@@ -10,6 +10,7 @@
     dnalib finetune --init MODEL --data DIR --out M   contrastive curriculum (SimCLR, then MI-Mix)
     dnalib spectrum-map --data DIR --out MAP      a learned linear map of the 5-mer spectrum (seconds)
     dnalib evaluate --model tnf --genomes DIR --out results.json   clustering, few-shot, binning, taxonomy
+    dnalib evaluate --model tnf --sequences 16S.fa --taxonomy tax.txt --tile 200 --out r.json   by rank
     dnalib embed --model MODEL --input reads.fa --out emb   streamed: emb.npy + emb.ids.txt
     dnalib models list                            published encoders --model also takes (hub ids)
 
@@ -439,6 +440,15 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from dnalib.embed import describe_embedder, embed_with
     from dnalib.evaluate import TASKS, evaluate_embeddings
 
+    if args.sequences is not None:
+        return _evaluate_sequences(args)
+    only = [opt for opt, value in (("--tile", args.tile), ("--max-tiles", args.max_tiles),
+                                   ("--splits", args.splits), ("--min-per-taxon", args.min_per_taxon),
+                                   ("--min-sequences", args.min_sequences),
+                                   ("--conflicting", args.conflicting)) if value is not None]
+    if only:
+        raise DnalibError(f"{', '.join(only)} only apply to --sequences; a genome set (--genomes) is "
+                          "cut with --fragment-length and --per-genome")
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
     bad = [t for t in tasks if t not in TASKS]
     if bad or not tasks:
@@ -505,6 +515,72 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     for task, why in result["skipped"].items():
         print(f"skipped {task}: {why}")
     print(f"{len(frags)} fragments of {len(gs.ids)} genomes; wrote {out}")
+    return 0
+
+
+#: Options of ``dnalib evaluate --genomes`` that a ``--sequences`` run has no use for.
+_GENOME_ONLY_OPTIONS = ("--fragment-length", "--per-genome", "--tasks", "--seeds")
+
+
+def _evaluate_sequences(args: argparse.Namespace) -> int:
+    """``dnalib evaluate --sequences FASTA --taxonomy TABLE``: taxonomy by rank on labelled sequences."""
+    import json
+    import time
+
+    import numpy as np
+    import pandas as pd
+
+    from dnalib import io
+    from dnalib.markers import evaluate_sequences
+
+    used = [o for o in _GENOME_ONLY_OPTIONS
+            if any(a == o or a.startswith(o + "=") for a in getattr(args, "argv", []))]
+    if used:
+        raise DnalibError(f"{', '.join(used)} only apply to --genomes; with --sequences use --tile, "
+                          "--max-tiles, --splits, --seed")
+    if args.taxonomy is None:
+        raise DnalibError("--sequences needs --taxonomy: a table with one label row per sequence "
+                          "(id + rank columns, or id + lineage)")
+    out = Path(args.out)
+    if out.is_dir():
+        raise DnalibError(f"--out {out} is a directory: give a file name such as results.json")
+    _refuse_input_as_output(out, args.sequences, args.taxonomy, args.model)
+    writable_file(out)
+    _note_ignored_options(args)
+    ranks = [r.strip() for r in args.ranks.split(",") if r.strip()] if args.ranks else None
+    result = evaluate_sequences(
+        args.model, args.sequences, args.taxonomy, ranks=ranks, tile=args.tile,
+        max_tiles=args.max_tiles, n_splits=args.splits or 5, seed=args.seed,
+        min_per_taxon=args.min_per_taxon or 10, min_sequences=args.min_sequences or 2,
+        conflicting=args.conflicting or "drop", batch_size=_batch_size(args), device=args.device,
+        progress=not args.no_progress, **_model_options(args))
+    summary = result.pop("table")
+    record = {
+        "model": args.model,
+        "revision": result["embedder"].get("commit") or args.revision,
+        "sequences": str(args.sequences),
+        "taxonomy_table": str(args.taxonomy),
+        **result,
+        "dnalib": __version__,
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    io.write_text_atomically(out, json.dumps(record, indent=2, default=lambda o: o.item()
+                                       if isinstance(o, np.generic) else str(o)) + "\n")
+    with pd.option_context("display.width", 120):
+        print(summary.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    for task, why in result["skipped"].items():
+        print(f"skipped {task}: {why}")
+    rep = result["inputs"]
+    dropped = {k: rep[k] for k in ("sequences_without_labels", "labels_without_sequences",
+                                   "shorter_than_tile", "identical_sequences", "unembeddable",
+                                   "stray_semicolons", "lower_case", "sequences_with_ambiguous_bases")
+               if rep.get(k)}
+    for key in ("conflicting_labels", "placeholder_labels", "empty_labels"):
+        if any(rep[key].values()):
+            dropped[key] = {r: n for r, n in rep[key].items() if n}
+    if dropped:
+        print(f"inputs: {json.dumps(dropped)} (all counts in {out}, 'inputs')")
+    print(f"{result['n_samples']} samples of {result['n_sequences']} sequences; wrote {out}")
     return 0
 
 
@@ -869,22 +945,45 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_spectrum_map)
 
     p = sub.add_parser("evaluate", help="score a model or baseline on a labelled genome set "
-                                        "(clustering, few-shot, binning, taxonomy)")
+                                        "(clustering, few-shot, binning, taxonomy) or on labelled "
+                                        "marker-gene sequences (taxonomy by rank)")
     _add_model_arg(p)
-    p.add_argument("--genomes", required=True,
-                   help="directory of FASTA files named by genome id (gzipped or not) + taxonomy.tsv")
+    given = p.add_mutually_exclusive_group(required=True)
+    given.add_argument("--genomes",
+                       help="directory of FASTA files named by genome id (gzipped or not) + taxonomy.tsv")
+    given.add_argument("--sequences",
+                       help="FASTA file of labelled sequences (16S, ITS, ...; DAIRYdb's mothur file as "
+                            "it is), one label row per sequence in --taxonomy: taxonomy by rank")
     p.add_argument("--taxonomy", default=None,
                    help="label table with an id column and rank columns incl. species "
-                        "(default: GENOMES/taxonomy.tsv)")
+                        "(default: GENOMES/taxonomy.tsv); with --sequences: id + rank columns, or "
+                        "id + a lineage 'k__X;p__Y;...' or 'Kingdom;Phylum;...;' (mothur, no header)")
     p.add_argument("--ranks", default=None,
                    help="comma-separated label-table columns to score as ranks, species included "
-                        "(default: the standard rank names when the table has other columns too)")
+                        "(default: the standard rank names when the table has other columns too); "
+                        "with --sequences: any ranks (default: all)")
+    p.add_argument("--tile", type=positive_int, default=None,
+                   help="--sequences: cut each sequence into adjacent tiles of this many bp (the "
+                        "incomplete last one dropped; shorter sequences are left out and counted); "
+                        "default: whole sequences")
+    p.add_argument("--max-tiles", type=positive_int, default=None,
+                   help="--sequences: at most this many tiles per sequence, chosen at random (--seed)")
+    p.add_argument("--splits", type=pair_count, default=None,
+                   help="--sequences: folds of the grouped, stratified cross-validation (5)")
+    p.add_argument("--min-per-taxon", type=positive_int, default=None,
+                   help="--sequences: taxa with fewer samples are dropped per rank (10)")
+    p.add_argument("--min-sequences", type=positive_int, default=None,
+                   help="--sequences: taxa found in fewer source sequences are dropped per rank (2)")
+    p.add_argument("--conflicting", choices=["drop", "keep"], default=None,
+                   help="--sequences: identical sequences whose labels differ at a rank: drop that "
+                        "label (default) or keep it")
     p.add_argument("--fragment-length", type=positive_int, default=10_000, help="bp per fragment (10000)")
     p.add_argument("--per-genome", type=positive_int, default=100, help="fragments per genome (100)")
     p.add_argument("--tasks", default="clustering,fewshot,binning,taxonomy",
                    help="comma-separated subset of clustering,fewshot,binning,taxonomy")
     p.add_argument("--seeds", type=positive_int, default=5, help="seeds 0..N-1 for KMeans and few-shot (5)")
-    p.add_argument("--seed", type=nonnegative_int, default=0, help="seed of the fragment positions")
+    p.add_argument("--seed", type=nonnegative_int, default=0,
+                   help="seed of the fragment positions (--sequences: of the tiles and the splits)")
     p.add_argument("--out", required=True, help="JSON file for the results")
     _add_embedding_args(p)
     p.set_defaults(func=_cmd_evaluate)

@@ -301,6 +301,17 @@ def _accepts(module: Any, name: str) -> bool:
 
 
 def first_token(tokenizer: Any) -> int | None:
+    """The id of the token a tokenizer puts first ([CLS] / <cls>, else BOS), or None if it has none.
+
+    Parameters
+    ----------
+    tokenizer
+        A Hugging Face tokenizer.
+
+    Returns
+    -------
+    int or None
+    """
     for attr in ("cls_token_id", "bos_token_id"):
         value = getattr(tokenizer, attr, None)
         if value is not None:

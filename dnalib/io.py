@@ -473,13 +473,17 @@ def _format_error(
     return InputFormatError(f"{source}{where}: malformed {fmt.upper()}: {msg}")
 
 
-def read_fasta(path: str | os.PathLike[str]) -> Iterator[SeqRecord]:
+def read_fasta(path: str | os.PathLike[str], *, mothur: bool = False) -> Iterator[SeqRecord]:
     """Stream the records of a FASTA file (plain or gzip/bz2/xz-compressed).
 
     Parameters
     ----------
     path : str or os.PathLike
         The FASTA file.
+    mothur : bool
+        Remove a ``;`` at the end of a sequence line (the stray one DAIRYdb's
+        mothur files carry), as :func:`load_16s_reference` does; a ``;``
+        anywhere else is still an error.
 
     Returns
     -------
@@ -495,7 +499,7 @@ def read_fasta(path: str | os.PathLike[str]) -> Iterator[SeqRecord]:
         duplicate id or a character that is not an IUPAC nucleotide code.
     """
     p = _existing_file(path)
-    return _iter_records(_file_opener(p), str(p), "fasta")
+    return _iter_records(_file_opener(p), str(p), "fasta", mothur=bool(mothur))
 
 
 def read_fastq(path: str | os.PathLike[str]) -> Iterator[SeqRecord]:
