@@ -594,3 +594,34 @@ def test_a_damaged_chapter_or_an_unwritable_csv_is_a_one_line_error(tmp_path, ca
         locked.mkdir(mode=0o500)
         assert classroom.main(["grade", str(subs), "--csv", str(locked / "g.csv")]) == 1
         assert "permission denied" in capsys.readouterr().err
+
+
+# -- make lab, and the chapters' own references ---------------------------------------------------
+
+@pytest.mark.parametrize("args, folder", [([], "notebooks"), (["DIR=student"], "student")])
+def test_make_lab_opens_the_chapters_or_the_student_copies_as_root_too(args, folder, tmp_path):
+    """JupyterLab refuses root without --allow-root: make lab adds it for root, and only then."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAKE")}
+    result = subprocess.run(["make", "-n", "-s", "-C", str(ROOT), "lab", *args],
+                            capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    command = result.stdout.strip().splitlines()[-1].split()
+    assert command[0].endswith("jupyter") and command[1] == "lab" and command[-1] == folder
+    assert ("--allow-root" in command) == (os.getuid() == 0)
+
+
+def test_make_lab_on_a_missing_folder_says_which_folders_there_are(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAKE")}
+    result = subprocess.run(["make", "-s", "-C", str(ROOT), "lab", f"DIR={tmp_path / 'nowhere'}"],
+                            capture_output=True, text=True, env=env, timeout=600)
+    assert result.returncode != 0 and "DIR=notebooks (the chapters)" in result.stderr
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
+def test_a_chapter_sends_the_reader_to_the_section_that_holds_the_explorer(chapter):
+    """"the explorer of section 7.6" once pointed at the section before the explorer's."""
+    text = "\n".join(c.source for c in nbformat.read(chapter, as_version=4).cells
+                     if c.cell_type == "markdown")
+    headings = dict(re.findall(r"^##\s+(\d+\.\d+)\s+(.*)$", text, re.M))
+    for number in re.findall(r"explorer of section (\d+\.\d+)", text):
+        assert "explorer" in headings.get(number, "").lower(), (number, headings.get(number))
