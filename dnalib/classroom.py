@@ -202,10 +202,11 @@ def plain_markdown(text: str, refs: dict[str, str] | None = None) -> str:
     Admonitions (``{note}``, ``{tip}``, ``{admonition}``, ...) become quotes with
     a bold title; ``{math}`` blocks become ``$$`` display maths; any other
     directive keeps its body; directive options (``:label:``, ``:class:``)
-    are dropped. Roles become readable text: ``{func}`a.b`` -> ```a.b()```,
-    ``{doc}`the set-up page <setup>`` -> ``the set-up page``, ``{cite}`key`` ->
-    ``(Author et al. Year)`` (from *refs*, keys by labels), ``{term}`k-mer <K-mer>``
-    -> ``k-mer``. MyST targets (``(label)=``) and comments (``% ...``) are removed.
+    are dropped. Roles become readable text: a function's role its name as
+    code with parentheses, a module's or class's its name as code, a page's its
+    title, a citation's ``(Author et al. Year)`` (from *refs*, else the key), a
+    glossary term's its text. MyST targets (``(label)=``) and comments
+    (``% ...``) are removed.
 
     Parameters
     ----------
