@@ -10,7 +10,8 @@ never a downloaded browser) opens each notebook and runs all its cells through
 JupyterLab's own "run all" command, in the smoke profile. Asserted:
 
 - no raw MyST is visible (``:label:``, ``:class:``, ``{func}`` ...), the exercises
-  have titles, and the instructors' copy keeps its solutions collapsed;
+  have titles, and the instructors' copy keeps its solutions collapsed; every
+  other chapter is opened too (not run) and checked for the same;
 - no cell ends in an error, no check prints anything but its verdict;
 - the chapter's figures are drawn, and plotly figures (the explorer's, and one shown
   as a cell's output) are drawn as SVG;
@@ -103,7 +104,8 @@ def lab(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("lab")
     work, home = tmp / "work", tmp / "home"
     (work / "chapters").mkdir(parents=True)
-    shutil.copy(CHAPTER, work / "chapters" / CHAPTER.name)
+    for chapter in sorted(CHAPTER.parent.glob("*.ipynb")):
+        shutil.copy(chapter, work / "chapters" / chapter.name)
     write_student_notebooks(work / "chapters", work / "student")
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(EXPLORER), nbformat.v4.new_code_cell("explorer.figure")]
@@ -152,7 +154,7 @@ def lab(tmp_path_factory):
         log.close()
 
 
-def _open(browser, base: str, path: str):
+def _open(browser, base: str, path: str, *, kernel: bool = True):
     page = browser.new_page(viewport={"width": 1300, "height": 1000})
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -160,10 +162,11 @@ def _open(browser, base: str, path: str):
     page.goto(f"{base}/lab/tree/{path}?reset", timeout=120_000)
     page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget "
                            "&& window.jupyterapp.shell.currentWidget.sessionContext", timeout=120_000)
-    page.wait_for_function("() => { const s = window.jupyterapp.shell.currentWidget.sessionContext;"
-                           " return s.session && s.session.kernel && "
-                           "s.session.kernel.connectionStatus === 'connected'; }",
-                           timeout=180_000)
+    if kernel:
+        page.wait_for_function("() => { const s = window.jupyterapp.shell.currentWidget.sessionContext;"
+                               " return s.session && s.session.kernel && "
+                               "s.session.kernel.connectionStatus === 'connected'; }",
+                               timeout=180_000)
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
     return page, errors
 
@@ -327,3 +330,29 @@ def test_the_explorer_buttons_sit_in_one_row_and_change_the_figure(browser, lab)
         assert not errors, errors
     finally:
         page.close()
+
+
+def test_every_chapter_renders_without_raw_myst(browser, lab):
+    """Opened, not run: every Markdown cell of every chapter (MyST, through jupyterlab-myst) shows
+    no raw MyST, and the exercises have titles. (The student copies are plain Markdown, checked
+    without a browser in tests/test_classroom.py; chapter 1's is run above.)"""
+    base, _ = lab
+    problems = []
+    for chapter in sorted(CHAPTER.parent.glob("*.ipynb")):
+        for folder in ("chapters",):
+            page, errors = _open(browser, base, f"{folder}/{chapter.name}", kernel=False)
+            try:
+                page.wait_for_function("() => window.jupyterapp.shell.currentWidget.content.widgets.length > 0",
+                                       timeout=60_000)
+                page.wait_for_timeout(2000)
+                cells = _cells(page)
+                text = "\n".join(c["text"] for c in cells)
+                problems += [f"{folder}/{chapter.name}: {p}" for p in _problems(cells) + errors]
+                if "Exercise 1 (" not in text:
+                    problems.append(f"{folder}/{chapter.name}: no titled exercise")
+                # one kernel at a time: shut this one down before the next notebook
+                page.evaluate("""async () => { const r = await fetch('/api/sessions');
+                  for (const s of await r.json()) await fetch('/api/sessions/' + s.id, {method: 'DELETE'}); }""")
+            finally:
+                page.close()
+    assert not problems, "\n".join(problems)
