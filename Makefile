@@ -22,7 +22,7 @@ endif
 help:
 	@echo "make book   set up .venv and build the book (executes every chapter) -> _build/html/index.html"
 	@echo "make test   set up .venv and run the whole test suite"
-	@echo "make lab    set up .venv and open JupyterLab on the notebooks"
+	@echo "make lab    set up .venv and open JupyterLab on the notebooks (DIR=student: the student copies)"
 	@echo "make student  write student copies of the chapters (solutions removed) to student/"
 	@echo "make grade SUBMISSIONS=dir  table of the exercise checks of submitted notebooks (a folder per student)"
 	@echo "make env    only set up .venv"
@@ -57,8 +57,20 @@ SUBMISSIONS ?= submissions
 grade: $(STAMP)
 	$(BIN)/python -m dnalib.classroom grade $(SUBMISSIONS) --chapters notebooks
 
+# `make lab` opens the chapters (the instructors' copies, MyST rendered by jupyterlab-myst);
+# `make lab DIR=student` the student copies (written by `make student` when missing).
+# JupyterLab refuses to run as root without --allow-root; root is the default user of
+# many containers, so it is added there.
+DIR       ?= notebooks
+LAB_FLAGS ?=
+ifeq ($(shell id -u 2>/dev/null),0)
+LAB_ROOT  := --allow-root
+endif
+
 lab: $(STAMP)
-	$(BIN)/jupyter lab notebooks/
+	@if [ "$(DIR)" = "$(STUDENT_DIR)" ] && [ ! -d "$(DIR)" ]; then $(MAKE) --no-print-directory student; fi
+	@test -d "$(DIR)" || { echo "make lab: no folder $(DIR): DIR=notebooks (the chapters) or DIR=$(STUDENT_DIR) (the student copies)" >&2; exit 2; }
+	$(BIN)/jupyter lab $(LAB_ROOT) $(LAB_FLAGS) $(DIR)
 
 clean-book:
 	rm -rf _build

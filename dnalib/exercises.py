@@ -3,7 +3,8 @@
 In a chapter, an auto-checked exercise ends with a cell such as::
 
     answer = ...                      # the student writes this
-    exercises.check(answer, expected, name="canonical 4-mers", exercise="ex-02-canonical")
+    exercises.check(answer, lambda: expected_value(), name="canonical 4-mers",
+                    exercise="ex-02-canonical")
 
 :func:`check` compares the answer with the expected value (numbers within a
 tolerance, shapes, text, sets, sequences, arrays), shows a short message that
@@ -11,6 +12,13 @@ says what was right or what differs (as HTML in a notebook, plain text
 elsewhere) and returns ``True`` or ``False``. It never raises on a wrong
 answer: a student's notebook keeps running. ``...`` (an answer not written yet)
 gets a reminder instead of a verdict.
+
+The expected value is best given as a function of no arguments (a
+``lambda``): :func:`check` calls it with its printed output, its warnings and
+its log records captured, so that nothing the computation says (a warning such
+as "returning 10") reaches the student; only the verdict and the hint do. A
+computation that fails gives a message that says to run the chapter's cells
+above first, not a traceback.
 
 In a notebook the message is saved with the verdict in its output's metadata
 (under :data:`OUTPUT_KEY`: the exercise label and ``"passed"``, ``"failed"``
@@ -20,8 +28,12 @@ of submitted notebooks.
 
 from __future__ import annotations
 
+import contextlib
 import html
+import io
+import logging
 import math
+import warnings
 from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass
 from typing import Any
@@ -191,6 +203,30 @@ def status(answer: Any, correct: bool) -> str:
     return "passed" if correct else "failed"
 
 
+def _quietly(expected: Any) -> tuple[Any, str | None]:
+    """The value of *expected* (called when it is a function) with everything it prints, warns or
+    logs captured; and a message instead of the value when it fails."""
+    if not callable(expected):
+        return expected, None
+    sink = io.StringIO()
+    root = logging.getLogger()
+    handler = logging.StreamHandler(sink)
+    old_handlers, old_last_resort = root.handlers[:], logging.lastResort
+    root.handlers[:] = [handler]
+    logging.lastResort = handler  # type: ignore[assignment]
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(sink), \
+                contextlib.redirect_stderr(sink):
+            warnings.simplefilter("ignore")
+            return expected(), None
+    except Exception as exc:  # the chapter's earlier cells were not run, or a name was changed
+        return None, (f"The check could not compute the expected answer ({type(exc).__name__}): "
+                      "run the chapter's cells above this one first, then this cell again.")
+    finally:
+        root.handlers[:] = old_handlers
+        logging.lastResort = old_last_resort
+
+
 def check(answer: Any, expected: Any, *, name: str | None = None, hint: str | None = None,
           display: bool = True, exercise: str | None = None, **options: Any) -> bool:
     """Check an exercise answer and show friendly feedback.
@@ -200,11 +236,13 @@ def check(answer: Any, expected: Any, *, name: str | None = None, hint: str | No
     answer
         The student's answer (``...`` while not written yet).
     expected
-        The right value (see :func:`compare` for what can be compared).
+        The right value (see :func:`compare` for what can be compared), or a
+        function of no arguments that returns it: it is called with its output,
+        warnings and log records captured, so nothing but the verdict is shown.
     name : str, optional
         The exercise, shown in the message.
     hint : str, optional
-        Shown after a wrong answer.
+        Shown after a wrong answer (not while the answer is still ``...``).
     display : bool
         Show the message (HTML in a notebook, printed otherwise).
     exercise : str, optional
@@ -218,10 +256,13 @@ def check(answer: Any, expected: Any, *, name: str | None = None, hint: str | No
     bool
         Whether the answer is right. A wrong answer never raises.
     """
-    fb = compare(answer, expected, **options)
+    value, failure = _quietly(expected)
+    fb = Feedback(False, failure) if failure else compare(answer, value, **options)
     if display:
         label = f"{name}: " if name else ""
-        text = label + fb.message + (f" Hint: {hint}" if hint and not fb.correct else "")
+        # The hint follows a wrong answer, not an empty one (nothing to correct yet).
+        text = label + fb.message + (f" Hint: {hint}" if hint and not fb.correct and not failure
+                                     and not _untried(answer) else "")
         try:
             from IPython import get_ipython
             from IPython.display import HTML

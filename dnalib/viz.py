@@ -623,11 +623,15 @@ class Explorer:
         self.figure: Any = None
         self.coords: np.ndarray | None = None
         style = {"description_width": "initial"}
+        # Toggle buttons as wide as their labels, in a box as wide as they are: the default (a
+        # fixed-width box) wraps the three projection buttons onto two rows.
+        buttons = {**style, "button_width": "auto"}
         max_perp = max(2.0, min(50.0, (n - 1) / 3))
         self.controls = {
             "model": w.Dropdown(options=list(self.embeddings), description="model", style=style),
             "method": w.ToggleButtons(options=[("PCA", "pca"), ("t-SNE", "tsne"), ("UMAP", "umap")],
-                                      value=method, description="projection", style=style),
+                                      value=method, description="projection", style=buttons,
+                                      layout=w.Layout(width="auto")),
             "perplexity": w.FloatSlider(value=min(30.0, max_perp), min=2.0, max=max_perp, step=1.0,
                                         description="perplexity", continuous_update=False,
                                         style=style),
@@ -637,7 +641,7 @@ class Explorer:
             "min_dist": w.FloatSlider(value=0.1, min=0.0, max=0.99, step=0.05,
                                       description="min_dist", continuous_update=False, style=style),
             "dims": w.ToggleButtons(options=[("2D", 2), ("3D", 3)], value=2, description="view",
-                                    style=style),
+                                    style=buttons, layout=w.Layout(width="auto")),
             "rank": w.Dropdown(options=self.ranks, description="colour by", style=style),
             "highlight": w.Dropdown(options=["(none)"], description="highlight", style=style),
         }

@@ -257,6 +257,8 @@ SETUP: dict[str, Run | Skip] = {
     "make book": Skip("builds the whole book: covered by tests/test_book_build.py"),
     "make test": Skip("runs the whole test suite, which this test is part of"),
     "make lab": Skip("starts a JupyterLab server that runs until stopped"),
+    "make lab DIR=student": Skip("starts a JupyterLab server that runs until stopped: "
+                                 "tests/test_lab_in_browser.py runs `make lab DIR=...` in a browser"),
     "python3 -m venv .venv && source .venv/bin/activate":
         Skip(f"an environment for the lines below, which {NET}; the Makefile's set-up is "
              "the same install"),

@@ -81,3 +81,34 @@ def test_in_a_notebook_the_verdict_is_saved_in_the_output_metadata(monkeypatch):
     assert [m[OUTPUT_KEY] for m in shown] == [
         {"exercise": "ex-x", "status": "passed"}, {"exercise": "ex-y", "status": "not tried"},
         {"exercise": "ex-z", "status": "failed"}]
+
+
+def test_a_function_for_the_expected_value_is_run_with_its_output_and_warnings_captured(capsys):
+    """Chapter 1's check computed its value with a call that warns "returning 10": the warning
+    (and any print or log line) is captured; only the verdict reaches the student."""
+    import logging
+    import warnings
+
+    def expected():
+        print("the answer is 10")
+        warnings.warn("room for at most 10; returning 10", UserWarning, stacklevel=1)
+        logging.getLogger("dnalib").warning("returning 10")
+        return 10
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert check(..., expected, name="fragments", hint="divide by 10 kbp") is False
+        assert check(10, expected, name="fragments") is True
+        assert check(2, lambda: expected(), name="fragments", hint="think") is False
+    captured = capsys.readouterr()
+    assert "10" not in captured.out + captured.err, captured
+    assert not caught
+    assert "No answer yet" in captured.out and "Hint" not in captured.out.splitlines()[0]
+    assert "Not quite: 2 is too small. Hint: think" in captured.out
+
+
+def test_an_expected_value_that_cannot_be_computed_says_to_run_the_cells_above(capsys):
+    assert check(3, lambda: community.ids, name="x") is False  # noqa: F821 - not defined on purpose
+    out = capsys.readouterr().out
+    assert "could not compute the expected answer (NameError)" in out
+    assert "run the chapter's cells above" in out and "Traceback" not in out

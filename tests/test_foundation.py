@@ -94,7 +94,8 @@ def test_critical_pins():
     major = int(lock["jupyter-book"].split(".")[0])
     assert major == 1, "Jupyter Book 2 ignores _config.yml; the lock must hold jupyter-book 1.x"
     for needed in ("myst-nb", "sphinx-exercise", "sphinx-togglebutton", "sphinxcontrib-bibtex",
-                   "jupyterlab", "ipywidgets", "plotly", "umap-learn", "pytest", "ruff"):
+                   "jupyterlab", "jupyterlab-myst", "ipywidgets", "plotly", "umap-learn", "pytest",
+                   "ruff"):
         assert needed in lock, f"{needed} missing from requirements-lock.txt"
     pyproject = (ROOT / "pyproject.toml").read_text()
     assert "jupyter-book>=1.0.4.post1,<2" in pyproject
