@@ -191,3 +191,18 @@ def test_resume_refuses_another_precision(inputs, tmp_path, capsys, monkeypatch,
     err = capsys.readouterr().err
     assert "embedded in float32, this run would use bf16" in err and "--precision" in err
     assert main([*argv, "--precision", "fp32", "--resume"]) == 0
+
+
+def test_auto_bf16_on_cpus_follows_the_recorded_score_comparison():
+    """CPU_AUTO_BF16 may be True only while results/bf16_scores_cpu.json shows every shipped
+    transformer within the tolerance on both sets (the rule the default was adopted under)."""
+    from dnalib.records import repository_root
+
+    record = json.loads((repository_root() / "results" / "bf16_scores_cpu.json").read_text())
+    assert record["complete"] and record["settings"]["tolerance"] <= 0.005
+    entries = [m for s in record["sets"].values() for m in s["models"].values()]
+    assert {"validation", "kmcp15"} <= set(record["sets"])
+    assert {name.split("/")[1] for s in record["sets"].values() for name in s["models"]} == \
+        {"mlm", "simclr", "curriculum"}
+    within = all(abs(m["ari_difference"]) <= record["settings"]["tolerance"] for m in entries)
+    assert I.CPU_AUTO_BF16 == (within and record["all_within_tolerance"])
