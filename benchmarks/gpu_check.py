@@ -168,7 +168,8 @@ def main(argv: list[str] | None = None) -> dict:
          for k, v in DEFAULTS[args.profile].items()}
 
     from dnalib import records
-    from dnalib.contrastive import finetune_config, genome_groups
+    from dnalib.contrastive import finetune_config
+    from dnalib.pairs import genome_groups
     from dnalib.sequences import sample_fragments
     from dnalib.simulate import simulate_community
 

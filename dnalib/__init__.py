@@ -10,7 +10,10 @@ Modules (one idea each):
 - :mod:`dnalib.tokenizers`  the four tokenization schemes as Hugging Face fast tokenizers
 - :mod:`dnalib.models`     RoBERTa k-mer encoder configurations, pooling
 - :mod:`dnalib.pretrain`   masked-language-model pretraining (resumable, DDP)
+- :mod:`dnalib.losses`     the weighted SimCLR and MI-Mix losses (shared by both contrastive trainers)
+- :mod:`dnalib.pairs`      positive pairs: groups of contigs and the pair sampler (shared likewise)
 - :mod:`dnalib.contrastive` contrastive fine-tuning: weighted SimCLR, MI-Mix
+- :mod:`dnalib.spectrum_map` a learned linear map of the k-mer spectrum, trained like the encoder
 - :mod:`dnalib.artifacts`  named models shared between chapters, trained once and cached
 - :mod:`dnalib.embed`      embeddings of sequences of any length with a trained encoder
 - :mod:`dnalib.evaluate`   evaluation protocols: clustering (ARI/NMI), taxonomic classification by rank

@@ -352,7 +352,8 @@ def _recipe_contigs(rec: dict[str, Any], progress: bool = False) -> list[str]:
 
 
 def _train(rec: dict[str, Any], out: Path, start: Path | None, progress: bool) -> None:
-    from dnalib.contrastive import FinetuneConfig, finetune, genome_groups, species_groups
+    from dnalib.contrastive import FinetuneConfig, finetune
+    from dnalib.pairs import genome_groups, species_groups
     from dnalib.pretrain import PretrainConfig, pretrain
     from dnalib.simulate import training_genomes
 

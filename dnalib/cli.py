@@ -500,7 +500,8 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
 def _cmd_finetune(args: argparse.Namespace) -> int:
     import shlex
 
-    from dnalib.contrastive import contig_groups, finetune, finetune_config, species_groups
+    from dnalib.contrastive import finetune, finetune_config
+    from dnalib.pairs import contig_groups, species_groups
 
     overrides: dict = {}
     if args.curriculum:
@@ -569,7 +570,7 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
 def _cmd_spectrum_map(args: argparse.Namespace) -> int:
     import shlex
 
-    from dnalib.contrastive import species_groups
+    from dnalib.pairs import species_groups
     from dnalib.spectrum_map import SpectrumMapConfig, train_spectrum_map
 
     overrides = {name: value for name, value in (

@@ -48,7 +48,8 @@ def test_simclr_then_curriculum_equals_one_uninterrupted_curriculum_run(cache, t
     the result is the uninterrupted run's, weights, head and losses."""
     import torch
 
-    from dnalib.contrastive import FinetuneConfig, finetune, genome_groups
+    from dnalib.contrastive import FinetuneConfig, finetune
+    from dnalib.pairs import genome_groups
     from dnalib.simulate import training_genomes
 
     out = artifacts.get("curriculum", "smoke", progress=False)

@@ -179,8 +179,9 @@ def test_processes_take_the_gpu_branches_when_forced():
 
 def test_gpu_branches_of_finetune_and_pretrain_run_on_cpu(small, tmp_path, gpu_paths):
     """bf16 autocast ("auto"), fused AdamW and non-blocking copies, as on a GPU: a few steps each."""
-    from dnalib.contrastive import INFO_FILE, finetune, finetune_config, genome_groups
+    from dnalib.contrastive import INFO_FILE, finetune, finetune_config
     from dnalib.io import load_genome_set
+    from dnalib.pairs import genome_groups
     from dnalib.pretrain import INFO_FILE as PRETRAIN_INFO
     from dnalib.pretrain import pretrain, pretrain_config
 
