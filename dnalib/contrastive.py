@@ -585,33 +585,29 @@ class ContrastiveObjective(nn.Module):
         return mimix_loss(z1m, z2, perm.to(z1m.device), lam.to(z1m.device), self.temperature)
 
 
-def _load_init(init: Any, tokenizer: Any | None) -> tuple[Any, Any]:
-    """Encoder and tokenizer from a model directory, or an in-memory model and its tokenizer."""
-    from dnalib.models import load_encoder
-
-    if isinstance(init, (str, os.PathLike)):
-        encoder, tok = load_encoder(init)
-        return encoder, tokenizer or tok
-    if tokenizer is None:
-        raise DnalibError("pass the tokenizer together with an in-memory model")
-    return base_model(init), tokenizer
-
-
 def _load_start(init: Any, tokenizer: Any | None, *, checkpoint: bool = False
                 ) -> tuple[Any, Any, dict[str, torch.Tensor] | None]:
     """Encoder, tokenizer and projection-head weights (None: a new head) to start or resume from.
 
-    A checkpoint or a ``finetune`` output directory brings its head (a later
-    phase continues an earlier run's); an MLM directory or a model has none.
-    A *checkpoint* without its head is damaged (an error).
+    *init* is a model directory (its saved tokenizer unless *tokenizer* is
+    given) or an in-memory model (then *tokenizer* is required). A checkpoint
+    or a ``finetune`` output directory brings its head (a later phase
+    continues an earlier run's); an MLM directory or a model has none. A
+    *checkpoint* without its head is damaged (an error).
     """
     from safetensors.torch import load_file
 
-    encoder, tok = _load_init(init, tokenizer)
-    head = Path(init) / HEAD_FILE if isinstance(init, (str, os.PathLike)) else None
-    if checkpoint or (head is not None and head.exists()):
-        return encoder, tok, load_file(head)
-    return encoder, tok, None
+    from dnalib.models import load_encoder
+
+    if not isinstance(init, (str, os.PathLike)):
+        if tokenizer is None:
+            raise DnalibError("pass the tokenizer together with an in-memory model")
+        return base_model(init), tokenizer, None
+    encoder, tok = load_encoder(init)
+    head = Path(init) / HEAD_FILE
+    if checkpoint or head.exists():
+        return encoder, tokenizer or tok, load_file(head)
+    return encoder, tokenizer or tok, None
 
 
 def init_fingerprint(init: Any) -> str:
