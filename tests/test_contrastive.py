@@ -349,20 +349,6 @@ def test_tiny_optimisation_lowers_weighted_simclr() -> None:
 # --------------------------------------------------------------------------- training loop
 
 
-@pytest.fixture(scope="module")
-def small_set(tmp_path_factory):
-    from dnalib.pretrain import pretrain, pretrain_config
-    from dnalib.simulate import simulate_community
-
-    root = tmp_path_factory.mktemp("ft")
-    community = simulate_community(0, n_genera=3, species_per_genus=3, genome_length=20_000)
-    community.write(root / "community")
-    seqs = [c for g in community.train_ids for c in community.genomes[g]]
-    pretrain(seqs, root / "mlm", pretrain_config("smoke", max_steps=2, checkpoint_every=0,
-                                                 eval_every=0), progress=False)
-    return root, community
-
-
 def test_finetune_curriculum_saves_a_loadable_encoder_and_resumes(small_set, tmp_path, capsys):
     import json as _json
 

@@ -31,18 +31,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
-def small(tmp_path_factory):
-    """A 9-species community and a 2-step smoke MLM (2 layers) to fine-tune."""
-    from dnalib.pretrain import pretrain, pretrain_config
-    from dnalib.simulate import simulate_community
-
-    root = tmp_path_factory.mktemp("ddp")
-    community = simulate_community(0, n_genera=3, species_per_genus=3, genome_length=20_000)
-    community.write(root / "community")
-    seqs = [c for g in community.train_ids for c in community.genomes[g]]
-    pretrain(seqs, root / "mlm", pretrain_config("smoke", max_steps=2, checkpoint_every=0,
-                                                 eval_every=0), progress=False)
-    return root
+def small(small_set):
+    """The root of conftest's ``small_set``: a 9-species ``community/`` and a 2-step smoke ``mlm/``."""
+    return small_set[0]
 
 
 def _log(out: Path) -> list[dict]:
