@@ -295,11 +295,7 @@ def _cmd_artifacts_get(args: argparse.Namespace) -> int:
     from dnalib.profiles import current_profile
 
     profile = current_profile(args.profile)
-    ready = artifacts.is_cached(args.name, profile) or artifacts.shipped_matches(args.name, profile=profile)
-    if not ready and not args.train:
-        raise DnalibError(f"artifact {args.name!r} of the {profile} profile is neither cached nor shipped "
-                          "with dnalib: pass --train to train it (minutes, an hour for the hour profile)")
-    print(artifacts.get(args.name, profile, progress=not args.quiet))
+    print(artifacts.get(args.name, profile, progress=not args.quiet, train=args.train))
     return 0
 
 
