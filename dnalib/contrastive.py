@@ -37,6 +37,7 @@ from dnalib.losses import TEMPERATURE, mimix_loss, weighted_simclr_loss
 from dnalib.models import base_model, masked_mean
 from dnalib.pairs import SAMPLE_BY, PairSampler
 from dnalib.profiles import Settings
+from dnalib.training import FINETUNE_INFO_FILE
 
 # --------------------------------------------------------------------------- projection head
 
@@ -865,4 +866,5 @@ def split_views(views: Sequence[str], chunk: int) -> list[str]:
 
 
 HEAD_FILE = "head.safetensors"
-INFO_FILE = "dnalib_finetune.json"
+#: The info file a finished fine-tuning run writes last.
+INFO_FILE = FINETUNE_INFO_FILE

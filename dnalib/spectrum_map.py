@@ -40,6 +40,7 @@ from dnalib.errors import DnalibError
 from dnalib.losses import weighted_simclr_loss
 from dnalib.pairs import PairSampler
 from dnalib.profiles import Settings
+from dnalib.training import SPECTRUM_MAP_INFO_FILE
 
 __all__ = [
     "CONFIG_FILE",
@@ -60,7 +61,7 @@ WEIGHTS_FILE = "model.safetensors"
 #: How frequencies enter the map (see :class:`SpectrumMapConfig`).
 TRANSFORMS = ("log", "sqrt")
 #: The record :func:`train_spectrum_map` writes last (settings, data, command, ...).
-INFO_FILE = "dnalib_spectrum_map.json"
+INFO_FILE = SPECTRUM_MAP_INFO_FILE
 
 
 @dataclass

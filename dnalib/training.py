@@ -58,6 +58,14 @@ STATE_FILE = "training_state.pt"
 LOG_FILE = "log.jsonl"
 #: Where a run being finished writes its final files before they are moved into place.
 FINAL_TMP = ".final-tmp"
+#: The info file each trainer's :meth:`Run.finish` writes last (settings, data, command, final
+#: metrics): a directory without it holds an unfinished run. Defined here, once, for the
+#: trainers that write them and the loaders that look for them.
+PRETRAIN_INFO_FILE = "dnalib_pretrain.json"
+FINETUNE_INFO_FILE = "dnalib_finetune.json"
+SPECTRUM_MAP_INFO_FILE = "dnalib_spectrum_map.json"
+#: Info files of a finished encoder run (pretrain, finetune).
+RUN_INFO_FILES = (PRETRAIN_INFO_FILE, FINETUNE_INFO_FILE)
 
 # --------------------------------------------------------------------------- small helpers
 

@@ -161,3 +161,16 @@ def test_the_checker_finds_import_circles():
     # a name that is not a module (from dnalib import DnalibError) is no edge
     assert dnalib_imports("x", "from dnalib import DnalibError, errors\n", {"errors", "x"}) == {
         "dnalib", "errors"}
+
+
+def test_each_info_file_name_is_written_once():
+    """The file a finished run writes last is named in dnalib.training only; the rest import it."""
+    names = {"dnalib_pretrain.json", "dnalib_finetune.json", "dnalib_spectrum_map.json"}
+    found = []
+    for label, source in _sources():
+        if label == "dnalib/training.py" or label.startswith("notebooks/"):
+            continue
+        found += [f"{label}:{node.lineno}: {node.value!r}" for node in ast.walk(ast.parse(source))
+                  if isinstance(node, ast.Constant) and node.value in names]
+    assert not found, ("info-file names spelled out again (import them from dnalib.training):\n"
+                       + "\n".join(found))
