@@ -112,7 +112,7 @@ def step_counts(text: str) -> list[int]:
 
 def device_name(text: str) -> str:
     """argparse type: a torch device this machine has (cpu, cuda, cuda:N, mps)."""
-    from dnalib.embed import check_device
+    from dnalib.training import check_device
 
     try:
         check_device(text)

@@ -62,6 +62,7 @@ from dnalib.models import (
     unfinished_run,
 )
 from dnalib.spectrum_map import is_spectrum_map_dir
+from dnalib.training import check_device
 
 #: Poolings of the last hidden layer, ``mean`` (masked mean over the sequence's tokens,
 #: DNABERT-S) and ``cls`` (the first token, [CLS] / <cls>).
@@ -561,51 +562,6 @@ def inference_dtype(device: Any) -> Any:
 
     name = choose_precision("auto", "cuda", torch.cuda.get_device_capability(device))
     return torch.bfloat16 if name == "bf16" else torch.float16
-
-
-def check_device(device: str | None) -> Any:
-    """Parse a device name and check that this machine has it.
-
-    Parameters
-    ----------
-    device : str or None
-        ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``, ... (None: no choice made).
-
-    Returns
-    -------
-    torch.device or None
-
-    Raises
-    ------
-    ~dnalib.errors.DnalibError
-        For a name torch does not know, or a device this torch build or machine lacks.
-    """
-    if device is None:
-        return None
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, ValueError, TypeError):
-        raise DnalibError(
-            f"device {device!r} is not a device name: use cpu, cuda, cuda:N or mps"
-        ) from None
-    if dev.type == "cpu":
-        return dev
-    if dev.type == "cuda":
-        if torch.version.cuda is None and torch.version.hip is None:
-            raise DnalibError(f"device {device!r}: this torch build ({torch.__version__}) has no CUDA "
-                              "support: use --device cpu, or install a CUDA build of torch")
-        if not torch.cuda.is_available():
-            raise DnalibError(f"device {device!r}: no CUDA GPU is visible (check nvidia-smi and "
-                              "CUDA_VISIBLE_DEVICES), or use --device cpu")
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise DnalibError(f"device {device!r}: only {torch.cuda.device_count()} CUDA GPU(s) are "
-                              f"visible (cuda:0 to cuda:{torch.cuda.device_count() - 1})")
-        return dev
-    backend = torch.backends.mps if dev.type == "mps" else getattr(torch, dev.type, None)
-    if backend is None or not getattr(backend, "is_available", lambda: False)():
-        raise DnalibError(f"device {device!r} is not available on this machine: use --device cpu"
-                          + (" or cuda" if torch.cuda.is_available() else ""))
-    return dev
 
 
 def _model_dir(model: str | os.PathLike[str]) -> Path:
@@ -1244,7 +1200,7 @@ def load_embeddings(out: str | os.PathLike[str], *, mmap: bool = True) -> tuple[
 
 
 __all__ = ["BASELINES", "BASELINE_SETTINGS", "CPU_TOKENS_PER_PASS", "POOLINGS", "bases_per_token",
-           "check_device", "inference_dtype",
+           "inference_dtype",
            "context_tokens", "describe_embedder", "plan_chunks",
            "embed_file", "embed_sequences", "embed_with", "file_sha256", "load_embedder",
            "load_embeddings", "max_chunk_length", "min_bases", "model_fingerprint",

@@ -258,3 +258,15 @@ def test_every_profile_table_lives_in_profiles():
         if path.name != "profiles.py":
             src = path.read_text()
             assert not any(f"\n{t}" in src and f"{t}: dict" in src for t in tables), path
+
+
+def test_setup_processes_checks_the_device_like_the_command_line():
+    """One device check (training.check_device) for the CLI's --device, embedding and training:
+    a library call with an unknown or missing device is a one-line error, not torch's traceback."""
+    with pytest.raises(DnalibError, match="not a device name"):
+        T.setup_processes("tpu9")
+    if not torch.cuda.is_available():
+        with pytest.raises(DnalibError, match="--device cpu"):
+            T.setup_processes("cuda")
+    assert T.setup_processes("cpu").device == torch.device("cpu")
+    assert T.check_device(None) is None
