@@ -107,6 +107,7 @@ def main(argv: list[str] | None = None) -> None:
     from dnalib import evaluate, inference, kmers, simulate
     from dnalib import pretrain as P
     from dnalib.models import load_encoder
+    from dnalib.pairs import genome_groups, species_groups
 
     hf_logging.set_verbosity_error()
     base = C.finetune_config(args.profile)
@@ -147,11 +148,11 @@ def main(argv: list[str] | None = None) -> None:
     trained_on = training_community(n_genera)
     train = {g: trained_on.genomes[g] for g in trained_on.train_ids}
     train_seqs = [c for v in train.values() for c in v]
-    groups = C.genome_groups(train)
+    groups = genome_groups(train)
     if args.finetune_data != "synthetic":
         from dnalib.datasets import load_genomes_real
 
-        real = C.species_groups(load_genomes_real(progress=False).split("train"))
+        real = species_groups(load_genomes_real(progress=False).split("train"))
         groups = real if args.finetune_data == "real" else real + groups
     frags, table = community.fragments(n_per_genome=per_species)
     labels = table["species"].to_numpy()

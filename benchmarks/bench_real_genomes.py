@@ -175,9 +175,9 @@ def over_draws(record: dict[str, Any]) -> dict[str, Any]:
 def _embedders(args: argparse.Namespace, tmp: Path, trained: dict[str, Path]) -> dict[str, Any]:
     """name -> embedding function (spectrum maps trained here, one per seed)."""
     from dnalib import artifacts, kmers
-    from dnalib.contrastive import genome_groups, species_groups
     from dnalib.datasets import KMCP15_GENERA, load_genomes_real
     from dnalib.embed import embed_with
+    from dnalib.pairs import genome_groups, species_groups
     from dnalib.simulate import training_genomes
     from dnalib.spectrum_map import SpectrumMap, SpectrumMapConfig, train_spectrum_map
 

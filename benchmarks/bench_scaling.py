@@ -63,6 +63,8 @@ def prepare(work: Path, profile: str) -> tuple[Path, Path]:
 def run(processes: int, profile: str, data: Path, init: Path, out: Path, warmup: int,
         steps: int) -> dict[str, float]:
     """Steps/s per phase of one run with *processes* processes (warm-up steps not timed)."""
+    from dnalib.training import FINETUNE_INFO_FILE
+
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
            f"--nproc_per_node={processes}", "-m", "dnalib.cli", "finetune", "--profile", profile,
            "--init", str(init), "--data", str(data), "--out", str(out), "--no-progress",
@@ -74,7 +76,7 @@ def run(processes: int, profile: str, data: Path, init: Path, out: Path, warmup:
     result = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if result.returncode != 0:
         sys.exit(f"{processes} process(es) failed:\n{result.stderr[-3000:]}")
-    info = json.loads((out / "dnalib_finetune.json").read_text())
+    info = json.loads((out / FINETUNE_INFO_FILE).read_text())
     assert info["world_size"] == processes, info["world_size"]
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     rates = {}

@@ -43,10 +43,10 @@ from dnalib.tokenizers import encode_batch
 
 def heldout_pairs(groups, cfg, n_pairs: int, seed: int = 10_000) -> list[tuple[list[str], list[str]]]:
     """Fixed validation batches of *cfg*'s size: positive pairs of *groups*, drawn once."""
-    from dnalib import contrastive as C
+    from dnalib.pairs import PairSampler
 
-    sampler = C.PairSampler(groups, cfg.fragment_length, seed=seed, sample_by=cfg.sample_by,
-                            reverse_complement=cfg.reverse_complement)
+    sampler = PairSampler(groups, cfg.fragment_length, seed=seed, sample_by=cfg.sample_by,
+                          reverse_complement=cfg.reverse_complement)
     return [sampler.batch(i, cfg.batch_pairs) for i in range(max(1, n_pairs // cfg.batch_pairs))]
 
 
@@ -91,6 +91,7 @@ def main(argv: list[str] | None = None) -> None:
     from dnalib import evaluate, inference, simulate
     from dnalib import pretrain as P
     from dnalib.models import load_encoder
+    from dnalib.pairs import genome_groups
 
     hf_logging.set_verbosity_error()
     n_genera = args.training_genera or simulate.TRAINING_GENERA
@@ -106,7 +107,7 @@ def main(argv: list[str] | None = None) -> None:
             "other": trained_on.fragments(other, n_per_genome=per_species, seed=1)}
     base = C.finetune_config(args.profile, seed=args.seed, checkpoint_every=args.every,
                              keep_checkpoints=10**6)
-    batches = heldout_pairs(C.genome_groups({g: trained_on.genomes[g] for g in other}), base,
+    batches = heldout_pairs(genome_groups({g: trained_on.genomes[g] for g in other}), base,
                             args.heldout_pairs)
     commit, started = records.commit(), time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     command = (" ".join([Path(sys.executable).name, *sys.argv]) if argv is None
@@ -131,7 +132,7 @@ def main(argv: list[str] | None = None) -> None:
         P.pretrain([c for v in train.values() for c in v], mlm,
                    P.pretrain_config(args.profile, seed=args.seed, checkpoint_every=0, eval_every=0),
                    progress=False)
-        groups = C.genome_groups(train)
+        groups = genome_groups(train)
         runs = {"curriculum": base,
                 "SimCLR": dataclasses.replace(base, curriculum=("simclr",), phase_steps=(base.max_steps,))}
         for run, cfg in runs.items():

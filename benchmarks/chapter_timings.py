@@ -77,8 +77,9 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": seconds,
         "total_seconds": round(sum(seconds.values()), 1),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(record, indent=1) + "\n")
+    from dnalib import records
+
+    records.write(args.out, record)  # paths made portable (repository-relative, dataset names)
     for name, s in seconds.items():
         print(f"{name}: {s:.1f} s")
     print(f"total: {record['total_seconds']:.1f} s; wrote {args.out}")

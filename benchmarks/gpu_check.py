@@ -68,6 +68,7 @@ def pretrain_stage(seqs: list[str], out: Path, profile: str, steps: int, skip: i
                    device: torch.device, peak: float) -> dict:
     """Pretrain; throughput of the steps after *skip*."""
     from dnalib.pretrain import pretrain, pretrain_config
+    from dnalib.training import PRETRAIN_INFO_FILE
 
     cfg = pretrain_config(profile, max_steps=steps, checkpoint_every=0, eval_every=0,
                           warmup_steps=min(pretrain_config(profile).warmup_steps, steps // 4 or 1))
@@ -84,7 +85,7 @@ def pretrain_stage(seqs: list[str], out: Path, profile: str, steps: int, skip: i
             "steps_per_s": len(timed) / seconds, "tokens_per_s": len(timed) * tokens_per_step / seconds,
             "flops_per_s": flops / seconds, "mfu": flops / seconds / peak,
             "peak_memory_bytes": _peak_memory(device), "final_loss": res["history"][-1]["loss"],
-            "bf16": _info(out, "dnalib_pretrain.json")["bf16"]}
+            "bf16": _info(out, PRETRAIN_INFO_FILE)["bf16"]}
 
 
 def _info(out: Path, name: str) -> dict:
@@ -99,6 +100,7 @@ def contrastive_stage(groups: list[list[str]], init: Path, out: Path, profile: s
     from dnalib.contrastive import finetune, finetune_config
     from dnalib.models import load_encoder
     from dnalib.tokenizers import encode_batch
+    from dnalib.training import FINETUNE_INFO_FILE
 
     cfg = finetune_config(profile, phase_steps=(steps, steps), checkpoint_every=0,
                           warmup_steps=min(finetune_config(profile).warmup_steps, steps))
@@ -106,7 +108,7 @@ def contrastive_stage(groups: list[list[str]], init: Path, out: Path, profile: s
     t = time.perf_counter()
     res = finetune(groups, out, init, cfg, progress=False, device=str(device))
     wall = time.perf_counter() - t
-    info = _info(out, "dnalib_finetune.json")
+    info = _info(out, FINETUNE_INFO_FILE)
     chunk = info["chunk_length_used"]
     encoder, tok = load_encoder(out)
     tokens_per_chunk = encode_batch(tok, ["A" * chunk])[0].shape[1]
@@ -168,7 +170,8 @@ def main(argv: list[str] | None = None) -> dict:
          for k, v in DEFAULTS[args.profile].items()}
 
     from dnalib import records
-    from dnalib.contrastive import finetune_config, genome_groups
+    from dnalib.contrastive import finetune_config
+    from dnalib.pairs import genome_groups
     from dnalib.sequences import sample_fragments
     from dnalib.simulate import simulate_community
 

@@ -12,7 +12,7 @@ until all are done); chapter 8 reads it::
 
     python benchmarks/record_real_eval.py --profile cpu --out results/kmcp15_eval_cpu.json
 
-``label-free`` is chapter 8.4's model with the profile's full step count: a
+``label-free`` is chapter 9's label-free model (section 9.5) with the profile's full step count: a
 fresh 4-mer encoder trained on the 15 genomes' own contigs without labels
 (``dnalib finetune --label-free --init scratch``; the chapter trains fewer
 steps live), then scored like the others. With ``--update`` the models named
@@ -102,7 +102,7 @@ def run(args: argparse.Namespace, genomes: Path, record: dict, wanted: list[str]
             print(f"{name}: ARI {result['clustering']['ari']:.3f}", flush=True)
             record["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
             record["complete"] = all(m in record["models"] for m in wanted)
-            out.write_text(json.dumps(record, indent=2) + "\n")
+            records.write(out, record)  # paths made portable (repository-relative, dataset names)
 
 
 if __name__ == "__main__":

@@ -40,9 +40,9 @@ from pathlib import Path
 
 from dnalib import artifacts, records
 from dnalib.datasets import sha256_file
-from dnalib.models import RUN_INFO_FILES
 from dnalib.profiles import current_profile
 from dnalib.spectrum_map import INFO_FILE as MAP_INFO_FILE
+from dnalib.training import RUN_INFO_FILES
 
 #: Files of a trained artifact that ship (the rest, checkpoints, stays in the cache).
 SHIPPED = ("config.json", "model.safetensors", MAP_INFO_FILE, "log.jsonl", artifacts.RECIPE_FILE)

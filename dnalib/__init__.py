@@ -10,7 +10,10 @@ Modules (one idea each):
 - :mod:`dnalib.tokenizers`  the four tokenization schemes as Hugging Face fast tokenizers
 - :mod:`dnalib.models`     RoBERTa k-mer encoder configurations, pooling
 - :mod:`dnalib.pretrain`   masked-language-model pretraining (resumable, DDP)
+- :mod:`dnalib.losses`     the weighted SimCLR and MI-Mix losses (shared by both contrastive trainers)
+- :mod:`dnalib.pairs`      positive pairs: groups of contigs and the pair sampler (shared likewise)
 - :mod:`dnalib.contrastive` contrastive fine-tuning: weighted SimCLR, MI-Mix
+- :mod:`dnalib.spectrum_map` a learned linear map of the k-mer spectrum, trained like the encoder
 - :mod:`dnalib.artifacts`  named models shared between chapters, trained once and cached
 - :mod:`dnalib.embedders`  one class per kind of model (k-mer baseline, spectrum map, transformer)
 - :mod:`dnalib.inference`  how a transformer embeds: chunks, batches, pooling, bf16 or fp32

@@ -51,7 +51,7 @@ Two more recipes train on real genomes, the same for every profile:
     split and the validation species of other genera (122 genomes, 96
     species). kmcp15 stays unseen, species and genera; the validation
     species do not (score them with ``spectrum_map``). The map to use on
-    your own genomes (more species generalise better: chapter 8 measures
+    your own genomes (more species generalise better: chapter 9 measures
     it on kmcp15). Shipped in ``dnalib/weights/spectrum_map_refit``
     (``python benchmarks/ship_weights.py spectrum_map_refit`` rewrites it).
 
@@ -187,7 +187,8 @@ def is_cached(name: str, profile: str | None = None) -> bool:
     return True
 
 
-def get(name: str, profile: str | None = None, *, progress: bool = True, force: bool = False) -> Path:
+def get(name: str, profile: str | None = None, *, progress: bool = True, force: bool = False,
+        train: bool = True) -> Path:
     """The directory of artifact *name*, trained and cached first if needed.
 
     Parameters
@@ -200,6 +201,10 @@ def get(name: str, profile: str | None = None, *, progress: bool = True, force: 
         Show training progress bars.
     force : bool
         Train again even if cached or shipped (what it starts from is reused if cached).
+    train : bool
+        Train *name* when it is neither cached nor shipped; False refuses instead,
+        with one line that says how to train it (``dnalib artifacts get`` without
+        ``--train``).
 
     Returns
     -------
@@ -216,6 +221,10 @@ def get(name: str, profile: str | None = None, *, progress: bool = True, force: 
     rec = recipe(name, profile)
     if not force and shipped_matches(name, rec, profile):
         return _install(target, rec, lambda tmp: shutil.copytree(shipped_path(name, profile), tmp))
+    if not train:
+        raise DnalibError(f"artifact {name!r} of the {profile} profile is neither cached nor shipped "
+                          "with dnalib: pass --train (train=True) to train it (minutes, an hour for "
+                          "the hour profile)")
     start = get(rec["from"], profile, progress=progress) if rec["from"] else None
     if rec.get("continue") and not (start / "checkpoints").is_dir():
         # a shipped start holds no checkpoint to continue from: train it here
@@ -369,7 +378,8 @@ def _recipe_contigs(rec: dict[str, Any], progress: bool = False) -> list[str]:
 
 
 def _train(rec: dict[str, Any], out: Path, start: Path | None, progress: bool) -> None:
-    from dnalib.contrastive import FinetuneConfig, finetune, genome_groups, species_groups
+    from dnalib.contrastive import FinetuneConfig, finetune
+    from dnalib.pairs import genome_groups, species_groups
     from dnalib.pretrain import PretrainConfig, pretrain
     from dnalib.simulate import training_genomes
 

@@ -129,7 +129,7 @@ def per_phase(values: Sequence[int], phases: Sequence[str], option: str) -> tupl
 
 def device_name(text: str) -> str:
     """argparse type: a torch device this machine has (cpu, cuda, cuda:N, mps)."""
-    from dnalib.inference import check_device
+    from dnalib.training import check_device
 
     try:
         check_device(text)
@@ -360,11 +360,7 @@ def _cmd_artifacts_get(args: argparse.Namespace) -> int:
     from dnalib.profiles import current_profile
 
     profile = current_profile(args.profile)
-    ready = artifacts.is_cached(args.name, profile) or artifacts.shipped_matches(args.name, profile=profile)
-    if not ready and not args.train:
-        raise DnalibError(f"artifact {args.name!r} of the {profile} profile is neither cached nor shipped "
-                          "with dnalib: pass --train to train it (minutes, an hour for the hour profile)")
-    print(artifacts.get(args.name, profile, progress=not args.quiet))
+    print(artifacts.get(args.name, profile, progress=not args.quiet, train=args.train))
     return 0
 
 
@@ -659,7 +655,8 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
 def _cmd_finetune(args: argparse.Namespace) -> int:
     import shlex
 
-    from dnalib.contrastive import contig_groups, finetune, finetune_config, species_groups
+    from dnalib.contrastive import finetune, finetune_config
+    from dnalib.pairs import contig_groups, species_groups
 
     overrides: dict = {}
     if args.curriculum:
@@ -727,7 +724,7 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
 def _cmd_spectrum_map(args: argparse.Namespace) -> int:
     import shlex
 
-    from dnalib.contrastive import species_groups
+    from dnalib.pairs import species_groups
     from dnalib.spectrum_map import SpectrumMapConfig, train_spectrum_map
 
     overrides = {name: value for name, value in (

@@ -2,44 +2,19 @@
 
 Read top to bottom:
 
-1. :func:`weighted_simclr_loss` and :func:`mimix_loss`, the two losses of the
-   curriculum (C2LR), computed in log space.
-2. :class:`ProjectionHead`, the small MLP between the pooled encoder output and
+1. :class:`ProjectionHead`, the small MLP between the pooled encoder output and
    the losses (used for training only; embeddings are the pooled encoder
    output).
-3. :func:`encode`, the encoder pass run layer by layer so that hidden states
+2. :func:`encode`, the encoder pass run layer by layer so that hidden states
    can be mixed at any layer (MI-Mix), and :func:`draw_mix`, which draws the
    layer, the partners and the mixing weights of one step.
+3. :class:`FinetuneConfig` and :func:`finetune`, the training loop.
 
-Formulas (tau is the temperature, 0.05 in DNABERT-S; <a, b> is a dot product of
-L2-normalised projections, so a cosine similarity):
-
-Weighted SimCLR. A batch of N positive pairs gives 2N features
-f = cat(z1, z2). For anchor i with partner i+ in the other view,
-s_ij = <f_i, f_j> / tau, pos_i = exp(s_ii+), and the negatives are the other
-2N - 2 samples, n_ij = exp(s_ij). Hard negatives weigh more:
-w_ij = n_ij / mean_j(n_ij), Ng_i = sum_j w_ij n_ij, and::
-
-    loss = -mean_i log(pos_i / (pos_i + Ng_i))   (mean over all 2N anchors).
-
-Since Ng_i = sum_j n_ij^2 / mean_j n_ij, in log space
-log Ng_i = logsumexp_j(2 s_ij) - (logsumexp_j(s_ij) - log(2N - 2)), and
-loss_i = softplus(log Ng_i - s_ii+) = log(1 + Ng_i / pos_i), accurate also
-for tiny losses. The weights are not detached (as in the DNABERT-S / SCCL
-code), so gradients also flow through them.
-
-MI-Mix. Only view 1 is mixed: at a layer l drawn uniformly from
-{0 (embedding output), ..., L-1}, h_i <- lam_i h_i + (1 - lam_i) h_r(i) for a
-random permutation r, with lam_i ~ Beta(alpha, alpha), lam_i <- max(lam_i,
-1 - lam_i); the attention mask becomes mask_i * mask_r(i), and the forward
-pass continues from layer l. The N mixed features z1m are compared with the N
-view-2 features z2 only: s_ij = <z1m_i, z2_j> / tau, Ng_i is the weighted sum
-over j != i (as above, mean over the N - 1 negatives), and::
-
-    loss = -mean_i [lam_i log(pos_i / (pos_i + Ng_i))
-                    + (1 - lam_i) log(pos_r(i) / (pos_i + Ng_i))],
-
-with pos_i = exp(s_ii) and pos_r(i) = exp(s_i,r(i)).
+The two losses of the curriculum (C2LR) are
+:func:`dnalib.losses.weighted_simclr_loss` and :func:`dnalib.losses.mimix_loss`
+(their formulas are in :mod:`dnalib.losses`), and the positive pairs come from
+:class:`dnalib.pairs.PairSampler`; both are shared with
+:mod:`dnalib.spectrum_map`, the other trainer.
 """
 
 from __future__ import annotations
@@ -58,122 +33,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from dnalib.errors import DnalibError
+from dnalib.losses import TEMPERATURE, mimix_loss, weighted_simclr_loss
 from dnalib.models import base_model, masked_mean
+from dnalib.pairs import SAMPLE_BY, PairSampler
 from dnalib.profiles import Settings
-
-#: Temperature of both losses (DNABERT-S).
-TEMPERATURE = 0.05
-
-
-# --------------------------------------------------------------------------- losses
-
-
-def _check_pair(a: torch.Tensor, b: torch.Tensor, names: tuple[str, str]) -> int:
-    if a.dim() != 2 or a.shape != b.shape:
-        raise DnalibError(
-            f"{names[0]} and {names[1]} must be 2-D (batch, dim) of the same shape; got "
-            f"{tuple(a.shape)} and {tuple(b.shape)}"
-        )
-    n = a.shape[0]
-    if n < 2:
-        raise DnalibError(f"a contrastive loss needs a batch of at least 2 pairs; got {n}")
-    return n
-
-
-def _check_temperature(temperature: float) -> None:
-    if not temperature > 0:
-        raise DnalibError(f"temperature must be positive; got {temperature}")
-
-
-def _similarities(a: torch.Tensor, b: torch.Tensor, temperature: float) -> torch.Tensor:
-    """``a @ b.T / temperature`` in at least float32, also under bf16 autocast."""
-    a = a if a.dtype in (torch.float32, torch.float64) else a.float()
-    b = b if b.dtype in (torch.float32, torch.float64) else b.float()
-    with torch.autocast(a.device.type, enabled=False):
-        return a @ b.T / temperature
-
-
-def _log_weighted_negatives(s: torch.Tensor, negative: torch.Tensor) -> torch.Tensor:
-    """log Ng per row: logsumexp(2 s) - (logsumexp(s) - log(count)) over the negatives."""
-    masked = s.masked_fill(~negative, float("-inf"))
-    count = negative.sum(1).to(s.dtype)
-    return torch.logsumexp(2 * masked, dim=1) - (torch.logsumexp(masked, dim=1) - count.log())
-
-
-def weighted_simclr_loss(z1: torch.Tensor, z2: torch.Tensor, temperature: float = TEMPERATURE
-                         ) -> torch.Tensor:
-    """Weighted SimCLR loss of DNABERT-S (hard negatives weigh more).
-
-    Parameters
-    ----------
-    z1, z2 : torch.Tensor
-        ``(N, d)`` L2-normalised projections of the first and second views;
-        row *i* of both is a positive pair. N must be at least 2.
-    temperature : float
-        Softmax temperature tau.
-
-    Returns
-    -------
-    torch.Tensor
-        Scalar loss, the mean over all 2N anchors (see the module docstring).
-    """
-    n = _check_pair(z1, z2, ("z1", "z2"))
-    _check_temperature(temperature)
-    f = torch.cat([z1, z2])
-    s = _similarities(f, f, temperature)
-    idx = torch.arange(2 * n, device=f.device)
-    partner = (idx + n) % (2 * n)
-    s_pos = s[idx, partner]
-    negative = torch.ones(2 * n, 2 * n, dtype=torch.bool, device=f.device)
-    negative[idx, idx] = False
-    negative[idx, partner] = False
-    log_ng = _log_weighted_negatives(s, negative)
-    # -log(pos / (pos + Ng)) = log(1 + Ng / pos): softplus keeps small losses accurate.
-    return F.softplus(log_ng - s_pos).mean()
-
-
-def mimix_loss(z1_mixed: torch.Tensor, z2: torch.Tensor, perm: torch.Tensor, lam: torch.Tensor,
-               temperature: float = TEMPERATURE) -> torch.Tensor:
-    """MI-Mix loss: mixed first views against the second views.
-
-    Parameters
-    ----------
-    z1_mixed : torch.Tensor
-        ``(N, d)`` L2-normalised projections of the mixed first views
-        (sample *i* mixed with sample ``perm[i]``).
-    z2 : torch.Tensor
-        ``(N, d)`` L2-normalised projections of the (unmixed) second views.
-    perm : torch.Tensor
-        ``(N,)`` the mixing permutation r.
-    lam : torch.Tensor
-        ``(N,)`` mixing weights lambda_i (weight of sample *i* itself).
-    temperature : float
-        Softmax temperature tau.
-
-    Returns
-    -------
-    torch.Tensor
-        Scalar loss, the mean over the N mixed anchors (see the module docstring).
-    """
-    n = _check_pair(z1_mixed, z2, ("z1_mixed", "z2"))
-    _check_temperature(temperature)
-    if perm.shape != (n,) or lam.shape != (n,):
-        raise DnalibError(
-            f"perm and lam must have shape ({n},) like the batch; got {tuple(perm.shape)} and "
-            f"{tuple(lam.shape)}"
-        )
-    s = _similarities(z1_mixed, z2, temperature)
-    idx = torch.arange(n, device=s.device)
-    perm = perm.to(s.device).long()
-    lam = lam.to(s.device, s.dtype)
-    s_pos = s[idx, idx]
-    s_partner = s[idx, perm]
-    negative = ~torch.eye(n, dtype=torch.bool, device=s.device)
-    # log(pos / (pos + Ng)) = -softplus(log Ng - s_pos) and
-    # log(pos_r / (pos + Ng)) = (s_partner - s_pos) - softplus(log Ng - s_pos).
-    excess = F.softplus(_log_weighted_negatives(s, negative) - s_pos)
-    return (excess - (1 - lam) * (s_partner - s_pos)).mean()
-
+from dnalib.training import FINETUNE_INFO_FILE
 
 # --------------------------------------------------------------------------- projection head
 
@@ -404,24 +268,17 @@ def gather_rows(x: torch.Tensor) -> torch.Tensor:
 __all__ = [
     "ContrastiveObjective",
     "FinetuneConfig",
-    "PairSampler",
     "ProjectionHead",
-    "TEMPERATURE",
-    "contig_groups",
     "draw_mix",
     "encode",
     "finetune",
     "finetune_config",
     "finetune_optimizer",
     "gather_rows",
-    "genome_groups",
-    "species_groups",
     "init_fingerprint",
-    "mimix_loss",
     "scratch_encoder",
     "split_views",
     "view_chunk_length",
-    "weighted_simclr_loss",
 ]
 
 
@@ -588,7 +445,6 @@ class FinetuneConfig(Settings):
 
 
 PHASES = ("simclr", "mimix", "imix")
-SAMPLE_BY = ("group", "length")
 
 def finetune_config(profile: str | None = None, *, label_free: bool = False,
                     **overrides: Any) -> FinetuneConfig:
@@ -650,167 +506,6 @@ def scratch_encoder(profile: str | None = None, *, seed: int = 0) -> tuple[Any, 
     return model, tok
 
 
-def genome_groups(genomes: Any) -> list[list[str]]:
-    """One group of contigs per genome (positives: two fragments of the same genome).
-
-    Parameters
-    ----------
-    genomes
-        A mapping id -> contigs (or one sequence), or an object with a
-        ``genomes`` mapping (a genome set or a simulated community).
-
-    Returns
-    -------
-    list of list of str
-    """
-    mapping = getattr(genomes, "genomes", genomes)
-    return [[c] if isinstance(c, str) else list(c) for c in mapping.values()]
-
-
-def species_groups(genomes: Any, rank: str = "species") -> list[list[str]]:
-    """One group of contigs per label at *rank* (positives: two fragments of one species).
-
-    Two genomes of one species are then never each other's negatives (with
-    :func:`genome_groups` two strains of a species in one batch are pushed
-    apart).
-
-    Parameters
-    ----------
-    genomes
-        A genome set (:class:`dnalib.io.GenomeSet`) or a simulated community:
-        anything with ``genomes`` (id -> contigs) and ``labels(rank)``.
-    rank : str
-        The rank whose labels form the groups.
-
-    Genomes whose label is missing (empty or a placeholder such as
-    ``unknown``: :func:`dnalib.labels.missing_labels`, the rule of every
-    task) are left out, with one warning that counts them.
-
-    Returns
-    -------
-    list of list of str
-        Groups in order of first appearance.
-    """
-    import warnings
-
-    from dnalib.labels import missing_labels
-
-    groups: dict[str, list[str]] = {}
-    labels = list(genomes.labels(rank))
-    missing = missing_labels(labels)
-    for (gid, label), unknown in zip(zip(genomes.genomes, labels, strict=True), missing, strict=True):
-        if unknown:  # a missing label is no species: never the positives of one another
-            continue
-        contigs = genomes.genomes[gid]
-        groups.setdefault(label, []).extend([contigs] if isinstance(contigs, str) else contigs)
-    if missing.any():
-        warnings.warn(f"{int(missing.sum())} of {len(labels)} genome(s) have a missing {rank} label "
-                      "(empty or a placeholder such as 'unknown') and are left out of the "
-                      "contrastive groups", UserWarning, stacklevel=2)
-    return list(groups.values())
-
-
-def contig_groups(sequences: Sequence[str], min_length: int) -> list[list[str]]:
-    """Label-free groups: every contig long enough for two non-overlapping views.
-
-    Positives are then two fragments of the same contig, so the method runs on
-    an unlabelled assembly or long-read set (contigs of one genome in
-    different groups are unavoidable false negatives).
-
-    Parameters
-    ----------
-    sequences : sequence of str
-        Contigs or long reads.
-    min_length : int
-        Keep contigs of at least this length (twice the fragment length).
-
-    Returns
-    -------
-    list of list of str
-    """
-    groups = [[s] for s in sequences if len(s) >= min_length]
-    if len(groups) < 2:
-        raise DnalibError(
-            f"only {len(groups)} sequence(s) are at least {min_length} bp long; label-free training "
-            "needs at least two: use shorter fragments or longer contigs"
-        )
-    return groups
-
-
-class PairSampler:
-    """Positive pairs: two non-overlapping fragments of one group, groups drawn evenly.
-
-    Each step draws ``n`` distinct groups (with repetition only when there are
-    fewer groups than pairs), uniformly, so every genome (species) contributes
-    equally however long it is (or, with ``sample_by="length"``, in
-    proportion to their bases); then two non-overlapping fragments from the
-    group's contigs (from the same contig when one is long enough for both,
-    otherwise from two contigs). The batch of step *s* depends only on
-    ``(seed, s)``.
-
-    Parameters
-    ----------
-    groups : sequence of sequence of str
-        Contigs per group (see :func:`genome_groups`, :func:`contig_groups`).
-    length : int
-        Bases per view.
-    seed : int
-        Seed of the sampler.
-    reverse_complement : bool
-        Draw each view from either strand.
-    sample_by : str
-        ``"group"``: groups drawn evenly; ``"length"``: in proportion to their
-        usable bases (see :class:`FinetuneConfig`).
-    """
-
-    def __init__(self, groups: Sequence[Sequence[str]], length: int, *, seed: int = 0,
-                 reverse_complement: bool = True, sample_by: str = "group") -> None:
-        if sample_by not in SAMPLE_BY:
-            raise DnalibError(f"sample_by must be one of {SAMPLE_BY}; got {sample_by!r}")
-        if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or length < 1:
-            raise DnalibError(
-                f"length (bases per view) must be a positive integer; got {length!r} "
-                "(a chunk_length of 0 means no chunking: pass the fragment length instead)"
-            )
-        usable = []
-        for contigs in groups:
-            contigs = [c.upper() for c in contigs if len(c) >= length]
-            if sum(len(c) // length for c in contigs) >= 2:
-                usable.append(contigs)
-        if len(usable) < 2:
-            raise DnalibError(
-                f"fewer than two groups hold two non-overlapping {length} bp fragments: "
-                "use shorter fragments or longer sequences"
-            )
-        self.groups = usable
-        self.sample_by = sample_by
-        sizes = np.array([sum(len(c) for c in g) for g in usable], dtype=np.float64)
-        self._p = sizes / sizes.sum() if sample_by == "length" else None
-        self.length = length
-        self.seed = seed
-        self.reverse_complement = reverse_complement
-
-    def _pair(self, contigs: list[str], rng: np.random.Generator) -> tuple[str, str]:
-        from dnalib.sequences import reverse_complement, sample_fragments
-
-        a, b = sample_fragments(contigs, self.length, 2, seed=rng)
-        if self.reverse_complement:
-            a = reverse_complement(a) if rng.random() < 0.5 else a
-            b = reverse_complement(b) if rng.random() < 0.5 else b
-        return a, b
-
-    def batch(self, step: int, n: int, *, return_groups: bool = False) -> tuple:
-        """Views 1 and 2 of the *n* pairs of step *step*.
-
-        With *return_groups* also the index of each pair's group in the
-        sampler's ``groups`` (the usable groups, in input order).
-        """
-        rng = np.random.default_rng([self.seed, 5, step])
-        replace = n > len(self.groups)
-        chosen = rng.choice(len(self.groups), size=n, replace=replace, p=self._p)
-        pairs = [self._pair(self.groups[g], rng) for g in chosen]
-        views = [p[0] for p in pairs], [p[1] for p in pairs]
-        return (*views, [int(g) for g in chosen]) if return_groups else views
 
 
 class ContrastiveObjective(nn.Module):
@@ -891,33 +586,29 @@ class ContrastiveObjective(nn.Module):
         return mimix_loss(z1m, z2, perm.to(z1m.device), lam.to(z1m.device), self.temperature)
 
 
-def _load_init(init: Any, tokenizer: Any | None) -> tuple[Any, Any]:
-    """Encoder and tokenizer from a model directory, or an in-memory model and its tokenizer."""
-    from dnalib.models import load_encoder
-
-    if isinstance(init, (str, os.PathLike)):
-        encoder, tok = load_encoder(init)
-        return encoder, tokenizer or tok
-    if tokenizer is None:
-        raise DnalibError("pass the tokenizer together with an in-memory model")
-    return base_model(init), tokenizer
-
-
 def _load_start(init: Any, tokenizer: Any | None, *, checkpoint: bool = False
                 ) -> tuple[Any, Any, dict[str, torch.Tensor] | None]:
     """Encoder, tokenizer and projection-head weights (None: a new head) to start or resume from.
 
-    A checkpoint or a ``finetune`` output directory brings its head (a later
-    phase continues an earlier run's); an MLM directory or a model has none.
-    A *checkpoint* without its head is damaged (an error).
+    *init* is a model directory (its saved tokenizer unless *tokenizer* is
+    given) or an in-memory model (then *tokenizer* is required). A checkpoint
+    or a ``finetune`` output directory brings its head (a later phase
+    continues an earlier run's); an MLM directory or a model has none. A
+    *checkpoint* without its head is damaged (an error).
     """
     from safetensors.torch import load_file
 
-    encoder, tok = _load_init(init, tokenizer)
-    head = Path(init) / HEAD_FILE if isinstance(init, (str, os.PathLike)) else None
-    if checkpoint or (head is not None and head.exists()):
-        return encoder, tok, load_file(head)
-    return encoder, tok, None
+    from dnalib.models import load_encoder
+
+    if not isinstance(init, (str, os.PathLike)):
+        if tokenizer is None:
+            raise DnalibError("pass the tokenizer together with an in-memory model")
+        return base_model(init), tokenizer, None
+    encoder, tok = load_encoder(init)
+    head = Path(init) / HEAD_FILE
+    if checkpoint or head.exists():
+        return encoder, tokenizer or tok, load_file(head)
+    return encoder, tokenizer or tok, None
 
 
 def init_fingerprint(init: Any) -> str:
@@ -1032,7 +723,7 @@ def finetune(
     ----------
     groups : sequence of sequence of str
         Contigs per group; positives are two fragments of one group
-        (:func:`genome_groups` with labels, :func:`contig_groups` without).
+        (:func:`dnalib.pairs.genome_groups` with labels, :func:`dnalib.pairs.contig_groups` without).
     out_dir : str or path-like
         Output directory: the encoder (``AutoModel.from_pretrained(out_dir)``),
         its tokenizer, ``head.safetensors``, ``log.jsonl``,
@@ -1175,4 +866,5 @@ def split_views(views: Sequence[str], chunk: int) -> list[str]:
 
 
 HEAD_FILE = "head.safetensors"
-INFO_FILE = "dnalib_finetune.json"
+#: The info file a finished fine-tuning run writes last.
+INFO_FILE = FINETUNE_INFO_FILE

@@ -287,8 +287,9 @@ class Transformer(Embedder):
 
     def __init__(self, name: str, **options: Any) -> None:
         from dnalib.hub import lookup
-        from dnalib.inference import POOLINGS, check_device, choose_inference_precision
+        from dnalib.inference import POOLINGS, choose_inference_precision
         from dnalib.models import is_hub_id, resolve_model
+        from dnalib.training import check_device
 
         super().__init__(name, **options)
         if not is_hub_id(self.name):

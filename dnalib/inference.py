@@ -554,51 +554,6 @@ def inference_dtype(device: Any) -> Any:
     return torch.bfloat16 if name == "bf16" else torch.float16
 
 
-def check_device(device: str | None) -> Any:
-    """Parse a device name and check that this machine has it.
-
-    Parameters
-    ----------
-    device : str or None
-        ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``, ... (None: no choice made).
-
-    Returns
-    -------
-    torch.device or None
-
-    Raises
-    ------
-    ~dnalib.errors.DnalibError
-        For a name torch does not know, or a device this torch build or machine lacks.
-    """
-    if device is None:
-        return None
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, ValueError, TypeError):
-        raise DnalibError(
-            f"device {device!r} is not a device name: use cpu, cuda, cuda:N or mps"
-        ) from None
-    if dev.type == "cpu":
-        return dev
-    if dev.type == "cuda":
-        if torch.version.cuda is None and torch.version.hip is None:
-            raise DnalibError(f"device {device!r}: this torch build ({torch.__version__}) has no CUDA "
-                              "support: use --device cpu, or install a CUDA build of torch")
-        if not torch.cuda.is_available():
-            raise DnalibError(f"device {device!r}: no CUDA GPU is visible (check nvidia-smi and "
-                              "CUDA_VISIBLE_DEVICES), or use --device cpu")
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise DnalibError(f"device {device!r}: only {torch.cuda.device_count()} CUDA GPU(s) are "
-                              f"visible (cuda:0 to cuda:{torch.cuda.device_count() - 1})")
-        return dev
-    backend = torch.backends.mps if dev.type == "mps" else getattr(torch, dev.type, None)
-    if backend is None or not getattr(backend, "is_available", lambda: False)():
-        raise DnalibError(f"device {device!r} is not available on this machine: use --device cpu"
-                          + (" or cuda" if torch.cuda.is_available() else ""))
-    return dev
-
-
 
 
 #: What ``precision`` may be for inference (``--precision``).
@@ -673,6 +628,6 @@ def choose_inference_precision(setting: str, device: Any) -> str:
 
 
 __all__ = ["CPU_AUTO_BF16", "CPU_TOKENS_PER_PASS", "DEFAULT_PRECISION", "INFERENCE_PRECISIONS", "POOLINGS",
-           "bases_per_token", "check_device", "choose_inference_precision", "context_tokens",
+           "bases_per_token", "choose_inference_precision", "context_tokens",
            "cpu_bf16_units", "embed_sequences", "first_token", "inference_dtype", "max_chunk_length",
            "plan_chunks", "token_budget"]

@@ -410,7 +410,7 @@ def profile_memory(profile: str = "gpu", precision: str = "fp16") -> list[StageM
 
     Chapter 4 pretrains (and, in an exercise, with rotary positions: an ESM
     encoder); chapters 5 and 6 train the two phases of the labelled
-    curriculum (chapter 7 embeds with the results); chapter 8 trains the
+    curriculum (chapter 7 embeds with the results); chapter 9 trains the
     label-free curriculum from the scratch encoder and embeds.
     """
     from dnalib import contrastive as C

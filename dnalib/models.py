@@ -34,6 +34,7 @@ import torch
 
 from dnalib.errors import DnalibError
 from dnalib.profiles import MODEL_SIZES, current_profile
+from dnalib.training import RUN_INFO_FILES
 
 POSITIONS = ("absolute", "rotary")
 
@@ -383,10 +384,6 @@ def train_flops_per_step(config: Any, batch: int, tokens: int, masked: int) -> f
     d = config.hidden_size
     head = 2 * masked * (d * d + d * config.vocab_size)
     return 3 * (encoder_flops(config, batch, tokens) + head)
-
-
-#: Info files a finished dnalib training run writes last (pretrain, finetune).
-RUN_INFO_FILES = ("dnalib_pretrain.json", "dnalib_finetune.json")
 
 
 #: Weight files of a saved encoder, in the order Hugging Face looks for them.

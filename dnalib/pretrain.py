@@ -55,6 +55,7 @@ from dnalib.tokenizers import encode_batch
 from dnalib.training import (  # noqa: F401  (re-exported: the run directory's names)
     CHECKPOINT_DIR,
     LOG_FILE,
+    PRETRAIN_INFO_FILE,
     STATE_FILE,
     Run,
     changed_keys,
@@ -64,7 +65,8 @@ from dnalib.training import (  # noqa: F401  (re-exported: the run directory's n
     setup_processes,
 )
 
-INFO_FILE = "dnalib_pretrain.json"
+#: The info file a finished pretraining run writes last.
+INFO_FILE = PRETRAIN_INFO_FILE
 
 
 # --------------------------------------------------------------------------- configuration

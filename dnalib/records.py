@@ -16,7 +16,9 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import subprocess
+import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -68,8 +70,95 @@ def hardware() -> dict[str, Any]:
     return info
 
 
+#: A path inside a string: absolute, or starting with ./ or ../, at the start or after a space,
+#: ``=``, a quote or an opening parenthesis (``--out /x``, ``--out=/x``, ``DNALIB_CACHE=/tmp/c``).
+_PATH_RE = re.compile(r"""(?:^|(?<=[\s='"(]))((?:/|\.\.?/)[^\s'"(),;]*)""")
+
+
+def portable_path(path: str, *, cwd: str | os.PathLike[str] | None = None) -> str:
+    """*path* as a reader of a record can rerun it, on any machine.
+
+    A path under the data mirror or the dataset cache becomes the registered
+    dataset's name (``/data/mirror/genomes-kmcp15`` -> ``kmcp15``, which
+    ``dnalib data get kmcp15`` finds), a path in the checkout becomes
+    relative to the repository root (``/home/me/dnalib/runs/ablation`` ->
+    ``runs/ablation``), a temporary one ``$TMPDIR/...`` and one in the home
+    folder ``~/...``; anything else is kept. A relative path is taken
+    relative to *cwd* (default: the working directory); one that leaves
+    none of those places is kept as written.
+
+    Parameters
+    ----------
+    path : str
+    cwd : str or path-like, optional
+
+    Returns
+    -------
+    str
+    """
+    from dnalib import datasets
+
+    given = Path(path).expanduser()
+    full = Path(os.path.abspath(Path(cwd or os.getcwd()) / given))
+    real = full.resolve()
+
+    def under(base: Path) -> str | None:
+        for b in {Path(os.path.abspath(base)), Path(base).resolve()}:
+            for f in (full, real):
+                if f == b or b in f.parents:
+                    return f.relative_to(b).as_posix()
+        return None
+
+    mirrors = [Path(m) for m in (os.environ.get(datasets.MIRROR_ENV),) if m]
+    mirrors += [repository_root().parent / "shared" / "data", datasets.cache_root()]
+    for info in datasets.list_datasets():
+        for base in mirrors:
+            rest = under(base / info.directory)
+            if rest is not None:
+                return info.name if rest == "." else f"{info.name}/{rest}"
+    for base, shown in ((repository_root(), None), (Path(tempfile.gettempdir()), "$TMPDIR"),
+                        (Path.home(), "~")):
+        rest = under(base)
+        if rest is not None:
+            if shown is None:
+                return rest
+            return shown if rest == "." else f"{shown}/{rest}"
+    return path
+
+
+def portable(value: Any, *, cwd: str | os.PathLike[str] | None = None) -> Any:
+    """*value* (a record, or any JSON value) with every path in its strings made portable.
+
+    Paths are found in any string, commands and notes included
+    (``--out /x``, ``--trained=/x``, ``DNALIB_CACHE=/tmp/c``), and rewritten
+    by :func:`portable_path`; :func:`write` applies this to every record.
+
+    Parameters
+    ----------
+    value
+        A mapping, sequence, string or anything else (kept).
+    cwd : str or path-like, optional
+        What relative paths are relative to (default: the working directory).
+
+    Returns
+    -------
+    The same structure with portable paths.
+    """
+    if isinstance(value, str):
+        return _PATH_RE.sub(lambda m: portable_path(m.group(1), cwd=cwd), value)
+    if isinstance(value, Mapping):
+        return {k: portable(v, cwd=cwd) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [portable(v, cwd=cwd) for v in value]
+    return value
+
+
 def write(path: str | os.PathLike[str], record: Mapping[str, Any]) -> Path:
     """Write *record* as indented JSON, atomically (a reader never sees half a record).
+
+    Paths in the record (its command, settings, notes) are written as a
+    reader can rerun them (:func:`portable`): relative to the repository,
+    registered dataset names, no machine's absolute paths.
 
     Parameters
     ----------
@@ -82,7 +171,8 @@ def write(path: str | os.PathLike[str], record: Mapping[str, Any]) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomically(path, json.dumps(record, indent=2, default=_json_default) + "\n")
+    text = json.dumps(record, indent=2, default=_json_default)
+    write_text_atomically(path, json.dumps(portable(json.loads(text)), indent=2) + "\n")
     return path
 
 

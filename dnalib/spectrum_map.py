@@ -3,7 +3,7 @@
 The question this module answers for the book: is what contrastive training
 adds on real genomes a property of the transformer, or of the training
 signal? :class:`SpectrumMap` is the same contrastive recipe (weighted SimCLR
-on positive pairs of fragments of one species, :class:`~dnalib.contrastive.PairSampler`)
+on positive pairs of fragments of one species, :class:`~dnalib.pairs.PairSampler`)
 applied to the one representation the book already trusts, the canonical
 k-mer spectrum, through a single linear layer:
 
@@ -37,7 +37,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from dnalib.errors import DnalibError
+from dnalib.losses import weighted_simclr_loss
+from dnalib.pairs import PairSampler
 from dnalib.profiles import Settings
+from dnalib.training import SPECTRUM_MAP_INFO_FILE
 
 __all__ = [
     "CONFIG_FILE",
@@ -58,7 +61,7 @@ WEIGHTS_FILE = "model.safetensors"
 #: How frequencies enter the map (see :class:`SpectrumMapConfig`).
 TRANSFORMS = ("log", "sqrt")
 #: The record :func:`train_spectrum_map` writes last (settings, data, command, ...).
-INFO_FILE = "dnalib_spectrum_map.json"
+INFO_FILE = SPECTRUM_MAP_INFO_FILE
 
 
 @dataclass
@@ -256,9 +259,9 @@ def train_spectrum_map(groups: Any, out_dir: str | os.PathLike[str],
     """Train a :class:`SpectrumMap` with the weighted SimCLR loss on positive pairs of *groups*.
 
     Each step draws ``batch_pairs`` groups and two non-overlapping fragments
-    of each (:class:`~dnalib.contrastive.PairSampler`); the other pairs of the
+    of each (:class:`~dnalib.pairs.PairSampler`); the other pairs of the
     batch are the negatives. Give one group per *species* (all its genomes'
-    contigs, e.g. :func:`dnalib.contrastive.species_groups`) so that two
+    contigs, e.g. :func:`dnalib.pairs.species_groups`) so that two
     strains of one species are never negatives of each other.
 
     Parameters
@@ -281,7 +284,6 @@ def train_spectrum_map(groups: Any, out_dir: str | os.PathLike[str],
     dict
         ``history`` (one record per step), ``out_dir``, ``seconds``.
     """
-    from dnalib.contrastive import PairSampler, weighted_simclr_loss
     from dnalib.training import Run, groups_fingerprint, setup_processes
 
     cfg = cfg or SpectrumMapConfig()

@@ -59,6 +59,14 @@ STATE_FILE = "training_state.pt"
 LOG_FILE = "log.jsonl"
 #: Where a run being finished writes its final files before they are moved into place.
 FINAL_TMP = ".final-tmp"
+#: The info file each trainer's :meth:`Run.finish` writes last (settings, data, command, final
+#: metrics): a directory without it holds an unfinished run. Defined here, once, for the
+#: trainers that write them and the loaders that look for them.
+PRETRAIN_INFO_FILE = "dnalib_pretrain.json"
+FINETUNE_INFO_FILE = "dnalib_finetune.json"
+SPECTRUM_MAP_INFO_FILE = "dnalib_spectrum_map.json"
+#: Info files of a finished encoder run (pretrain, finetune).
+RUN_INFO_FILES = (PRETRAIN_INFO_FILE, FINETUNE_INFO_FILE)
 
 # --------------------------------------------------------------------------- small helpers
 
@@ -373,6 +381,51 @@ class Precision:
         self.scaler.update()
 
 
+def check_device(device: str | None) -> Any:
+    """Parse a device name and check that this machine has it.
+
+    Parameters
+    ----------
+    device : str or None
+        ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``, ... (None: no choice made).
+
+    Returns
+    -------
+    torch.device or None
+
+    Raises
+    ------
+    ~dnalib.errors.DnalibError
+        For a name torch does not know, or a device this torch build or machine lacks.
+    """
+    if device is None:
+        return None
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError, TypeError):
+        raise DnalibError(
+            f"device {device!r} is not a device name: use cpu, cuda, cuda:N or mps"
+        ) from None
+    if dev.type == "cpu":
+        return dev
+    if dev.type == "cuda":
+        if torch.version.cuda is None and torch.version.hip is None:
+            raise DnalibError(f"device {device!r}: this torch build ({torch.__version__}) has no CUDA "
+                              "support: use --device cpu, or install a CUDA build of torch")
+        if not torch.cuda.is_available():
+            raise DnalibError(f"device {device!r}: no CUDA GPU is visible (check nvidia-smi and "
+                              "CUDA_VISIBLE_DEVICES), or use --device cpu")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise DnalibError(f"device {device!r}: only {torch.cuda.device_count()} CUDA GPU(s) are "
+                              f"visible (cuda:0 to cuda:{torch.cuda.device_count() - 1})")
+        return dev
+    backend = torch.backends.mps if dev.type == "mps" else getattr(torch, dev.type, None)
+    if backend is None or not getattr(backend, "is_available", lambda: False)():
+        raise DnalibError(f"device {device!r} is not available on this machine: use --device cpu"
+                          + (" or cuda" if torch.cuda.is_available() else ""))
+    return dev
+
+
 def setup_processes(device: str | None = None, *, force_gpu_paths: bool = False) -> Processes:
     """This process's rank, world size and device; joins the process group under torchrun.
 
@@ -381,7 +434,9 @@ def setup_processes(device: str | None = None, *, force_gpu_paths: bool = False)
     Parameters
     ----------
     device : str, optional
-        ``"cpu"``, ``"cuda"``, ... (default: CUDA if available).
+        ``"cpu"``, ``"cuda"``, ... (default: CUDA if available); checked with
+        :func:`check_device` (a name torch does not know, or a device this
+        machine lacks, is a one-line error).
     force_gpu_paths : bool
         Take the GPU branches on any device (see :class:`Processes`; tests).
 
@@ -389,6 +444,7 @@ def setup_processes(device: str | None = None, *, force_gpu_paths: bool = False)
     -------
     Processes
     """
+    checked = check_device(device)  # before any process group is joined
     rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
     if world > 1:
         import torch.distributed as dist
@@ -396,7 +452,7 @@ def setup_processes(device: str | None = None, *, force_gpu_paths: bool = False)
         if not dist.is_initialized():
             backend = "nccl" if torch.cuda.is_available() and device != "cpu" else "gloo"
             dist.init_process_group(backend)
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    dev = checked or torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if dev.type == "cuda" and world > 1:
         dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
         torch.cuda.set_device(dev)

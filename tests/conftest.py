@@ -62,3 +62,23 @@ def interrupt_embed_after_first_block(monkeypatch: pytest.MonkeyPatch):
         return real
 
     return install
+
+
+@pytest.fixture(scope="session")
+def small_set(tmp_path_factory: pytest.TempPathFactory):
+    """A 9-species community (``community/``) and a 2-step smoke MLM (``mlm/``, 2 layers) to fine-tune.
+
+    Trained once per test session and shared by the fine-tuning tests of
+    ``test_contrastive.py`` and ``test_contrastive_ddp.py``; they write only
+    into their own ``tmp_path``. Returns ``(root, community)``.
+    """
+    from dnalib.pretrain import pretrain, pretrain_config
+    from dnalib.simulate import simulate_community
+
+    root = tmp_path_factory.mktemp("small-set")
+    community = simulate_community(0, n_genera=3, species_per_genus=3, genome_length=20_000)
+    community.write(root / "community")
+    seqs = [c for g in community.train_ids for c in community.genomes[g]]
+    pretrain(seqs, root / "mlm", pretrain_config("smoke", max_steps=2, checkpoint_every=0,
+                                                 eval_every=0), progress=False)
+    return root, community

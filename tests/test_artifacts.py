@@ -48,7 +48,8 @@ def test_simclr_then_curriculum_equals_one_uninterrupted_curriculum_run(cache, t
     the result is the uninterrupted run's, weights, head and losses."""
     import torch
 
-    from dnalib.contrastive import FinetuneConfig, finetune, genome_groups
+    from dnalib.contrastive import FinetuneConfig, finetune
+    from dnalib.pairs import genome_groups
     from dnalib.simulate import training_genomes
 
     out = artifacts.get("curriculum", "smoke", progress=False)
@@ -182,6 +183,25 @@ def test_artifacts_command_prints_the_directory_or_says_how_to_get_it(cache, cap
     assert capsys.readouterr().out.strip() == str(artifacts.path("mlm", "smoke"))
     assert main(args) == 0  # cached now: no --train needed
     assert capsys.readouterr().out.strip() == str(artifacts.path("mlm", "smoke"))
+
+
+def test_artifacts_command_checks_the_shipped_weights_once(cache, capsys, monkeypatch):
+    """`dnalib artifacts get` of a shipped model hashes its files once, not before and again in get."""
+    from dnalib.cli import main
+
+    calls = []
+    real = artifacts.shipped_matches
+
+    def counted(*a, **kw):
+        calls.append(a)
+        return real(*a, **kw)
+
+    monkeypatch.setattr(artifacts, "shipped_matches", counted)
+    assert main(["artifacts", "get", "spectrum_map", "--quiet"]) == 0
+    assert capsys.readouterr().out.strip() == str(artifacts.path("spectrum_map"))
+    assert len(calls) == 1
+    with pytest.raises(DnalibError, match="neither cached nor shipped"):
+        artifacts.get("mlm", "smoke", train=False)
 
 
 def test_every_shipped_file_is_package_data():

@@ -126,7 +126,8 @@ def test_every_chapter_has_exercises_and_no_solution_leaks(chapter, student_dir)
 
 #: Chapters whose student copy is executed in the smoke profile. The others spend most of their
 #: time before the first exercise on work that does not shrink with the profile (chapter 2: random
-#: forests on 31k DAIRYdb fragments; 7: projections of the real genomes; 8: the kmcp15 evaluation),
+#: forests on 31k DAIRYdb fragments; 7: projections of the real genomes; 8: the kmcp15 evaluation;
+#: 9: the real-genome scores and the label-free training),
 #: minutes each on 2 cores; for them the test checks that the copy's code before its first exercise is
 #: the chapter's own code, which the strict book build (tests/test_book_build.py) executes.
 SMOKE_EXECUTED = ("01_dna_as_data", "03_tokenization", "04_mlm_pretraining",

@@ -1,4 +1,5 @@
-"""Tests of dnalib.contrastive: the two losses, the projection head, MI-Mix encoding."""
+"""Tests of dnalib.contrastive and the two modules below it (dnalib.losses, dnalib.pairs):
+the two losses, the pair sampler, the projection head, MI-Mix encoding."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from dnalib.contrastive import ProjectionHead, draw_mix, encode, mimix_loss, weighted_simclr_loss
+from dnalib.contrastive import ProjectionHead, draw_mix, encode
 from dnalib.errors import DnalibError
+from dnalib.losses import mimix_loss, weighted_simclr_loss
 from dnalib.models import base_model, content_mask, masked_mean, model_config, new_mlm_model
 from dnalib.tokenizers import fast_encode, make_tokenizer
 
@@ -347,20 +349,6 @@ def test_tiny_optimisation_lowers_weighted_simclr() -> None:
 # --------------------------------------------------------------------------- training loop
 
 
-@pytest.fixture(scope="module")
-def small_set(tmp_path_factory):
-    from dnalib.pretrain import pretrain, pretrain_config
-    from dnalib.simulate import simulate_community
-
-    root = tmp_path_factory.mktemp("ft")
-    community = simulate_community(0, n_genera=3, species_per_genus=3, genome_length=20_000)
-    community.write(root / "community")
-    seqs = [c for g in community.train_ids for c in community.genomes[g]]
-    pretrain(seqs, root / "mlm", pretrain_config("smoke", max_steps=2, checkpoint_every=0,
-                                                 eval_every=0), progress=False)
-    return root, community
-
-
 def test_finetune_curriculum_saves_a_loadable_encoder_and_resumes(small_set, tmp_path, capsys):
     import json as _json
 
@@ -550,12 +538,13 @@ def test_embedding_learning_rate_multiplier_is_checked_and_used(small_set, tmp_p
     from safetensors.torch import load_file
 
     from dnalib import contrastive as C
+    from dnalib.pairs import genome_groups
 
     with pytest.raises(DnalibError, match="must not be negative"):
         C.finetune_config("smoke", embedding_lr_mult=-1.0)
     assert C.finetune_config("cpu").embedding_lr_mult == 10.0
     root, community = small_set
-    groups = C.genome_groups({g: community.genomes[g] for g in community.train_ids})
+    groups = genome_groups({g: community.genomes[g] for g in community.train_ids})
     key = "embeddings.word_embeddings.weight"
     start = load_file(root / "mlm" / "model.safetensors")
     start = next(v for k, v in start.items() if k.endswith(key))
@@ -571,7 +560,7 @@ def test_embedding_learning_rate_multiplier_is_checked_and_used(small_set, tmp_p
 
 
 def test_sampling_by_length_draws_groups_in_proportion_to_their_bases():
-    from dnalib.contrastive import PairSampler
+    from dnalib.pairs import PairSampler
 
     rng = np.random.default_rng(1)
     groups = [["".join(rng.choice(list("ACGT"), n))] for n in (400, 400, 3200)]
@@ -603,9 +592,10 @@ def test_views_longer_than_the_model_reads_are_cut_into_the_longest_chunks_that_
 
 def test_label_free_views_from_an_mlm_are_read_in_chunks(small_set, tmp_path):
     """The README's 'no labels needed' line: 1 kbp label-free views from an MLM reading 200 bp."""
-    from dnalib.contrastive import INFO_FILE, contig_groups, finetune, finetune_config
+    from dnalib.contrastive import INFO_FILE, finetune, finetune_config
     from dnalib.inference import max_chunk_length
     from dnalib.models import load_encoder
+    from dnalib.pairs import contig_groups
 
     root, gs = small_set
     cfg = finetune_config("cpu", label_free=True, phase_steps=(2,), batch_pairs=4, checkpoint_every=0)
@@ -663,7 +653,8 @@ def test_chunked_views_average_chunk_encodings_and_mix_chunk_by_chunk(position: 
 def test_a_later_phase_continues_from_a_finetuned_directory_with_its_head(small_set, tmp_path):
     from safetensors.torch import load_file
 
-    from dnalib.contrastive import HEAD_FILE, finetune, finetune_config, genome_groups
+    from dnalib.contrastive import HEAD_FILE, finetune, finetune_config
+    from dnalib.pairs import genome_groups
 
     root, community = small_set
     groups = genome_groups({g: community.genomes[g] for g in community.train_ids})
@@ -684,7 +675,8 @@ def test_data_offset_lets_a_continuation_draw_the_pairs_a_single_run_would(small
     offset it replays phase 1's pairs."""
     import json as _json
 
-    from dnalib.contrastive import finetune, finetune_config, genome_groups
+    from dnalib.contrastive import finetune, finetune_config
+    from dnalib.pairs import genome_groups
 
     root, community = small_set
     groups = genome_groups({g: community.genomes[g] for g in community.train_ids})
@@ -750,7 +742,8 @@ def test_one_learning_rate_schedule_spans_the_phases():
 def test_stop_after_pauses_a_run_that_resume_completes(small_set, tmp_path):
     import json as _json
 
-    from dnalib.contrastive import finetune, finetune_config, genome_groups
+    from dnalib.contrastive import finetune, finetune_config
+    from dnalib.pairs import genome_groups
 
     root, community = small_set
     groups = genome_groups({g: community.genomes[g] for g in community.train_ids})
@@ -774,7 +767,8 @@ def test_simclr_alone_and_the_curriculum_share_their_first_phase(small_set, tmp_
     curriculum switches to MI-Mix (chapter 6 compares them seed by seed on that basis)."""
     from safetensors.torch import load_file
 
-    from dnalib.contrastive import finetune, finetune_config, genome_groups
+    from dnalib.contrastive import finetune, finetune_config
+    from dnalib.pairs import genome_groups
 
     root, community = small_set
     groups = genome_groups({g: community.genomes[g] for g in community.train_ids})

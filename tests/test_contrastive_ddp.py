@@ -31,18 +31,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
-def small(tmp_path_factory):
-    """A 9-species community and a 2-step smoke MLM (2 layers) to fine-tune."""
-    from dnalib.pretrain import pretrain, pretrain_config
-    from dnalib.simulate import simulate_community
-
-    root = tmp_path_factory.mktemp("ddp")
-    community = simulate_community(0, n_genera=3, species_per_genus=3, genome_length=20_000)
-    community.write(root / "community")
-    seqs = [c for g in community.train_ids for c in community.genomes[g]]
-    pretrain(seqs, root / "mlm", pretrain_config("smoke", max_steps=2, checkpoint_every=0,
-                                                 eval_every=0), progress=False)
-    return root
+def small(small_set):
+    """The root of conftest's ``small_set``: a 9-species ``community/`` and a 2-step smoke ``mlm/``."""
+    return small_set[0]
 
 
 def _log(out: Path) -> list[dict]:
@@ -179,8 +170,9 @@ def test_processes_take_the_gpu_branches_when_forced():
 
 def test_gpu_branches_of_finetune_and_pretrain_run_on_cpu(small, tmp_path, gpu_paths):
     """bf16 autocast ("auto"), fused AdamW and non-blocking copies, as on a GPU: a few steps each."""
-    from dnalib.contrastive import INFO_FILE, finetune, finetune_config, genome_groups
+    from dnalib.contrastive import INFO_FILE, finetune, finetune_config
     from dnalib.io import load_genome_set
+    from dnalib.pairs import genome_groups
     from dnalib.pretrain import INFO_FILE as PRETRAIN_INFO
     from dnalib.pretrain import pretrain, pretrain_config
 

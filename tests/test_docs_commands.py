@@ -1,7 +1,7 @@
-"""Every command the README and the set-up page show runs as shown.
+"""Every command the README, the benchmarks' README and the set-up page show runs as shown.
 
-The shell commands of the fenced code blocks of ``README.md`` and ``book/setup.md``
-are extracted and run in order, one temporary directory per page (so later
+The shell commands of the fenced code blocks of ``README.md``, ``benchmarks/README.md``
+and ``book/setup.md`` are extracted and run in order, one temporary directory per page (so later
 commands read what earlier ones wrote: simulate, pretrain, finetune, embed,
 evaluate), on the default ``cpu`` profile. Only step counts and data sizes are
 cut (``--steps``, ``--genome-length``, ``--per-genome``): fragment, view and
@@ -40,8 +40,8 @@ import pytest
 pytestmark = [pytest.mark.slow, pytest.mark.docs]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SHELL_PAGES = ("README.md", "book/setup.md")
-PYTHON_PAGES = ("README.md", "book/setup.md", "book/api.md")
+SHELL_PAGES = ("README.md", "book/setup.md", "benchmarks/README.md")
+PYTHON_PAGES = ("README.md", "book/setup.md", "benchmarks/README.md", "book/api.md")
 
 SHELL_LANGS = {"bash", "sh", "shell", "console", "shell-session", "zsh", "ipython3"}
 PYTHON_LANGS = {"python", "python3", "py", "pycon"}
@@ -152,40 +152,20 @@ README: dict[str, Run | Skip] = {
     "make test": Skip("runs the whole test suite, which this test is part of"),
     # ---- the command line
     ".venv/bin/dnalib simulate --seed 0 --out community/": Run(("--genome-length", "30000")),
-    ".venv/bin/dnalib simulate --seed 0 --genera 40 --out train40/":
-        Run(("--genome-length", "20000")),
-    ".venv/bin/dnalib data list": Run(),
     ".venv/bin/dnalib data get kmcp15": Run(note="from the local mirror ($DNALIB_DATA_MIRROR)"),
-    ".venv/bin/dnalib inspect community/": Run(),
     ".venv/bin/dnalib pretrain --data community/ --out mlm/": Run(STEPS),
-    ".venv/bin/dnalib pretrain --data community/ --out mlm/ --resume": Run(STEPS),
-    ".venv/bin/torchrun --nproc_per_node=2 -m dnalib.cli pretrain --data community/ --out mlm/":
-        Run(STEPS, {"mlm/": "mlm-ddp/"},
-            note="an alternative to the lines above, which already wrote mlm/"),
     ".venv/bin/dnalib finetune --init mlm/ --data community/ --out species/":
         Run(("--steps", "2,2", "--no-progress")),
     # The issue's line: label-free views (1 kbp on cpu) from a 200 bp MLM, run as written.
     ".venv/bin/dnalib finetune --init mlm/ --data contigs.fa --label-free --out sample/": Run(STEPS),
-    ".venv/bin/dnalib finetune --init scratch --label-free --data contigs.fa --out sample/":
-        Run(STEPS, {"sample/": "sample-scratch/"},
-            note="an alternative to the line above, which already wrote sample/"),
     ".venv/bin/dnalib embed --model sample/ --input contigs.fa --out emb": Run(("--no-progress",)),
     ".venv/bin/dnalib evaluate --model tnf --genomes ../shared/data/genomes-kmcp15 --out tnf.json":
         Run(("--per-genome", "12", "--no-progress")),
-    ".venv/bin/dnalib spectrum-map --data genomes_real --out map/":
-        Run(("--steps", "3", "--no-progress"), note="from the local mirror ($DNALIB_DATA_MIRROR)"),
-    ".venv/bin/dnalib evaluate --model map/ --genomes ../shared/data/genomes-kmcp15 --out map.json":
-        Run(("--per-genome", "12", "--no-progress")),
     ".venv/bin/dnalib artifacts get curriculum --profile hour":
         Run(note="copies the weights shipped in dnalib/weights/hour; nothing is trained"),
-    ".venv/bin/dnalib finetune --profile hour --init mlm/ --data genomes_real --split train --out real/":
-        Run(("--steps", "2,2", "--no-progress"), note="from the local mirror ($DNALIB_DATA_MIRROR)"),
-    ".venv/bin/dnalib models list": Run(),
-    ".venv/bin/dnalib evaluate --model zhihan1996/DNABERT-S --trust-remote-code --revision COMMIT "
-    "--genomes ../shared/data/genomes-kmcp15 --out dnabert-s.json":
-        Skip(f"{NET} (downloads the published model; tests/test_hf_models.py loads tiny models of "
-             "each family through the same code path offline)"),
-    # ---- benchmarks
+}
+
+BENCHMARKS: dict[str, Run | Skip] = {
     ".venv/bin/python benchmarks/bench_kmers.py":
         Skip("a speed benchmark (5 Mbp against pure Python), not a usage example"),
     ".venv/bin/python benchmarks/bench_tokenize.py":
@@ -200,7 +180,7 @@ README: dict[str, Run | Skip] = {
     "results/contrastive_trajectory_cpu.json":
         Skip("~25 min on 2 cores; its smoke run is tests/test_benchmarks.py's"),
     ".venv/bin/python benchmarks/bench_real_genomes.py --kmcp15-draws 5 --out results/real_genomes_cpu.json":
-        Skip("the chapter 8 record, ~40 min (paired comparisons over 50 halves x 5 KMeans seeds); "
+        Skip("the chapter 9 record, ~40 min (paired comparisons over 50 halves x 5 KMeans seeds); "
              "its parts are tests/test_real_genomes.py's"),
     ".venv/bin/python benchmarks/bench_contrastive.py --seeds 0 1 2 --methods SimCLR curriculum "
     "--save-models runs/ablation --out runs/ablation.json":
@@ -299,7 +279,8 @@ SETUP: dict[str, Run | Skip] = {
         Run(replace={"/path/to/mirror": "{mirror}"}, note="sets the mirror for any later line"),
 }
 
-TABLES: dict[str, dict[str, Run | Skip]] = {"README.md": README, "book/setup.md": SETUP}
+TABLES: dict[str, dict[str, Run | Skip]] = {"README.md": README, "book/setup.md": SETUP,
+                                             "benchmarks/README.md": BENCHMARKS}
 
 
 # -- running ---------------------------------------------------------------------------------
@@ -398,7 +379,7 @@ def _cases() -> list:
         words = command.split()
         short = " ".join(w for w in words[:6] if not w.startswith(".venv/bin/"))
         cases.append(pytest.param(page, command, how, marks=marks,
-                                  id=f"{Path(page).stem}-{i:02d}-{short}"))
+                                  id=f"{page.removesuffix('.md').replace('/', '-')}-{i:02d}-{short}"))
     return cases
 
 

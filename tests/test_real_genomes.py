@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 
 from dnalib import datasets, io
-from dnalib.contrastive import species_groups
 from dnalib.errors import DnalibError
 from dnalib.evaluate import clustering_scores, paired_clustering_difference
+from dnalib.pairs import species_groups
 from dnalib.spectrum_map import (
     SpectrumMap,
     SpectrumMapConfig,

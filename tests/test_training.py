@@ -345,3 +345,15 @@ def test_a_fault_in_the_middle_of_publishing_leaves_nothing_a_loader_accepts(tmp
     (out / "w.pt").write_bytes(b"changed")
     with pytest.raises(DnalibError, match=r"w.pt does not match SHA256SUMS"):
         rundir.verify_sums(out)  # ...and a changed file is caught
+
+
+def test_setup_processes_checks_the_device_like_the_command_line():
+    """One device check (training.check_device) for the CLI's --device, embedding and training:
+    a library call with an unknown or missing device is a one-line error, not torch's traceback."""
+    with pytest.raises(DnalibError, match="not a device name"):
+        T.setup_processes("tpu9")
+    if not torch.cuda.is_available():
+        with pytest.raises(DnalibError, match="--device cpu"):
+            T.setup_processes("cuda")
+    assert T.setup_processes("cpu").device == torch.device("cpu")
+    assert T.check_device(None) is None

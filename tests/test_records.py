@@ -1,0 +1,56 @@
+"""Records name what a reader can rerun: repository-relative paths and registered dataset names."""
+
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+from pathlib import Path
+
+from dnalib import records
+
+ROOT = Path(__file__).resolve().parent.parent
+#: An absolute path of a machine, or the data mirror's location, anywhere in a string.
+MACHINE_PATH = re.compile(r"""(?:^|[\s='"(])(/(?:work|tmp|home|Users|root|var|mnt|data)\b|\S*shared/data)""")
+
+
+def test_paths_become_relative_dataset_names_or_tmpdir(tmp_path, monkeypatch):
+    mirror = tmp_path / "mirror"
+    (mirror / "genomes-kmcp15").mkdir(parents=True)
+    monkeypatch.setenv("DNALIB_DATA_MIRROR", str(mirror))
+    assert records.portable_path(str(mirror / "genomes-kmcp15")) == "kmcp15"
+    assert records.portable_path(str(mirror / "genomes-real" / "x.fa.gz")) == "genomes_real/x.fa.gz"
+    assert records.portable_path(str(ROOT / "runs" / "ablation")) == "runs/ablation"
+    assert records.portable_path("../results/a.json", cwd=ROOT / "benchmarks") == "results/a.json"
+    assert records.portable_path(str(Path(tempfile.gettempdir()) / "c")) == "$TMPDIR/c"
+    assert records.portable_path("/opt/elsewhere") == "/opt/elsewhere"  # nothing to say instead
+
+
+def test_written_records_hold_no_machine_paths(tmp_path, monkeypatch):
+    mirror = tmp_path / "mirror"
+    monkeypatch.setenv("DNALIB_DATA_MIRROR", str(mirror))
+    monkeypatch.chdir(ROOT)
+    record = {
+        "command": f"python benchmarks/b.py --trained {ROOT}/runs/a {ROOT / 'runs/b'} "
+                   f"--out={ROOT}/results/b.json",
+        "genomes": str(mirror / "genomes-kmcp15"),
+        "note": f"with an empty cache (DNALIB_CACHE={tempfile.gettempdir()}/fresh): seconds / step",
+        "rows": [{"model_dir": str(ROOT / "runs" / "a" / "SimCLR-0"), "ari": 0.5, "method": "a/b"}],
+    }
+    out = records.write(tmp_path / "r.json", record)
+    got = json.loads(out.read_text())
+    assert got["command"] == ("python benchmarks/b.py --trained runs/a runs/b "
+                              "--out=results/b.json")
+    assert got["genomes"] == "kmcp15"
+    assert got["note"] == "with an empty cache (DNALIB_CACHE=$TMPDIR/fresh): seconds / step"
+    assert got["rows"] == [{"model_dir": "runs/a/SimCLR-0", "ari": 0.5, "method": "a/b"}]
+
+
+def test_committed_records_hold_no_machine_paths():
+    found = []
+    for path in sorted((ROOT / "results").glob("*.json")):
+        for line_no, line in enumerate(path.read_text().splitlines(), 1):
+            if MACHINE_PATH.search(line):
+                found.append(f"{path.name}:{line_no}: {line.strip()[:120]}")
+    assert not found, ("records with a machine's paths (write them with dnalib.records.write, "
+                       "which makes them portable):\n" + "\n".join(found))
