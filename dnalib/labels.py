@@ -8,7 +8,7 @@ the empty string, ``nan``, ``none``, ``null``, ``na``, ``n/a``, ``-``, ``?``,
 
 A missing label says nothing about which samples belong together, so it is
 never a class: the taxonomy task, clustering, few-shot classification,
-binning and contrastive grouping (:func:`dnalib.contrastive.species_groups`)
+binning and contrastive grouping (:func:`dnalib.pairs.species_groups`)
 all leave such samples out, and say how many they left out.
 
 Named placeholders such as DAIRYdb's ``Ruminococcaceae_Genus`` (an unnamed

@@ -67,7 +67,7 @@ def test_evaluate_embeddings_counts_missing_labels_and_leaves_them_out():
 
 
 def test_contrastive_groups_leave_out_missing_labels_with_a_count():
-    from dnalib.contrastive import species_groups
+    from dnalib.pairs import species_groups
 
     class Set:
         genomes = {"a": ["AC"], "b": ["GT"], "c": ["TT"], "d": ["CC"], "e": ["GG"]}
