@@ -424,13 +424,26 @@ def _evaluation_ranks(columns: list[str], asked: str | None) -> list[str]:
     return columns
 
 
-def _cmd_evaluate(args: argparse.Namespace) -> int:
+def _write_evaluation(out: Path, record: dict[str, Any], summary: Any, skipped: dict[str, str]) -> None:
+    """Write an evaluation record (JSON, atomically) and print its table and skipped tasks."""
     import json
-    import time
-    import warnings
 
     import numpy as np
     import pandas as pd
+
+    from dnalib import io
+
+    io.write_text_atomically(out, json.dumps(record, indent=2, default=lambda o: o.item()
+                                       if isinstance(o, np.generic) else str(o)) + "\n")
+    with pd.option_context("display.width", 120):
+        print(summary.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    for task, why in skipped.items():
+        print(f"skipped {task}: {why}")
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    import time
+    import warnings
 
     from dnalib import io
     from dnalib.embed import describe_embedder, embed_with
@@ -504,12 +517,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         "dnalib": __version__,
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    io.write_text_atomically(out, json.dumps(record, indent=2, default=lambda o: o.item()
-                                       if isinstance(o, np.generic) else str(o)) + "\n")
-    with pd.option_context("display.width", 120):
-        print(summary.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    for task, why in result["skipped"].items():
-        print(f"skipped {task}: {why}")
+    _write_evaluation(out, record, summary, result["skipped"])
     print(f"{len(frags)} fragments of {len(gs.ids)} genomes; wrote {out}")
     return 0
 
@@ -523,10 +531,6 @@ def _evaluate_sequences(args: argparse.Namespace) -> int:
     import json
     import time
 
-    import numpy as np
-    import pandas as pd
-
-    from dnalib import io
     from dnalib.markers import evaluate_sequences
 
     used = [o for o in _GENOME_ONLY_OPTIONS
@@ -560,12 +564,7 @@ def _evaluate_sequences(args: argparse.Namespace) -> int:
         "dnalib": __version__,
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    io.write_text_atomically(out, json.dumps(record, indent=2, default=lambda o: o.item()
-                                       if isinstance(o, np.generic) else str(o)) + "\n")
-    with pd.option_context("display.width", 120):
-        print(summary.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    for task, why in result["skipped"].items():
-        print(f"skipped {task}: {why}")
+    _write_evaluation(out, record, summary, result["skipped"])
     rep = result["inputs"]
     dropped = {k: rep[k] for k in ("sequences_without_labels", "labels_without_sequences",
                                    "shorter_than_tile", "identical_sequences", "unembeddable",
