@@ -57,8 +57,8 @@ def _finetune_run(groups: list[list[str]], init: Path, out: Path, profile: str, 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Train fp32 and bf16 in turns, print and record the step times and loss curves."""
-    from dnalib.pairs import species_groups
     from dnalib.inference import cpu_bf16_units
+    from dnalib.pairs import species_groups
     from dnalib.simulate import simulate_community
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])

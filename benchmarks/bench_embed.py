@@ -41,7 +41,8 @@ Figures (one ``name: value`` per line):
 The first lines name the processor and torch's thread count (timings on a
 shared machine are only comparable as ratios within one run).
 
-Run: ``python benchmarks/bench_embed.py [--stream N]``.
+Run: ``python benchmarks/bench_embed.py [--stream N] [--profile gpu]`` (``--profile gpu``:
+the same on the gpu profile's larger encoder, where bf16 gains more).
 """
 
 from __future__ import annotations
@@ -61,14 +62,14 @@ from dnalib.profiles import cpu_model, cpu_vector_isa
 from dnalib.records import random_dna
 
 
-def _model(directory: Path):
+def _model(directory: Path, profile: str = "cpu"):
     from dnalib.models import model_config, new_mlm_model
     from dnalib.pretrain import pretrain_config
     from dnalib.tokenizers import make_tokenizer
 
-    cfg = pretrain_config("cpu")
+    cfg = pretrain_config(profile)
     tok = make_tokenizer(cfg.tokenizer, k=cfg.k)
-    model = new_mlm_model(model_config(tok, profile="cpu", max_tokens=cfg.tokens_per_fragment), seed=0)
+    model = new_mlm_model(model_config(tok, profile=profile, max_tokens=cfg.tokens_per_fragment), seed=0)
     model.base_model.save_pretrained(directory)
     tok.save_pretrained(directory)
     return model.base_model.eval(), tok
@@ -162,6 +163,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     from dnalib.inference import cpu_bf16_units, embed_sequences
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--profile", default="cpu",
+                   help="whose encoder architecture (cpu: 2 x 128; gpu: the larger one; weights random)")
     p.add_argument("--stream", type=int, default=100_000, help="records streamed (0: skip)")
     p.add_argument("--stream-length", type=int, default=200, help="bp per streamed record")
     p.add_argument("--n-1kbp", type=int, default=256, help="1 kbp sequences embedded (0: skip)")
@@ -175,7 +178,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     figures: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        model, tok = _model(tmp / "model")
+        model, tok = _model(tmp / "model", args.profile)
         units = cpu_bf16_units()
         model16 = copy.deepcopy(model).to(torch.bfloat16) if units else None
         chunk = 200
@@ -228,6 +231,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         if args.stream:
             figures.update(_stream(tmp / "model", args.stream, tmp, args.stream_length))
     print(f"processor: {cpu_model()} ({cpu_vector_isa()})")
+    print(f"encoder: {args.profile} profile, {model.config.num_hidden_layers} x {model.config.hidden_size}")
     print(f"torch_threads: {torch.get_num_threads()}")
     print(f"bf16_units: {units or 'none'}" + ("" if units else
           " (no AMX or AVX-512 BF16 on this CPU: the bf16 path is not timed, and precision auto "

@@ -185,6 +185,28 @@ def test_bench_embed_smoke_run(capsys):
     assert figures["embed_1kbp_gflop_per_s"] / figures["naive_1kbp_gflop_per_s"] == \
         pytest.approx(figures["embed_1kbp_speedup"], rel=1e-9)
     assert figures["gemm_gflop_per_s"] > 0 and figures["embed_share_of_gemm"] > 0
+    from dnalib.inference import cpu_bf16_units
+
+    if cpu_bf16_units():  # the bf16 path beside it: bf16-close rows, its own GEMM rate
+        assert "bf16_units: amx_bf16" in out or "bf16_units: avx512_bf16" in out
+        assert figures["bf16_1kbp_min_cosine"] > 0.999 and figures["bf16_1kbp_vs_fp32"] > 0
+        assert figures["bf16_gemm_gflop_per_s"] > 0
+    else:  # and why it is not timed here
+        assert "no AMX or AVX-512 BF16" in out and "bf16_1kbp_seq_per_s" not in figures
+
+
+def test_bench_bf16_training_smoke_run(tmp_path, capsys):
+    """A small run of benchmarks/bench_bf16_training.py: both trainers in both precisions, the
+    record with speedups, loss gaps and the decision."""
+    out = tmp_path / "bf16_training.json"
+    record = _load_benchmark("bench_bf16_training").main(["--profile", "smoke", "--steps", "3", "--seeds",
+                                                          "0", "1", "--skip", "1", "--out", str(out)])
+    assert json.loads(out.read_text())["trainers"].keys() == {"pretrain", "finetune"}
+    for entry in record["trainers"].values():
+        assert entry["bf16_speedup"] > 0 and entry["max_loss_gap"] >= 0
+        assert len(entry["final_loss_fp32"]) == len(entry["final_loss_bf16"]) == 2
+    assert isinstance(record["bf16_default_on_cpu"], bool)
+    assert "bf16_default_on_cpu: " in capsys.readouterr().out
 
 
 def test_ci_costs_summarises_a_real_pytest_report(tmp_path):

@@ -223,6 +223,17 @@ BENCHMARKS: dict[str, Run | Skip] = {
              "tests/test_real_genomes.py's"),
     ".venv/bin/python benchmarks/bench_embed.py":
         Skip("a speed and memory benchmark (streams 100k records), not a usage example"),
+    ".venv/bin/python benchmarks/bench_embed.py --stream 0 --profile gpu":
+        Skip("a speed benchmark of the gpu profile's encoder on the CPU, minutes, not a usage example"),
+    ".venv/bin/python benchmarks/bench_bf16_training.py --out results/bf16_training_cpu.json":
+        Skip("a speed benchmark, ~5 min of training in both precisions; tests/test_benchmarks.py "
+             "runs it in the smoke profile"),
+    ".venv/bin/python benchmarks/bench_bf16_scores.py --out results/bf16_scores_cpu.json":
+        Skip("~20 min (three transformers embed 3,260 fragments of 10 kbp twice); the record is "
+             "checked against precision auto by tests/test_embedders.py"),
+    ".venv/bin/python benchmarks/bench_markers.py --out results/markers_cpu.json":
+        Skip("about an hour (random forests on 20,878 tiles per model); --smoke is "
+             "tests/test_evaluate_sequences.py's"),
     ".venv/bin/python benchmarks/bench_scaling.py --out results/scaling_cpu.json":
         Skip("a speed benchmark (two torchrun runs of the cpu profile, minutes); its smoke run "
              "is tests/test_gpu_check.py's"),
