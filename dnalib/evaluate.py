@@ -343,7 +343,7 @@ def usable_labels(
         Smallest number of samples a taxon needs to be kept (SCORPIO: 10).
     placeholder_pattern
         Regular expression of labels that mean "unknown" (default
-        :data:`PLACEHOLDER_PATTERN`); ``None`` treats only NaN / None as missing.
+        :data:`dnalib.labels.PLACEHOLDER_PATTERN`); ``None`` treats only NaN / None as missing.
 
     Returns
     -------
@@ -488,7 +488,7 @@ def taxonomy_classification(
     min_per_taxon
         Taxa with fewer samples are dropped, per rank (SCORPIO: 10).
     placeholder_pattern
-        Labels that count as missing (:data:`PLACEHOLDER_PATTERN`; ``None``:
+        Labels that count as missing (:data:`dnalib.labels.PLACEHOLDER_PATTERN`; ``None``:
         only NaN / None).
     n_splits
         Number of folds (stratified k-fold, default 5), or with ``test_size``

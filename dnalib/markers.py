@@ -344,7 +344,7 @@ def labelled_fragments(
 
     Parameters
     ----------
-    ids, seqs : sequences of str
+    ids, seqs : sequence of str
         The sequences (e.g. from a FASTA file), upper case.
     labels : pandas.DataFrame
         Indexed by id, one column per rank (:func:`read_sequence_labels`).

@@ -48,7 +48,9 @@ def species_groups(genomes: Any, rank: str = "species") -> list[list[str]]:
 
     Two genomes of one species are then never each other's negatives (with
     :func:`genome_groups` two strains of a species in one batch are pushed
-    apart).
+    apart). Genomes whose label is missing (empty or a placeholder such as
+    ``unknown``, :func:`dnalib.labels.missing_labels`, the rule of every
+    task) are left out, with one warning that counts them.
 
     Parameters
     ----------
@@ -57,10 +59,6 @@ def species_groups(genomes: Any, rank: str = "species") -> list[list[str]]:
         anything with ``genomes`` (id -> contigs) and ``labels(rank)``.
     rank : str
         The rank whose labels form the groups.
-
-    Genomes whose label is missing (empty or a placeholder such as
-    ``unknown``: :func:`dnalib.labels.missing_labels`, the rule of every
-    task) are left out, with one warning that counts them.
 
     Returns
     -------

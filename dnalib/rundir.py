@@ -38,7 +38,7 @@ from typing import Any
 
 from dnalib.errors import DnalibError
 
-#: The marker of a directory a dnalib run wrote (JSON: the entries it owns).
+#: The marker of a directory a dnalib run wrote, a JSON file listing the entries it owns.
 MARKER = ".dnalib-owned.json"
 #: Checksums of a published model directory (``sha256  name`` lines), written last.
 SUMS_FILE = "SHA256SUMS"
