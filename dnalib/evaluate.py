@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -436,6 +437,84 @@ def _splitter(n_splits: int, test_size: float | None, grouped: bool, seed: int) 
     return cls(n_splits=n_splits, test_size=test_size, random_state=seed)
 
 
+def _check_features(features: Any) -> np.ndarray:
+    """*features* as a finite numeric 2-D array, or a one-line DnalibError."""
+    if isinstance(features, pd.DataFrame):
+        features = features.to_numpy()
+    x = np.asarray(features)
+    if x.dtype == object or not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
+        raise DnalibError(f"features must be a numeric 2-D array, got dtype {x.dtype}")
+    if x.ndim != 2:
+        raise DnalibError(
+            f"features must be 2-D (n_samples, n_features), got shape {x.shape}; stack one row per sample"
+        )
+    if np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all():
+        raise DnalibError("features contain NaN or infinite values")
+    return x
+
+
+def _check_folds(folds: Any, features: Any) -> np.ndarray | None:
+    """*folds* as an int array of ids ``0 .. F-1`` (each used), ``None`` if not given."""
+    per_split = isinstance(features, list | tuple)
+    if folds is None:
+        if per_split:
+            raise DnalibError("features given per fold need folds= (the test fold of every sample)")
+        return None
+    f = np.asarray(folds)
+    if f.ndim != 1 or not np.issubdtype(f.dtype, np.integer) or (len(f) and f.min() < 0):
+        raise DnalibError("folds must be one non-negative whole number per sample (the sample's test fold)")
+    n_folds = int(f.max()) + 1 if len(f) else 0
+    if n_folds < 2 or len(np.unique(f)) != n_folds:
+        raise DnalibError(f"folds must use every id 0 .. F-1 with F >= 2; got ids {sorted(set(f.tolist()))[:10]}")
+    if per_split and len(features) != n_folds:
+        raise DnalibError(f"got features for {len(features)} folds but {n_folds} folds")
+    return f
+
+
+def grouped_folds(labels: Any, groups: Any, n_splits: int = 3, seed: int = 0) -> np.ndarray:
+    """One test fold per sample, stratified by *labels* and grouped by *groups*.
+
+    ``StratifiedGroupKFold``: all samples of a group (e.g. the tiles of one
+    source sequence) share a fold, and every label is spread over the folds as
+    evenly as the groups allow.  Pass the result as ``folds=`` to
+    :func:`taxonomy_classification` so that every rank and every model are
+    scored on the same splits.
+
+    Parameters
+    ----------
+    labels
+        One label per sample to stratify by (e.g. the finest rank; missing
+        values count as one label of their own).
+    groups
+        One group per sample.
+    n_splits : int
+        Number of folds (at least 2).
+    seed : int
+        Seed of the shuffle.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``int64`` fold ids ``0 .. n_splits-1``.
+    """
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    n_splits = _check_int_param("n_splits", n_splits, 2)
+    y = pd.Series(np.asarray(labels, dtype=object)).fillna("(none)").astype(str).to_numpy()
+    g = pd.factorize(np.asarray(groups, dtype=object))[0]
+    if len(y) != len(g):
+        raise DnalibError(f"got {len(y)} labels but {len(g)} groups: give one of each per sample")
+    if len(np.unique(g)) < n_splits:
+        raise DnalibError(f"{len(np.unique(g))} groups cannot fill {n_splits} folds: lower n_splits")
+    out = np.empty(len(y), dtype=np.int64)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*least populated class.*")
+        splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+        for j, (_, test) in enumerate(splitter.split(np.zeros((len(y), 1)), y, g)):
+            out[test] = j
+    return out
+
+
 def taxonomy_classification(
     features: Any,
     taxonomy: pd.DataFrame | pd.Series,
@@ -451,6 +530,7 @@ def taxonomy_classification(
     knn_k: int = 3,
     rf_params: Mapping[str, Any] | None = None,
     n_jobs: int | None = None,
+    folds: Sequence[int] | np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Taxonomic classification by rank: KNN and random forest, SCORPIO protocol.
 
@@ -466,7 +546,10 @@ def taxonomy_classification(
     features
         Array-like of shape ``(n_samples, n_features)``: k-mer spectra
         (:func:`dnalib.kmers.kmer_spectrum`) or embeddings.  Not copied when it
-        already is a NumPy array (float32 is fine).
+        already is a NumPy array (float32 is fine).  With ``folds``, also a
+        list of such arrays, one per fold: split ``j`` fits and predicts on
+        ``features[j]`` (a model trained on the training part of split ``j``
+        alone, so that no test sample shaped the features).
     taxonomy
         One row per sample, aligned by *position* with ``features`` (the index
         is ignored); one column per rank.  A Series is taken as one rank named
@@ -506,6 +589,11 @@ def taxonomy_classification(
     n_jobs
         Parallel jobs of KNN and the random forest (``None``: one, ``-1``: all
         cores).
+    folds
+        Optional test fold of every sample, ``0 .. F-1`` (e.g. from
+        :func:`grouped_folds`): split ``j`` holds out fold ``j``, at every rank,
+        replacing ``n_splits``, ``test_size``, ``groups`` and the splitter.  The
+        same folds for every model make their per-split scores paired.
 
     Returns
     -------
@@ -514,7 +602,8 @@ def taxonomy_classification(
         ``classifier``, ``accuracy``, ``accuracy_std``, ``macro_f1``,
         ``macro_f1_std`` (mean and standard deviation over splits),
         ``n_samples`` and ``n_taxa`` (kept at that rank), ``n_dropped``
-        (samples dropped by the filter), ``n_splits`` and ``seconds``
+        (samples dropped by the filter), ``n_splits``, ``accuracy_splits``
+        (the accuracy of every split, in split order) and ``seconds``
         (wall-clock time of fitting and predicting, summed over splits).
 
     Raises
@@ -555,15 +644,16 @@ def taxonomy_classification(
     from sklearn.metrics import accuracy_score, f1_score
 
     # --- validate ------------------------------------------------------------------
-    if isinstance(features, pd.DataFrame):
-        features = features.to_numpy()
-    x = np.asarray(features)
-    if x.dtype == object or not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
-        raise DnalibError(f"features must be a numeric 2-D array, got dtype {x.dtype}")
-    if x.ndim != 2:
-        raise DnalibError(
-            f"features must be 2-D (n_samples, n_features), got shape {x.shape}; stack one row per sample"
-        )
+    fold_ids = _check_folds(folds, features)
+    per_split = isinstance(features, list | tuple)
+    if per_split:
+        xs = [_check_features(f) for f in features]
+        if len({f.shape for f in xs}) != 1:
+            raise DnalibError(f"per-fold features differ in shape: {sorted({f.shape for f in xs})}")
+        x = xs[0]
+    else:
+        x = _check_features(features)
+        xs = [x]
     n = x.shape[0]
     if isinstance(taxonomy, pd.Series):
         taxonomy = taxonomy.to_frame(name=taxonomy.name if taxonomy.name is not None else "label")
@@ -583,11 +673,13 @@ def taxonomy_classification(
         raise DnalibError(
             f"rank(s) {missing} not in taxonomy columns {list(map(str, taxonomy.columns))}"
         )
-    if np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all():
-        raise DnalibError("features contain NaN or infinite values")
+    if fold_ids is not None and len(fold_ids) != n:
+        raise DnalibError(f"got {n} feature rows but {len(fold_ids)} folds: give one fold per sample")
     min_per_taxon = _check_int_param("min_per_taxon", min_per_taxon, 1)
     knn_k = _check_int_param("knn_k", knn_k, 1)
     seed = _check_int_param("seed", seed, 0)
+    if fold_ids is not None:  # the folds say how many splits there are
+        n_splits, test_size, groups = int(fold_ids.max()) + 1, None, None
     if test_size is None:
         n_splits = _check_int_param("n_splits", n_splits, 2)
         if min_per_taxon < n_splits:
@@ -635,19 +727,28 @@ def taxonomy_classification(
                 f"rank {rank!r}: {len(taxa)} taxon left after dropping missing labels and taxa with "
                 f"< {min_per_taxon} samples; classification needs at least 2 (lower min_per_taxon?)"
             )
-        xr = x if keep.all() else x[keep]
+        xrs = [f if keep.all() else f[keep] for f in xs]
         gr = None if g is None else g[keep]
-        splitter = _splitter(n_splits, test_size, gr is not None, seed)
-        try:
-            splits = list(splitter.split(np.zeros((len(y), 1)), y, gr))
-        except ValueError as exc:
-            raise DnalibError(
-                f"rank {rank!r}: cannot split {len(y)} samples of {len(taxa)} taxa: {exc}"
-            ) from None
+        if fold_ids is not None:
+            fr = fold_ids[keep]
+            splits = [(np.flatnonzero(fr != j), np.flatnonzero(fr == j)) for j in range(n_splits)]
+            empty = [j for j, (train, test) in enumerate(splits) if len(test) == 0 or len(train) == 0]
+            if empty:
+                raise DnalibError(f"rank {rank!r}: fold(s) {empty} hold none (or all) of its {len(y)} usable "
+                                  "samples; use fewer folds")
+        else:
+            splitter = _splitter(n_splits, test_size, gr is not None, seed)
+            try:
+                splits = list(splitter.split(np.zeros((len(y), 1)), y, gr))
+            except ValueError as exc:
+                raise DnalibError(
+                    f"rank {rank!r}: cannot split {len(y)} samples of {len(taxa)} taxa: {exc}"
+                ) from None
         for name, model in models.items():
             acc, f1 = [], []
             t0 = time.perf_counter()
-            for train, test in splits:
+            for j, (train, test) in enumerate(splits):
+                xr = xrs[j if per_split else 0]
                 est = clone(model).fit(xr[train], y[train])
                 pred = est.predict(xr[test])
                 acc.append(accuracy_score(y[test], pred))
@@ -664,6 +765,7 @@ def taxonomy_classification(
                     "n_taxa": int(len(taxa)),
                     "n_dropped": int(n - len(y)),
                     "n_splits": len(splits),
+                    "accuracy_splits": [float(a) for a in acc],
                     "seconds": time.perf_counter() - t0,
                 }
             )

@@ -633,6 +633,7 @@ def classify_by_rank(
     knn_k: int = 3,
     rf_params: Mapping[str, Any] | None = None,
     n_jobs: int | None = None,
+    folds: Any = None,
 ) -> dict[str, Any]:
     """The taxonomy-by-rank task on labelled samples, splits grouped by source sequence.
 
@@ -647,7 +648,9 @@ def classify_by_rank(
     Parameters
     ----------
     embeddings
-        ``(n_samples, dim)`` features of ``frags.sequences``.
+        ``(n_samples, dim)`` features of ``frags.sequences``; with *folds*, also
+        a list of them, one per fold (a model trained on each split's
+        training part alone).
     frags : LabelledFragments
     ranks : sequence of str, optional
         Default: ``frags.ranks``.
@@ -656,6 +659,11 @@ def classify_by_rank(
         counts samples, i.e. fragments).
     min_sequences : int
         Fewest source groups a taxon needs.
+    folds : array of int, optional
+        The test fold of every sample (:func:`dnalib.evaluate.grouped_folds`
+        of ``frags.table["group"]``): the same splits at every rank and for
+        every model, so that per-split scores are paired.  Replaces
+        *n_splits* and the per-rank ``StratifiedGroupKFold``.
 
     Returns
     -------
@@ -681,9 +689,20 @@ def classify_by_rank(
     if min_per_taxon < n_splits:
         raise DnalibError(f"min_per_taxon={min_per_taxon} is below n_splits={n_splits}: every kept taxon "
                           "needs a sample in each fold; raise --min-per-taxon or lower --splits")
-    x = np.asarray(embeddings)
-    if x.ndim != 2 or len(x) != len(frags.table):
-        raise DnalibError(f"got {x.shape} embeddings for {len(frags.table)} samples")
+    xs = list(embeddings) if isinstance(embeddings, list | tuple) else [embeddings]
+    for x in xs:
+        x = np.asarray(x)
+        if x.ndim != 2 or len(x) != len(frags.table):
+            raise DnalibError(f"got {x.shape} embeddings for {len(frags.table)} samples")
+    if folds is not None:
+        folds = np.asarray(folds)
+        if folds.shape != (len(frags.table),):
+            raise DnalibError(f"got {folds.shape} folds for {len(frags.table)} samples")
+        n_splits = int(folds.max()) + 1 if len(folds) else 0
+        groups_per_fold = pd.Series(folds).groupby(frags.table["group"].to_numpy()).nunique()
+        if (groups_per_fold > 1).any():
+            raise DnalibError("folds put tiles of one source sequence in different folds: make them with "
+                              "dnalib.evaluate.grouped_folds of the samples' groups")
     groups = frags.table["group"].to_numpy()
     rows: list[dict[str, Any]] = []
     skipped: dict[str, str] = {}
@@ -713,9 +732,9 @@ def classify_by_rank(
                 # StratifiedGroupKFold warns when a taxon has fewer groups than folds; the counts say so
                 warnings.filterwarnings("ignore", message=".*least populated class.*")
                 table = taxonomy_classification(
-                    x, frame, [rank], classifiers=classifiers, groups=groups, min_per_taxon=min_per_taxon,
-                    placeholder_pattern=PLACEHOLDER_PATTERN, n_splits=n_splits, seed=seed, knn_k=knn_k,
-                    rf_params=rf_params, n_jobs=n_jobs)
+                    xs if len(xs) > 1 else xs[0], frame, [rank], classifiers=classifiers, groups=groups,
+                    min_per_taxon=min_per_taxon, placeholder_pattern=PLACEHOLDER_PATTERN, n_splits=n_splits,
+                    seed=seed, knn_k=knn_k, rf_params=rf_params, n_jobs=n_jobs, folds=folds)
         except DnalibError as exc:
             skipped[f"taxonomy/{rank}"] = str(exc)
             continue

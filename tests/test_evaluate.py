@@ -309,3 +309,56 @@ def test_binning_scores_hungarian_matching_and_counts():
     assert res3["n_species"] == 3
     with pytest.raises(DnalibError, match="at least 2"):
         binning_scores(x[:60], y[:60], min_per_species=20)
+
+
+# --- shared folds and per-fold features (the in-domain MLM of bench_markers) -----------------------
+
+
+def _fold_data(n_groups=60, per_group=3, seed=0):
+    rng = np.random.default_rng(seed)
+    taxa = np.repeat(np.arange(n_groups) % 3, per_group)
+    groups = np.repeat(np.arange(n_groups), per_group)
+    x = np.eye(3)[taxa] + rng.normal(0, 0.05, (len(taxa), 3))
+    tax = pd.DataFrame({"phylum": np.array(["a", "b", "c"])[taxa], "genus": np.array(["a", "b", "c"])[taxa]})
+    return x, tax, groups
+
+
+def test_grouped_folds_keep_groups_together_and_use_every_fold():
+    from dnalib.evaluate import grouped_folds
+
+    x, tax, groups = _fold_data()
+    folds = grouped_folds(tax["genus"], groups, n_splits=3, seed=1)
+    assert sorted(set(folds.tolist())) == [0, 1, 2]
+    assert (pd.Series(folds).groupby(groups).nunique() == 1).all()
+    assert (folds == grouped_folds(tax["genus"], groups, n_splits=3, seed=1)).all()
+    for j in range(3):  # stratified: every taxon in every fold
+        assert set(tax["genus"][folds == j]) == {"a", "b", "c"}
+    with pytest.raises(DnalibError, match="groups cannot fill"):
+        grouped_folds(tax["genus"][:6], groups[:6], n_splits=3)
+
+
+def test_folds_are_the_splits_at_every_rank_and_per_fold_features_are_used_per_split():
+    from dnalib.evaluate import grouped_folds
+
+    x, tax, groups = _fold_data()
+    folds = grouped_folds(tax["genus"], groups, n_splits=3, seed=0)
+    one = taxonomy_classification(x, tax, ["phylum", "genus"], classifiers=["knn"], folds=folds)
+    assert (one["n_splits"] == 3).all() and one["accuracy"].eq(1.0).all()
+    same = taxonomy_classification([x, x, x], tax, ["phylum"], classifiers=["knn"], folds=folds)
+    assert same.loc[0, "accuracy_splits"] == one.loc[0, "accuracy_splits"]
+    noise = np.random.default_rng(5).normal(size=x.shape)
+    mixed = taxonomy_classification([x, noise, x], tax, ["phylum"], classifiers=["knn"], folds=folds)
+    acc = mixed.loc[0, "accuracy_splits"]
+    assert acc[0] == 1.0 and acc[2] == 1.0 and acc[1] < 0.8  # split 1 fitted and tested on noise
+
+
+def test_bad_folds_are_one_line_errors():
+    x, tax, groups = _fold_data()
+    with pytest.raises(DnalibError, match="need folds="):
+        taxonomy_classification([x, x], tax, "phylum")
+    with pytest.raises(DnalibError, match="one fold per sample"):
+        taxonomy_classification(x, tax, "phylum", folds=np.zeros(5, dtype=int) + np.arange(5) % 2)
+    with pytest.raises(DnalibError, match="every id"):
+        taxonomy_classification(x, tax, "phylum", folds=np.where(np.arange(len(x)) % 2, 0, 2))
+    with pytest.raises(DnalibError, match="features for 2 folds but 3"):
+        taxonomy_classification([x, x], tax, "phylum", folds=np.arange(len(x)) % 3)
