@@ -208,6 +208,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     command = "python benchmarks/bench_markers.py " + " ".join(sys.argv[1:] if argv is None else argv)
     options = {"precision": args.precision, "batch_size": args.batch_size}
     models = {name: model_path(name, args.profile) for name in args.models}
+    if INDOMAIN_MLM in models:
+        models[INDOMAIN_MLM] = models[INDOMAIN_MLM].replace(f"{INDOMAIN_STEPS} steps", f"{args.indomain_steps} steps")
     t0 = time.perf_counter()
     frags = dairydb_tiles(n_sequences, max_tiles, args.seed)
     frags, n_unembeddable = common_tiles(frags, models, options)
