@@ -86,6 +86,7 @@ def main(argv: list[str] | None = None) -> None:
         files = [n for n in SHIPPED + TRANSFORMER_EXTRA if (trained / n).is_file()]
         for name in files:
             shutil.copy2(trained / name, target / name)
+        portable_run_info(target, profile)
         (target / artifacts.SUMS_FILE).write_text("".join(
             f"{sha256_file(target / name)}  {name}\n" for name in files if name in CHECKED))
         size = sum(f.stat().st_size for f in target.iterdir())
@@ -94,6 +95,26 @@ def main(argv: list[str] | None = None) -> None:
             record["artifacts"][artifact] = {"size_mb": size / 1e6, "wall_seconds": wall,
                                              **_training_summary(target)}
             records.write(args.record, record)
+
+
+def portable_run_info(directory: Path, profile: str) -> None:
+    """Rewrite the training record in *directory* with paths a reader can rerun.
+
+    A run that started from another artifact records that artifact's cache
+    directory (``init``); the shipped copy names the artifact's shipped
+    directory instead (``dnalib/weights/hour/mlm``), and every other path is
+    made portable as records are (:func:`dnalib.records.portable`).
+    """
+    for name in (*RUN_INFO_FILES, MAP_INFO_FILE):
+        path = directory / name
+        if not path.is_file():
+            continue
+        text = path.read_text()
+        for other in artifacts.NAMES:
+            for prof in {profile, *artifacts.REAL_PROFILES}:
+                text = text.replace(json.dumps(str(artifacts.path(other, prof)))[1:-1],
+                                    json.dumps(str(artifacts.shipped_path(other, prof)))[1:-1])
+        path.write_text(json.dumps(records.portable(json.loads(text)), indent=2) + "\n")
 
 
 def _training_summary(directory: Path) -> dict:

@@ -54,3 +54,31 @@ def test_committed_records_hold_no_machine_paths():
                 found.append(f"{path.name}:{line_no}: {line.strip()[:120]}")
     assert not found, ("records with a machine's paths (write them with dnalib.records.write, "
                        "which makes them portable):\n" + "\n".join(found))
+
+
+def test_shipped_weights_hold_no_machine_paths():
+    found = []
+    for path in sorted((ROOT / "dnalib" / "weights").rglob("*")):
+        if path.suffix in (".json", ".jsonl") or path.name == "SHA256SUMS":
+            for line_no, line in enumerate(path.read_text().splitlines(), 1):
+                if MACHINE_PATH.search(line):
+                    found.append(f"{path.relative_to(ROOT)}:{line_no}: {line.strip()[:120]}")
+    assert not found, "shipped weights with a machine's paths (benchmarks/ship_weights.py):\n" + "\n".join(found)
+
+
+def test_ship_weights_names_the_shipped_start_not_the_cache(tmp_path, monkeypatch):
+    import importlib.util
+
+    from dnalib import artifacts
+
+    monkeypatch.setenv("DNALIB_CACHE", str(tmp_path / "cache"))
+    spec = importlib.util.spec_from_file_location("ship_weights", ROOT / "benchmarks" / "ship_weights.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    info = {"init": str(artifacts.path("mlm", "hour")), "command": f"dnalib finetune --out {ROOT}/runs/x",
+            "data": "genomes_real"}
+    (tmp_path / "dnalib_finetune.json").write_text(json.dumps(info))
+    module.portable_run_info(tmp_path, "hour")
+    got = json.loads((tmp_path / "dnalib_finetune.json").read_text())
+    assert got == {"init": "dnalib/weights/hour/mlm", "command": "dnalib finetune --out runs/x",
+                   "data": "genomes_real"}
