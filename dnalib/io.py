@@ -643,7 +643,7 @@ def read_split_table(path: str | os.PathLike[str]) -> pd.Series:
     return table.drop_duplicates("id").set_index("id")["split"]
 
 
-def write_text_atomically(path: str | os.PathLike[str], text: str) -> Path:
+def write_text_atomically(path: str | os.PathLike[str], text: str, *, fsync: bool = False) -> Path:
     """Write a text file so that it is either complete or absent, never half-written.
 
     The text goes to a temporary file in the same directory, which then
@@ -656,6 +656,11 @@ def write_text_atomically(path: str | os.PathLike[str], text: str) -> Path:
         The file to write (its directory must exist).
     text : str
         The whole content.
+    fsync : bool
+        Flush the text to the disk before the rename, so that after a power
+        cut the file is the old one or the new one, never empty (for files
+        whose presence other files are trusted by: a run's checksums and
+        ownership marker).
 
     Returns
     -------
@@ -665,7 +670,11 @@ def write_text_atomically(path: str | os.PathLike[str], text: str) -> Path:
     out = Path(path)
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     try:
-        tmp.write_text(text)
+        with open(tmp, "w") as fh:
+            fh.write(text)
+            if fsync:
+                fh.flush()
+                os.fsync(fh.fileno())
         os.replace(tmp, out)
     except OSError as exc:  # a failed write() names no file: name the one being written
         if exc.filename is None:

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from dnalib.errors import DnalibError
+from dnalib.io import write_text_atomically
 
 #: The marker of a directory a dnalib run wrote, a JSON file listing the entries it owns.
 MARKER = ".dnalib-owned.json"
@@ -52,22 +53,6 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
     """The sha256 (hex) of a file."""
     with open(path, "rb") as fh:
         return hashlib.file_digest(fh, "sha256").hexdigest()
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "w") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:  # a failed write() names no file: name the one being written
-        if exc.filename is None:
-            raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from None
-        raise
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def fault_point(name: str) -> None:
@@ -112,7 +97,7 @@ def own(directory: str | os.PathLike[str], names: Iterable[str], **fields: Any) 
         if name not in marker["owned"]:
             marker["owned"].append(name)
     marker.update(fields)
-    _write_atomically(directory / MARKER, json.dumps(marker, indent=1) + "\n")
+    write_text_atomically(directory / MARKER, json.dumps(marker, indent=1) + "\n", fsync=True)
 
 
 def _listing(names: list[str], limit: int = 5) -> str:
@@ -242,7 +227,7 @@ def write_sums(directory: str | os.PathLike[str], names: Iterable[str],
     directory = Path(directory)
     lines = [f"{sha256_file(directory / n)}  {n}\n" for n in sorted(set(names))]
     target = Path(to) if to is not None else directory / SUMS_FILE
-    _write_atomically(target, "".join(lines))
+    write_text_atomically(target, "".join(lines), fsync=True)
     return target
 
 
