@@ -17,13 +17,14 @@ export DNALIB_DATA_MIRROR := $(abspath ../shared/data)
 endif
 endif
 
-.PHONY: help env book test lab student grade clean-book lock
+.PHONY: help env book test lab student colab grade clean-book lock
 
 help:
 	@echo "make book   set up .venv and build the book (executes every chapter) -> _build/html/index.html"
 	@echo "make test   set up .venv and run the whole test suite"
 	@echo "make lab    set up .venv and open JupyterLab on the notebooks (DIR=student: the student copies)"
 	@echo "make student  write student copies of the chapters (solutions removed) to student/"
+	@echo "make colab  write the Colab copies of the chapters to colab/ (committed; after editing a chapter)"
 	@echo "make grade SUBMISSIONS=dir  table of the exercise checks of submitted notebooks (a folder per student)"
 	@echo "make env    only set up .venv"
 	@echo "make lock   re-resolve requirements-lock.txt and environment.yml from pyproject.toml"
@@ -51,6 +52,11 @@ STUDENT_DIR ?= student
 
 student: $(STAMP)
 	$(BIN)/python -m dnalib.classroom notebooks $(STUDENT_DIR)
+
+# The Colab copies (plain Markdown, no solutions) are committed: Colab opens them from GitHub.
+# Run after editing a chapter; tests/test_colab_copies.py fails while one is out of date.
+colab: $(STAMP)
+	$(BIN)/python -m dnalib.classroom colab notebooks colab
 
 SUBMISSIONS ?= submissions
 

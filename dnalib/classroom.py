@@ -16,11 +16,18 @@ becomes a Markdown cell headed with its number and title (``### Exercise 2
 (Cleaning policies)``), followed by a code cell tagged ``student-answer`` where
 the student works, then the exercise's check cell, exercise by exercise;
 admonitions become quotes with a bold title, and roles (``{func}``, ``{doc}``,
-``{cite}``, ...) become readable names. ``make student``
+``{cite}``, ...) become readable names (a citation ``(Author et al., Year)``,
+with the chapter's references in a last cell). ``make student``
 (:func:`write_student_notebooks`) writes a copy of every chapter to
 ``student/``, outputs dropped, all at once: the copies are written to a staging
 folder first and moved in only when every one of them was written, and files in
 the folder that ``make student`` did not write are never touched.
+
+The Colab copies (:func:`colab_notebook`) are these student copies made for
+Colab, with a note at the top and links to the other chapters' Colab copies
+and to the repository on GitHub. ``make colab`` (:func:`write_colab_notebooks`)
+writes them to ``colab/``, which is committed: Colab opens notebooks from
+GitHub, and the site's Colab button opens a chapter's copy.
 
 Exercises whose answer can be checked have a code cell tagged
 ``exercise-check`` that calls :func:`dnalib.exercises.check` with the
@@ -49,9 +56,10 @@ from typing import Any
 
 from dnalib.errors import DnalibError
 
-__all__ = ["SOLUTION_TAG", "ANSWER_TAG", "CHECK_TAG", "MANIFEST", "exercise_labels", "plain_markdown",
-           "student_notebook", "write_student_notebooks", "solution_texts", "checked_exercises", "notebook_verdicts",
-           "grade", "main"]
+__all__ = ["SOLUTION_TAG", "ANSWER_TAG", "CHECK_TAG", "MANIFEST", "COLAB_DIR", "COLAB_NOTE_ID",
+           "REFERENCES_CELL_ID", "exercise_labels", "plain_markdown", "student_notebook",
+           "write_student_notebooks", "colab_url", "colab_notebook", "write_colab_notebooks",
+           "solution_texts", "checked_exercises", "notebook_verdicts", "grade", "main"]
 
 #: Cell tag of solution code cells (removed from student copies).
 SOLUTION_TAG = "solution"
@@ -63,6 +71,13 @@ CHECK_TAG = "exercise-check"
 PASSED, FAILED, NOT_TRIED = "passed", "failed", "not tried"
 #: The column of a grade table that names the submissions that could not be read.
 PROBLEMS = "problems"
+#: The folder of the Colab copies, beside the chapters' folder (``make colab``). They are
+#: committed, so that Colab can open them from GitHub.
+COLAB_DIR = "colab"
+#: The id of the note at the top of every Colab copy (it marks a file as one).
+COLAB_NOTE_ID = "dnalib-colab-note"
+#: The id of the last cell of a student or Colab copy, which lists the works the chapter cites.
+REFERENCES_CELL_ID = "dnalib-references"
 #: The record, in a folder of student copies, of the files ``make student`` wrote there (and their sha256).
 MANIFEST = ".dnalib-student.json"
 
@@ -150,36 +165,73 @@ _CODE_ROLES = ("func", "meth", "mod", "class", "data", "attr", "exc", "obj", "py
                "py:mod", "py:class", "py:data", "py:attr", "py:exc", "py:obj")
 
 
-def _references(bib: Path | None) -> dict[str, str]:
-    """Author-year labels (``Zhou et al. 2025``) of the entries of a BibTeX file, by key."""
+def _bibliography(bib: Path | None, *, strict: bool = False) -> dict[str, tuple[str, str]]:
+    """The entries of a BibTeX file, by key: their author-year label (``Zhou et al., 2025``) and
+    the whole reference as Markdown.
+
+    Without the file, or without pybtex (the book extras bring it), there are none, unless
+    *strict*, where that is an error.
+    """
     if bib is None or not bib.is_file():
+        if strict:
+            raise DnalibError(f"no bibliography {bib}: the copies need book/references.bib")
         return {}
     try:
+        from pybtex.backends.markdown import Backend
         from pybtex.database import parse_file
-    except ImportError:  # the book extras bring pybtex; without it citations keep their keys
+        from pybtex.style.formatting.plain import Style
+    except ImportError:  # without pybtex citations keep their keys
+        if strict:
+            raise DnalibError("pybtex is not installed (it comes with the lock's book packages): "
+                              "run make env, or pip install pybtex") from None
         return {}
     try:
         entries = parse_file(str(bib)).entries
-    except Exception:  # a damaged bibliography only costs the author-year labels
+        formatted = {e.key: " ".join(e.text.render(Backend()).split())
+                     for e in Style().format_entries(entries.values())}
+    except Exception as exc:  # a damaged bibliography only costs the author-year labels
+        if strict:
+            raise DnalibError(f"{bib} cannot be read ({type(exc).__name__}: {exc}): fix it") from None
         return {}
-    labels = {}
+    out = {}
     for key, entry in entries.items():
         people = entry.persons.get("author", [])
         names = [" ".join(p.prelast_names + p.last_names).replace("{", "").replace("}", "") for p in people]
         who = (names[0] if len(names) == 1 else f"{names[0]} and {names[1]}" if len(names) == 2
                else f"{names[0]} et al." if names else key)
-        labels[key] = f"{who} {entry.fields.get('year', '')}".strip()
-    return labels
+        year = entry.fields.get("year", "")
+        out[key] = (f"{who}, {year}" if year else who, formatted.get(key, ""))
+    return out
 
 
-def _role(match: re.Match, refs: dict[str, str]) -> str:
+def _references(bib: Path | None) -> dict[str, str]:
+    """Author-year labels (``Zhou et al., 2025``) of the entries of a BibTeX file, by key."""
+    return {key: label for key, (label, _) in _bibliography(bib).items()}
+
+
+_CITE_ROLES = ("cite", "cite:p", "cite:t", "cite:ps", "cite:ts", "cite:alp", "cite:label")
+
+
+def _cited(texts: list[str]) -> list[str]:
+    """The keys cited in Markdown *texts*, in order of their first citation (not in code)."""
+    keys: list[str] = []
+    for text in texts:
+        for m in _SPANS.finditer(text):
+            if m.group("name") in _CITE_ROLES:
+                keys += [k.strip() for k in m.group("body").split(",") if k.strip() and k.strip() not in keys]
+    return keys
+
+
+def _role(match: re.Match, refs: dict[str, str], links: Any = None) -> str:
     name, body = match.group("name"), match.group("body")
     explicit = re.fullmatch(r"(?s)(.*?)\s*<([^<>]+)>", body)
     text, target = (explicit.group(1), explicit.group(2)) if explicit else (body, body)
-    if name in ("cite", "cite:p", "cite:t", "cite:ps", "cite:ts", "cite:alp", "cite:label"):
+    if name in _CITE_ROLES:
         keys = [k.strip() for k in body.split(",") if k.strip()]
-        cited = "; ".join(refs.get(k, k) for k in keys)
-        return cited if name.startswith("cite:t") else f"({cited})"
+        if name.startswith("cite:t"):  # narrative: Zhou et al. (2025)
+            return "; ".join(re.sub(r"^(.*), (\S+)$", r"\1 (\2)", refs[k]) if k in refs else k
+                             for k in keys)
+        return "(" + "; ".join(refs.get(k, k) for k in keys) + ")"
     if name in _CODE_ROLES:
         if not explicit:
             text = target.lstrip("~.")
@@ -189,14 +241,16 @@ def _role(match: re.Match, refs: dict[str, str]) -> str:
         return f"`{text}{call}`"
     if name in ("math", "eq"):
         return f"${text}$"
-    if name == "doc" and not explicit:
-        return f"*{Path(target).name.replace('_', ' ')}*"
+    url = links(name, target) if links is not None and name in ("doc", "download") else None
+    if name == "doc":
+        shown = text if explicit else f"*{Path(target).name.replace('_', ' ')}*"
+        return f"[{shown}]({url})" if url else shown
     if name in ("download", "file", "samp", "code", "kbd", "command", "program"):
-        return f"`{text}`"
+        return f"[`{text}`]({url})" if url else f"`{text}`"
     return text
 
 
-def plain_markdown(text: str, refs: dict[str, str] | None = None) -> str:
+def plain_markdown(text: str, refs: dict[str, str] | None = None, *, links: Any = None) -> str:
     """*text* (MyST Markdown) as plain Markdown that any notebook viewer renders.
 
     Admonitions (``{note}``, ``{tip}``, ``{admonition}``, ...) become quotes with
@@ -204,9 +258,10 @@ def plain_markdown(text: str, refs: dict[str, str] | None = None) -> str:
     directive keeps its body; directive options (``:label:``, ``:class:``)
     are dropped. Roles become readable text: a function's role its name as
     code with parentheses, a module's or class's its name as code, a page's its
-    title, a citation's ``(Author et al. Year)`` (from *refs*, else the key), a
-    glossary term's its text. MyST targets (``(label)=``) and comments
-    (``% ...``) are removed.
+    title (a link where *links* gives one), a citation's ``(Author et al.,
+    Year)`` (from *refs*, else the key), a glossary term's its text, a file to
+    download its path as code (a link where *links* gives one). MyST targets
+    (``(label)=``) and comments (``% ...``) are removed.
 
     Parameters
     ----------
@@ -214,6 +269,10 @@ def plain_markdown(text: str, refs: dict[str, str] | None = None) -> str:
         The Markdown source of a cell (or of part of one).
     refs : dict, optional
         Citation labels by BibTeX key.
+    links : callable, optional
+        ``links(role, target)``, the URL of the target of a ``{doc}`` or
+        ``{download}`` role (its path as the role writes it), or None for
+        none: then the role's text stays plain.
 
     Returns
     -------
@@ -228,26 +287,26 @@ def plain_markdown(text: str, refs: dict[str, str] | None = None) -> str:
         body = lines[start + 1:end]
         while body and (_OPTION.match(body[0]) or not body[0].strip()):
             body = body[1:]
-        inner = plain_markdown("\n".join(body), refs).strip("\n")
+        inner = plain_markdown("\n".join(body), refs, links=links).strip("\n")
         if name in _ADMONITIONS:
             title = arg if name == "admonition" and arg else (arg or name.capitalize())
             if name == "seealso" and not arg:
                 title = "See also"
             quoted = [f"> {ln}" if ln else ">" for ln in inner.split("\n")]
-            out += [f"> **{plain_markdown(title, refs)}**", ">", *quoted]
+            out += [f"> **{plain_markdown(title, refs, links=links)}**", ">", *quoted]
         elif name == "math":
             out += ["$$", inner, "$$"]
         elif name in ("code", "code-block", "code-cell", "sourcecode"):
             out += [f"```{arg}", "\n".join(body), "```"]
         else:
-            out += ([f"**{plain_markdown(arg, refs)}**", ""] if arg else []) + inner.split("\n")
+            out += ([f"**{plain_markdown(arg, refs, links=links)}**", ""] if arg else []) + inner.split("\n")
         last = end + 1
     out += lines[last:]
     text = "\n".join(ln for ln in out
                      if not re.fullmatch(r"\s*\([\w:.-]+\)=\s*", ln) and not re.match(r"%( |$)", ln))
     # Roles, but not inside fenced code or code spans (scanned left to right, so a role's own
     # backticks are never taken for a code span).
-    return _SPANS.sub(lambda m: _role(m, refs) if m.group("name") else m.group(0), text)
+    return _SPANS.sub(lambda m: _role(m, refs, links) if m.group("name") else m.group(0), text)
 
 
 def _answer_cell(number: int, label: str) -> Any:
@@ -258,21 +317,21 @@ def _answer_cell(number: int, label: str) -> Any:
     return cell
 
 
-def _exercise_cell(number: int, title: str, body: list[str], refs: dict[str, str]) -> Any:
+def _exercise_cell(number: int, title: str, body: list[str], md: Any) -> Any:
     import nbformat
 
     while body and (_OPTION.match(body[0]) or not body[0].strip()):
         body = body[1:]
-    heading = f"### Exercise {number}" + (f" ({plain_markdown(title, refs)})" if title else "")
-    text = plain_markdown("\n".join(body), refs).strip("\n")
+    heading = f"### Exercise {number}" + (f" ({md(title)})" if title else "")
+    text = md("\n".join(body)).strip("\n")
     return nbformat.v4.new_markdown_cell(f"{heading}\n\n{text}".rstrip("\n"))
 
 
-def _text_cell(lines: list[str], refs: dict[str, str]) -> list[Any]:
+def _text_cell(lines: list[str], md: Any) -> list[Any]:
     """A plain Markdown cell of *lines* (none when they are blank)."""
     import nbformat
 
-    text = plain_markdown(re.sub(r"\n{3,}", "\n\n", "\n".join(lines)), refs).strip("\n")
+    text = md(re.sub(r"\n{3,}", "\n\n", "\n".join(lines))).strip("\n")
     return [nbformat.v4.new_markdown_cell(text)] if text.strip() else []
 
 
@@ -292,14 +351,16 @@ def student_notebook(nb: Any, *, references: str | Path | None = None) -> Any:
     headed ``### Exercise N (title)`` (numbered in the order of the notebook, as
     on the site), followed by a ``student-answer`` code cell and then by the
     ``exercise-check`` cells that check it, wherever they stand in the chapter.
+    With *references*, the copy ends with the chapter's references.
 
     Parameters
     ----------
     nb : nbformat.NotebookNode
         The chapter (solution) notebook; it is not modified.
     references : str or Path, optional
-        The book's BibTeX file: citations become ``(Author et al. Year)``
-        instead of their keys.
+        The book's BibTeX file: citations become ``(Author et al., Year)``
+        instead of their keys, and a last cell lists the works the chapter
+        cites.
 
     Returns
     -------
@@ -310,7 +371,32 @@ def student_notebook(nb: Any, *, references: str | Path | None = None) -> Any:
     DnalibError
         If a directive is not closed, or a solution-start has no solution-end.
     """
-    refs = _references(Path(references) if references else None)
+    bibliography = _bibliography(Path(references) if references else None)
+    return _plain_copy(nb, bibliography)
+
+
+def _reference_cells(cited: list[str], bibliography: dict[str, tuple[str, str]]) -> list[Any]:
+    """A last Markdown cell listing the *cited* works (none when none of them is known)."""
+    import nbformat
+
+    keys = [k for k in cited if bibliography.get(k, ("", ""))[1]]
+    if not keys:
+        return []
+    items = [f"- **{bibliography[k][0]}.** {bibliography[k][1]}" for k in keys]
+    cell = nbformat.v4.new_markdown_cell("#### References\n\n" + "\n".join(items))
+    cell.id = REFERENCES_CELL_ID
+    return [cell]
+
+
+def _plain_copy(nb: Any, bibliography: dict[str, tuple[str, str]], links: Any = None) -> Any:
+    """The student copy of *nb* (see :func:`student_notebook`); *links* as in :func:`plain_markdown`."""
+    refs = {key: label for key, (label, _) in bibliography.items()}
+    cited: list[str] = []  # what the copy cites (not what only the solutions cite)
+
+    def md(text: str) -> str:
+        cited.extend(k for k in _cited([text]) if k not in cited)
+        return plain_markdown(text, refs, links=links)
+
     out = copy.deepcopy(nb)
     walked, open_gate = _walk(out)
     if open_gate:
@@ -335,7 +421,7 @@ def student_notebook(nb: Any, *, references: str | Path | None = None) -> Any:
         if gated:
             continue
         if not any(name == "exercise" or name.startswith("solution") for name, *_ in blocks):
-            cell.source = plain_markdown(cell.source, refs)
+            cell.source = md(cell.source)
             cells.append(cell)
             continue
         lines = cell.source.split("\n")
@@ -350,18 +436,19 @@ def student_notebook(nb: Any, *, references: str | Path | None = None) -> Any:
             if name != "exercise":
                 pending += lines[start:end + 1]
                 continue
-            made += _text_cell(pending, refs)
+            made += _text_cell(pending, md)
             pending = []
             number += 1
-            made += [_exercise_cell(number, arg, lines[start + 1:end], refs),
+            made += [_exercise_cell(number, arg, lines[start + 1:end], md),
                      _answer_cell(number, label or arg)]
             made += [_clear(c) for c in checks.pop(label or arg, [])]
-        made += _text_cell(pending + lines[last:], refs)
+        made += _text_cell(pending + lines[last:], md)
         base = str(cell.get("id") or "cell")[:50]
         for k, new in enumerate(made):
             if new.cell_type == "markdown" or ANSWER_TAG in new.metadata.get("tags", []):
                 new.id = f"{base}-{k}"
         cells += made
+    cells += _reference_cells(cited, bibliography)
     out.cells = cells
     out.metadata.pop("widgets", None)
     return out
@@ -495,6 +582,244 @@ def _move_in(staging: Path, out: Path, names: list[str], stale: list[str]) -> No
     shutil.rmtree(backup, ignore_errors=True)
     for name in stale:
         (out / name).unlink(missing_ok=True)
+
+
+def colab_url(repository: str, branch: str, path: str) -> str:
+    """The address that opens the notebook *path* of a GitHub repository in Colab.
+
+    Parameters
+    ----------
+    repository : str
+        ``https://github.com/OWNER/NAME`` (``.git`` optional).
+    branch : str
+        The branch (or tag, or commit) to open.
+    path : str
+        The notebook's path in the repository, with ``/`` between folders.
+
+    Returns
+    -------
+    str
+        ``https://colab.research.google.com/github/OWNER/NAME/blob/BRANCH/PATH``.
+
+    Raises
+    ------
+    DnalibError
+        If *repository* is not on GitHub (Colab opens notebooks from GitHub only).
+    """
+    m = re.fullmatch(r"https://github\.com/([\w.-]+)/([\w.-]+?)(?:\.git)?/?", repository)
+    if not m:
+        raise DnalibError(f"repository {repository!r} is not https://github.com/OWNER/NAME: Colab "
+                          "opens notebooks from GitHub only (fix _config.yml)")
+    return f"https://colab.research.google.com/github/{m.group(1)}/{m.group(2)}/blob/{branch}/{path}"
+
+
+def _repository_links(root: Path, chapters: str, colab: str, repository: str, branch: str) -> Any:
+    """``links(role, target)`` for the Colab copies (see :func:`plain_markdown`): a page of the
+    book as its file on GitHub, another chapter as its Colab copy, a file to download on GitHub."""
+    import posixpath
+
+    base = f"{repository.rstrip('/').removesuffix('.git')}/blob/{branch}/"
+
+    def links(role: str, target: str) -> str | None:
+        target = target.strip()
+        if not target or "://" in target:
+            return None
+        path = target.lstrip("/") if target.startswith("/") else posixpath.normpath(
+            posixpath.join(chapters, target))
+        if path == ".." or path.startswith("../"):
+            return None
+        if role != "doc":
+            return base + path if (root / path).is_file() else None
+        name = posixpath.basename(path)
+        if posixpath.dirname(path) == chapters and (root / chapters / f"{name}.ipynb").is_file():
+            return colab_url(repository, branch, f"{colab}/{name}.ipynb")
+        found = next((path + suffix for suffix in ("", ".md", ".ipynb")
+                      if (root / (path + suffix)).is_file()), None)
+        return base + found if found else None
+
+    return links
+
+
+_COLAB_NOTE = """\
+> **The Colab copy of this chapter** of *{title}*: plain Markdown, and the exercises \
+without their solutions (the book has those). Run all cells (Runtime → Run all): the first \
+code cell installs the book's package. Answer each exercise in the cell marked "your answer \
+here"; the check cell after it says whether your answer is right. To keep your work, save a \
+copy (File → Save a copy in Drive)."""
+
+
+def colab_notebook(nb: Any, chapter: str | Path, *, out: str | Path | None = None) -> Any:
+    """The Colab copy of a chapter: its student copy, made for Colab.
+
+    Colab renders plain Markdown only, so the copy is the student copy of
+    :func:`student_notebook` (exercises without solutions, an answer and a
+    check cell after each, admonitions as quotes, citations as ``(Author et
+    al., Year)`` with the chapter's references at the end), with a note under
+    the chapter's title saying what it is, and links where the site has them:
+    another chapter opens its Colab copy, a page of the book or a file to
+    download opens on GitHub (the ``repository`` of ``_config.yml``). The
+    first code cell is the set-up cell (:func:`dnalib.colab.setup_cell`) for
+    that repository and branch: on Colab it installs the book's package.
+
+    Parameters
+    ----------
+    nb : nbformat.NotebookNode
+        The chapter; it is not modified.
+    chapter : str or Path
+        The chapter's file. The parent of its folder is the book's root, with
+        ``_config.yml`` and ``book/references.bib``.
+    out : str or Path, optional
+        The folder of the Colab copies, inside the book's root (default:
+        :data:`COLAB_DIR` there).
+
+    Returns
+    -------
+    nbformat.NotebookNode
+
+    Raises
+    ------
+    DnalibError
+        If a directive is not closed, the configuration or the bibliography
+        cannot be read (pybtex is needed), or *out* lies outside the book's root.
+    """
+    import nbformat
+    import yaml
+
+    from dnalib.colab import SETUP_TAGS, repository_of, setup_cell
+
+    chapters = Path(chapter).parent
+    root = chapters.parent
+    out = Path(out) if out is not None else root / COLAB_DIR
+    try:
+        colab = out.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        raise DnalibError(f"the Colab copies' folder {out} is not inside the repository {root}: "
+                          "Colab opens them from GitHub") from None
+    repository, branch = repository_of(root / "_config.yml")
+    title = (yaml.safe_load((root / "_config.yml").read_text()) or {}).get("title") or "the book"
+    links = _repository_links(root, chapters.resolve().relative_to(root.resolve()).as_posix(), colab,
+                              repository, branch)
+    copied = _plain_copy(nb, _bibliography(root / "book" / "references.bib", strict=True), links)
+    note = nbformat.v4.new_markdown_cell(_COLAB_NOTE.format(title=title))
+    note.id = COLAB_NOTE_ID
+    first = next((i for i, c in enumerate(copied.cells) if c.cell_type == "markdown"), -1)
+    copied.cells.insert(first + 1, note)
+    # The set-up cell installs the package from the repository and branch Colab opens the copy
+    # from (the chapter's own cell, written by python -m dnalib.colab, is the same where that is
+    # current).
+    code = next((i for i, c in enumerate(copied.cells) if c.cell_type == "code"), len(copied.cells))
+    if code < len(copied.cells) and SETUP_TAGS[1] in copied.cells[code].metadata.get("tags", []):
+        del copied.cells[code]
+    copied.cells.insert(code, setup_cell(repository, branch))
+    return copied
+
+
+def _is_colab_copy(path: Path) -> bool:
+    """Whether *path* is a notebook that :func:`write_colab_notebooks` wrote (it has the note)."""
+    try:
+        cells = json.loads(path.read_text(encoding="utf-8")).get("cells", [])
+    except (OSError, ValueError, AttributeError):
+        return False
+    return any(isinstance(c, dict) and c.get("id") == COLAB_NOTE_ID for c in cells)
+
+
+def write_colab_notebooks(src: str | Path = "notebooks", out: str | Path | None = None, *,
+                          check: bool = False) -> list[str]:
+    """Write (or with *check*, only check) the Colab copy of every chapter (``make colab``).
+
+    The copies (:func:`colab_notebook`) are committed to the repository, so
+    that Colab can open them from GitHub: write them again whenever a chapter
+    changes (``tests/test_colab_copies.py`` fails while one is out of date).
+    Every copy is made in memory first; a copy that did not change is not
+    rewritten. A file in *out* that is not a Colab copy is never replaced,
+    and a copy whose chapter is gone is reported, not removed.
+
+    Parameters
+    ----------
+    src : str or Path
+        Folder of chapter notebooks; its parent is the book's root.
+    out : str or Path, optional
+        Folder of the Colab copies (default: :data:`COLAB_DIR` beside *src*).
+    check : bool
+        Only compare the copies with what would be written.
+
+    Returns
+    -------
+    list of str
+        With *check*: one line per copy that is missing, out of date or left
+        from a chapter that is gone (none when all are current). Otherwise: the
+        names of the copies written.
+
+    Raises
+    ------
+    DnalibError
+        If a chapter cannot be read or converted, or *out* holds a file of a
+        chapter's name that is not a Colab copy.
+    """
+    import nbformat
+
+    src = Path(src)
+    if not src.is_dir():
+        raise DnalibError(f"{src} is not a folder: give the folder of the chapter notebooks")
+    out = Path(out) if out is not None else src.parent / COLAB_DIR
+    if _same_or_nested(src, out):
+        raise DnalibError(f"the output folder {out} is the chapters' folder {src} or inside it (or "
+                          "holds it): choose another output folder")
+    if out.exists() and not out.is_dir():
+        raise DnalibError(f"{out} is a file, not a folder: choose another output folder")
+    notebooks = sorted(src.glob("*.ipynb"))
+    if not notebooks:
+        raise DnalibError(f"no notebooks in {src}: give the folder of the chapter notebooks")
+    texts = {}
+    for path in notebooks:
+        try:
+            nb = nbformat.read(path, as_version=4)
+        except Exception as exc:  # truncated JSON, not a notebook, unreadable
+            raise DnalibError(f"{path} is not a readable notebook ({_why(exc)}): restore it (git "
+                              "checkout) and run again") from None
+        try:
+            text = nbformat.writes(colab_notebook(nb, path, out=out))
+        except DnalibError as exc:
+            raise DnalibError(f"{path}: {exc}") from None
+        texts[path.name] = text if text.endswith("\n") else text + "\n"
+    existing = {p.name: p for p in out.glob("*.ipynb")} if out.is_dir() else {}
+    if check:
+        problems = []
+        for name, text in texts.items():
+            if name not in existing:
+                problems.append(f"{out / name}: missing (make colab)")
+            elif existing[name].read_text(encoding="utf-8") != text:
+                problems.append(f"{out / name}: out of date with {src / name} (make colab)")
+        problems += [f"{path}: its chapter {src / name} is gone (git rm it)"
+                     for name, path in sorted(existing.items())
+                     if name not in texts and _is_colab_copy(path)]
+        return problems
+    foreign = [str(existing[n]) for n in texts if n in existing and not _is_colab_copy(existing[n])]
+    if foreign:
+        raise DnalibError(f"{', '.join(foreign)}: not written by make colab; nothing was written: "
+                          "move them away or choose another output folder")
+    written: list[str] = []
+    for name, text in texts.items():
+        target = out / name
+        if name in existing and existing[name].read_text(encoding="utf-8") == text:
+            continue
+        tmp = None
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=out)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(text)
+            os.replace(tmp, target)
+            tmp = None
+        except OSError as exc:
+            done = f" (written before it: {', '.join(written)})" if written else ""
+            raise DnalibError(f"cannot write {target} ({exc.strerror or exc}){done}: free some "
+                              "space or fix the folder's permissions, and run again") from None
+        finally:
+            if tmp is not None:
+                Path(tmp).unlink(missing_ok=True)
+        written.append(name)
+    return written
 
 
 def checked_exercises(nb: Any) -> list[str]:
@@ -681,16 +1006,50 @@ def _write_csv(table: Any, path: Path) -> None:
             Path(tmp).unlink(missing_ok=True)
 
 
+def _colab_main(args: list[str]) -> int:
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m dnalib.classroom colab",
+                                     description="Write the Colab copies of the chapters (plain "
+                                                 "Markdown, no solutions), or check them.")
+    parser.add_argument("src", nargs="?", default="notebooks", help="the chapters (default: notebooks)")
+    parser.add_argument("out", nargs="?", default=None,
+                        help=f"the Colab copies (default: {COLAB_DIR} beside SRC)")
+    parser.add_argument("--check", action="store_true",
+                        help="write nothing; exit 1 when a copy is missing or out of date")
+    ns = parser.parse_args(args)
+    out = ns.out or str(Path(ns.src).parent / COLAB_DIR)
+    try:
+        lines = write_colab_notebooks(ns.src, ns.out, check=ns.check)
+    except DnalibError as exc:
+        print(f"dnalib: error: {exc}", file=sys.stderr)
+        return 1
+    if ns.check:
+        for line in lines:
+            print(line)
+        print(f"{len(lines)} Colab cop{'y' if len(lines) == 1 else 'ies'} to write again (make colab)"
+              if lines else f"the Colab copies in {out}/ are up to date")
+        return 1 if lines else 0
+    print(f"wrote {len(lines)} Colab cop{'y' if len(lines) == 1 else 'ies'} to {out}/"
+          + (f": {', '.join(lines)}" if lines else " (all were up to date)"))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    """``python -m dnalib.classroom [SRC] [OUT]`` (what ``make student`` runs), or
+    """``python -m dnalib.classroom [SRC] [OUT]`` (what ``make student`` runs),
+    ``python -m dnalib.classroom colab [SRC] [OUT] [--check]`` (``make colab``), or
     ``python -m dnalib.classroom grade SUBMISSIONS [--chapters DIR] [--execute] [--csv FILE]``."""
     import sys
 
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["grade"]:
         return _grade_main(args[1:])
+    if args[:1] == ["colab"]:
+        return _colab_main(args[1:])
     if len(args) > 2 or any(a in ("-h", "--help") for a in args):
         print("usage: python -m dnalib.classroom [SRC=notebooks] [OUT=student]\n"
+              "       python -m dnalib.classroom colab [SRC=notebooks] [OUT=colab] [--check]\n"
               "       python -m dnalib.classroom grade SUBMISSIONS [--chapters DIR] [--execute] "
               "[--csv FILE]")
         return 0 if args and args[0] in ("-h", "--help") else 2

@@ -30,9 +30,13 @@ def _make_book(tmp: Path, code: str) -> subprocess.CompletedProcess:
     nb.cells = [nbformat.v4.new_markdown_cell("# A chapter"), nbformat.v4.new_code_cell(code)]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                  "language": "python"}
-    nbformat.write(nb, tmp / "chapter.ipynb")
+    # Where the real chapters are, with a Colab copy beside them (excluded from the site; the
+    # chapter's Colab button opens it, through book/_ext/dnalib_site.py).
+    for folder in ("notebooks", "colab"):
+        (tmp / folder).mkdir()
+        nbformat.write(nb, tmp / folder / "chapter.ipynb")
     (tmp / "_toc.yml").write_text(
-        "format: jb-book\nroot: book/intro\nchapters:\n  - file: chapter\n"
+        "format: jb-book\nroot: book/intro\nchapters:\n  - file: notebooks/chapter\n"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAKE")}
     return subprocess.run(["make", "-C", str(ROOT), "book", f"BOOK_DIR={tmp}"],
@@ -48,8 +52,13 @@ def test_raising_notebook_fails_the_build(tmp_path):
 def test_clean_book_builds_without_warnings(tmp_path):
     result = _make_book(tmp_path, "print(6 * 7)")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert (tmp_path / "_build" / "html" / "chapter.html").exists()
-    assert "42" in (tmp_path / "_build" / "html" / "chapter.html").read_text()
+    page = tmp_path / "_build" / "html" / "notebooks" / "chapter.html"
+    assert page.exists() and "42" in page.read_text()
+    assert ("https://colab.research.google.com/github/dnalib-book/species-aware-dna-embeddings/"
+            "blob/main/colab/chapter.ipynb") in page.read_text(), "the Colab button opens the copy"
+    assert "colab.research.google.com/github/dnalib-book/species-aware-dna-embeddings/blob/main/notebooks" \
+        not in page.read_text(), "the Colab button opens the chapter itself"
+    assert not (tmp_path / "_build" / "html" / "colab").exists(), "a Colab copy became a page"
 
 
 def test_the_book_builds_strictly():
