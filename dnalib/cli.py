@@ -10,6 +10,8 @@
     dnalib finetune --init MODEL --data DIR --out M   contrastive curriculum (SimCLR, then MI-Mix)
     dnalib spectrum-map --data DIR --out MAP      a learned linear map of the 5-mer spectrum (seconds)
     dnalib evaluate --model tnf --genomes DIR --out results.json   clustering, few-shot, binning, taxonomy
+    dnalib evaluate --model kmer6 --genomes DIR --fragment-length 1000 --errors longread10 --out r.json
+                                                  short fragments with 10% long-read-like errors
     dnalib evaluate --model tnf --sequences 16S.fa --taxonomy tax.txt --tile 200 --out r.json   by rank
     dnalib embed --model MODEL --input reads.fa --out emb   streamed: emb.npy + emb.ids.txt
     dnalib models list                            published encoders --model also takes (hub ids)
@@ -424,8 +426,10 @@ def _evaluation_ranks(columns: list[str], asked: str | None) -> list[str]:
     return columns
 
 
-def _write_evaluation(out: Path, record: dict[str, Any], summary: Any, skipped: dict[str, str]) -> None:
-    """Write an evaluation record (JSON, atomically) and print its table and skipped tasks."""
+def _write_evaluation(out: Path, record: dict[str, Any], summary: Any, skipped: dict[str, str],
+                      header: str | None = None) -> None:
+    """Write an evaluation record (JSON, atomically) and print its table (under *header*) and
+    skipped tasks."""
     import json
 
     import numpy as np
@@ -435,6 +439,8 @@ def _write_evaluation(out: Path, record: dict[str, Any], summary: Any, skipped: 
 
     io.write_text_atomically(out, json.dumps(record, indent=2, default=lambda o: o.item()
                                        if isinstance(o, np.generic) else str(o)) + "\n")
+    if header:
+        print(header)
     with pd.option_context("display.width", 120):
         print(summary.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     for task, why in skipped.items():
@@ -448,6 +454,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from dnalib import io
     from dnalib.embed import describe_embedder, embed_with
     from dnalib.evaluate import TASKS, evaluate_embeddings
+    from dnalib.seqerrors import apply_errors, error_model
 
     if args.sequences is not None:
         return _evaluate_sequences(args)
@@ -464,6 +471,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         raise DnalibError(f"--tasks must be a comma-separated subset of {','.join(TASKS)}; got {args.tasks!r}")
     if args.fragment_length < 1 or args.per_genome < 1:
         raise DnalibError("--fragment-length and --per-genome must be positive")
+    errors = error_model(args.errors)  # a bad spec fails now, in one line
     out = Path(args.out)
     if out.is_dir():
         raise DnalibError(f"--out {out} is a directory: give a file name such as results.json")
@@ -480,6 +488,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         warnings.simplefilter("ignore", UserWarning)
         frags, cut = gs.fragments(args.fragment_length, args.per_genome, seed=args.seed,
                                   allow_fewer=True)
+    frags = apply_errors(frags, errors, seed=args.seed)  # each fragment its own errors
     counts = cut["id"].value_counts()
     short = {gid: int(counts.get(gid, 0)) for gid in gs.ids if counts.get(gid, 0) < args.per_genome}
     if not frags:
@@ -509,7 +518,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         "embedder": identity,
         "genomes": str(args.genomes),
         "settings": {"fragment_length": args.fragment_length, "per_genome": args.per_genome,
-                     "fragment_seed": args.seed, "tasks": tasks,
+                     "fragment_seed": args.seed, "errors": errors.describe(), "tasks": tasks,
                      "genomes_with_fewer_fragments": short},
         "n_genomes": len(gs.ids),
         **result,
@@ -517,13 +526,15 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         "dnalib": __version__,
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    _write_evaluation(out, record, summary, result["skipped"])
+    _write_evaluation(out, record, summary, result["skipped"],
+                      header=f"{args.fragment_length} bp fragments, {args.per_genome} per genome; "
+                             f"errors: {errors.summary()}")
     print(f"{len(frags)} fragments of {len(gs.ids)} genomes; wrote {out}")
     return 0
 
 
 #: Options of ``dnalib evaluate --genomes`` that a ``--sequences`` run has no use for.
-_GENOME_ONLY_OPTIONS = ("--fragment-length", "--per-genome", "--tasks", "--seeds")
+_GENOME_ONLY_OPTIONS = ("--fragment-length", "--per-genome", "--tasks", "--seeds", "--errors")
 
 
 def _evaluate_sequences(args: argparse.Namespace) -> int:
@@ -975,6 +986,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "label (default) or keep it")
     p.add_argument("--fragment-length", type=positive_int, default=10_000, help="bp per fragment (10000)")
     p.add_argument("--per-genome", type=positive_int, default=100, help="fragments per genome (100)")
+    p.add_argument("--errors", default=None, metavar="SPEC",
+                   help="sequencing errors applied to every fragment after it is cut (seeded by "
+                        "--seed): a preset (clean, illumina, longread5, longread10) or a total "
+                        "rate such as 0.1 (20%% substitutions, 40%% insertions, 40%% deletions); "
+                        "default clean")
     p.add_argument("--tasks", default="clustering,fewshot,binning,taxonomy",
                    help="comma-separated subset of clustering,fewshot,binning,taxonomy")
     p.add_argument("--seeds", type=positive_int, default=5, help="seeds 0..N-1 for KMeans and few-shot (5)")

@@ -127,6 +127,21 @@ class ErrorModel:
         """Expected errors per template base: substitutions + insertions + deletions."""
         return self.substitution + self.insertion + self.deletion
 
+    def summary(self) -> str:
+        """A short phrase for tables: the name, and the rates in percent unless it is clean.
+
+        Examples
+        --------
+        >>> ERROR_PRESETS["longread10"].summary()
+        'longread10 (2% substitutions, 4% insertions, 4% deletions)'
+        """
+        if self.rate == 0:
+            return self.name
+        parts = [f"{100 * getattr(self, k):.3g}% {k}s"
+                 for k in ("substitution", "insertion", "deletion") if getattr(self, k)]
+        bias = f", homopolymer bias {self.homopolymer:g}" if self.homopolymer else ""
+        return f"{self.name} ({', '.join(parts)}{bias})"
+
     def describe(self) -> dict[str, Any]:
         """The model as plain JSON values (name, the rates, the total ``rate``), for records."""
         return {**asdict(self), "rate": self.rate}
