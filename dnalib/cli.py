@@ -8,7 +8,8 @@
     dnalib inspect PATH                           validate FASTA/FASTQ or a labelled genome set, summarise it
     dnalib pretrain --data DIR --out MODEL        masked-language-model pretraining (resumable, torchrun-ready)
     dnalib finetune --init MODEL --data DIR --out M   contrastive curriculum (SimCLR, then MI-Mix)
-    dnalib spectrum-map --data DIR --out MAP      a learned linear map of the 5-mer spectrum (seconds)
+    dnalib spectrum-map --data DIR --out MAP      a learned linear map of the 5-mer spectrum (seconds;
+                                                  --hidden 512: nonlinear, --augment-errors longread10)
     dnalib evaluate --model tnf --genomes DIR --out results.json   clustering, few-shot, binning, taxonomy
     dnalib evaluate --model kmer6 --genomes DIR --fragment-length 1000 --errors longread10 --out r.json
                                                   short fragments with 10% long-read-like errors
@@ -667,6 +668,7 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
 
     from dnalib.contrastive import finetune, finetune_config
     from dnalib.pairs import contig_groups, species_groups
+    from dnalib.seqerrors import augment_setting
 
     overrides: dict = {}
     if args.curriculum:
@@ -685,7 +687,8 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
                         ("batch_pairs", args.batch_pairs),
                         ("lr", args.lr), ("seed", args.seed), ("bf16", args.bf16),
                         ("checkpoint_every", args.checkpoint_every),
-                        ("data_offset", args.data_offset)):
+                        ("data_offset", args.data_offset),
+                        ("augment_errors", augment_setting(args.augment_errors))):
         if value is not None:
             overrides[name] = value
     if args.init == "scratch" and not args.label_free:
@@ -735,12 +738,14 @@ def _cmd_spectrum_map(args: argparse.Namespace) -> int:
     import shlex
 
     from dnalib.pairs import species_groups
+    from dnalib.seqerrors import augment_setting
     from dnalib.spectrum_map import SpectrumMapConfig, train_spectrum_map
 
     overrides = {name: value for name, value in (
         ("k", args.k), ("dim", args.dim), ("fragment_length", args.fragment_length),
         ("batch_pairs", args.batch_pairs), ("steps", args.steps), ("lr", args.lr),
-        ("temperature", args.temperature), ("seed", args.seed)) if value is not None}
+        ("temperature", args.temperature), ("hidden", args.hidden), ("seed", args.seed),
+        ("augment_errors", augment_setting(args.augment_errors))) if value is not None}
     cfg = SpectrumMapConfig(**overrides)
     cfg.validate()
     args.resume = False  # a minute's run: no checkpoints to resume from
@@ -752,9 +757,11 @@ def _cmd_spectrum_map(args: argparse.Namespace) -> int:
                                 data_description=f"{where} ({args.split} split, one group per {args.rank})",
                                 command="dnalib " + " ".join(shlex.quote(a) for a in args.argv))
     last = result["history"][-1]
-    print(f"trained a {cfg.k}-mer spectrum map ({cfg.dim} dimensions) on {len(train.ids)} genomes for "
-          f"{cfg.steps} steps in {result['seconds']:.0f} s (final loss {last['loss']:.3f}); "
-          f"saved in {out}")
+    extra = (f"; nonlinear, {cfg.hidden} hidden units" if cfg.hidden else "") + \
+        (f"; views with {cfg.augment_errors} errors" if cfg.augment_errors else "")
+    print(f"trained a {cfg.k}-mer spectrum map ({cfg.dim} dimensions{extra}) on {len(train.ids)} "
+          f"genomes for {cfg.steps} steps in {result['seconds']:.0f} s (final loss "
+          f"{last['loss']:.3f}); saved in {out}")
     return 0
 
 
@@ -915,6 +922,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "the fragment length; 0: whole views)")
     p.add_argument("--batch-pairs", type=pair_count, default=None, help="positive pairs per step")
     p.add_argument("--lr", type=nonnegative_float, default=None, help="encoder learning rate")
+    p.add_argument("--augment-errors", default=None, metavar="SPEC",
+                   help="sequencing errors given to each view of a positive pair, independently, "
+                        "every step (a preset such as longread10 or a total rate such as 0.1); "
+                        "default none")
     p.add_argument("--seed", type=nonnegative_int, default=None)
     p.add_argument("--checkpoint-every", type=nonnegative_int, default=None,
                    help="steps between checkpoints (0: only the final model)")
@@ -931,8 +942,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_cmd_finetune)
 
-    p = sub.add_parser("spectrum-map", help="train a linear map of the k-mer spectrum with the "
-                                            "contrastive loss (seconds; the transformer's rival)")
+    p = sub.add_parser("spectrum-map", help="train a linear map (or, with --hidden, a shallow "
+                                            "network) of the k-mer spectrum with the contrastive "
+                                            "loss (seconds; the transformer's rival)")
     p.add_argument("--data", required=True,
                    help="labelled genome set directory, or a registered dataset (e.g. genomes_real)")
     p.add_argument("--split", default="train",
@@ -946,6 +958,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=positive_int, default=None, help="optimiser steps")
     p.add_argument("--lr", type=positive_float, default=None, help="learning rate (0.001)")
     p.add_argument("--temperature", type=positive_float, default=None, help="loss temperature")
+    p.add_argument("--hidden", type=nonnegative_int, default=None,
+                   help="units of one hidden layer (sigmoid) before the output map: the nonlinear "
+                        "spectrum model; 0: the linear map (default)")
+    p.add_argument("--augment-errors", default=None, metavar="SPEC",
+                   help="sequencing errors given to each training view, independently (a preset "
+                        "such as longread10 or a total rate such as 0.1); default none")
     p.add_argument("--seed", type=nonnegative_int, default=None)
     p.add_argument("--force", action="store_true", help="start over in a non-empty --out")
     p.add_argument("--no-progress", action="store_true")

@@ -66,7 +66,10 @@ __all__ = [
     "LONG_READ_SPLIT",
     "Edits",
     "ErrorModel",
+    "AUGMENT_STREAM",
     "apply_errors",
+    "augment_pair",
+    "augment_setting",
     "error_model",
     "mutate_codes",
 ]
@@ -76,6 +79,10 @@ HOMOPOLYMER_RUN = 3
 
 #: Share of substitutions, insertions and deletions in a long-read-like total rate.
 LONG_READ_SPLIT = (0.2, 0.4, 0.4)
+
+#: The seed word of training-view errors: step *s* of a run with seed *r* draws them from
+#: ``(r, AUGMENT_STREAM, s, view)`` (the pair sampler uses 5, MI-Mix 6).
+AUGMENT_STREAM = 7
 
 _BASES = np.frombuffer(b"ACGT", dtype=np.uint8)
 
@@ -339,3 +346,64 @@ def apply_errors(seqs: str | Sequence[str], model: ErrorModel | str | float,
         text = np.where(edits.source >= 0, kept, _BASES[edits.codes % 4]).astype(np.uint8)
         out.append(text.tobytes().decode("latin-1"))
     return out[0] if single else out
+
+
+def augment_setting(spec: ErrorModel | str | float | None) -> str | None:
+    """The value a training config keeps for ``--augment-errors SPEC``.
+
+    None (no augmentation) for None or any clean model (``"clean"``, ``0``),
+    so that asking for clean errors trains exactly what no flag trains and is
+    the same run; otherwise the model's name, which :func:`error_model` reads
+    back (``"longread10"``, ``"0.07"``). A model with a homopolymer bias has
+    no such name and is refused.
+
+    Parameters
+    ----------
+    spec : ErrorModel, str, float or None
+        What :func:`error_model` takes.
+
+    Returns
+    -------
+    str or None
+    """
+    if spec is None:
+        return None
+    model = error_model(spec)
+    if model.rate == 0:
+        return None
+    try:
+        named = error_model(model.name) == model
+    except DnalibError:
+        named = False
+    if not named:
+        raise DnalibError(f"the error model {model.name!r} cannot be named in a training config: "
+                          f"use a preset ({', '.join(ERROR_PRESETS)}) or a total rate such as 0.1")
+    return model.name
+
+
+def augment_pair(view1: Sequence[str], view2: Sequence[str], model: ErrorModel | str,
+                 seed: int, step: int) -> tuple[list[str], list[str]]:
+    """Both views of a training step's positive pairs, each with its own errors.
+
+    View 1 of pair *i* draws from ``(seed, AUGMENT_STREAM, step, 1, i)``, view
+    2 from ``(seed, AUGMENT_STREAM, step, 2, i)``: independent errors on the
+    two views, new ones every step, the same on every process and on a
+    resumed run.
+
+    Parameters
+    ----------
+    view1, view2 : sequence of str
+        The views of the step (:meth:`dnalib.pairs.PairSampler.batch`).
+    model : ErrorModel or str
+        The error model (or its spec).
+    seed : int
+        The run's seed.
+    step : int
+        The step whose pairs these are (the data stream's step).
+
+    Returns
+    -------
+    tuple of list of str
+    """
+    return (apply_errors(list(view1), model, (seed, AUGMENT_STREAM, step, 1)),
+            apply_errors(list(view2), model, (seed, AUGMENT_STREAM, step, 2)))
