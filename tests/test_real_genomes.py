@@ -286,6 +286,26 @@ def test_paired_difference_averages_the_models_of_a_side() -> None:
         paired_clustering_difference([sharp, sharp[:-1]], sharp, y, draws=10)
 
 
+def test_paired_difference_of_halves_clustered_apart_is_the_paired_comparison() -> None:
+    """A baseline's halves clustered once pair with any model's: the same numbers as one call."""
+    from dnalib.evaluate import clustering_halves, paired_difference
+
+    sharp, y = _clouds(12, 8, 0.3, 6, 0)
+    blurred = sharp + np.random.default_rng(1).normal(scale=1.0, size=sharp.shape)
+    other = sharp + np.random.default_rng(2).normal(scale=0.6, size=sharp.shape)
+    options = {"draws": 12, "seed": 3, "seeds": (0, 1)}
+    base = clustering_halves(blurred, y, **options)
+    for model in (sharp, other):
+        apart = paired_difference(clustering_halves(model, y, **options), base, level=0.9)
+        assert apart == paired_clustering_difference(model, blurred, y, level=0.9, **options)
+    assert len(base["halves"]) == 12 and base["full"] == [pytest.approx(clustering_scores(
+        blurred, y, seeds=(0, 1))["ari"])]
+    with pytest.raises(DnalibError, match="seed differ"):
+        paired_difference(clustering_halves(sharp, y, draws=12, seed=4, seeds=(0, 1)), base)
+    with pytest.raises(DnalibError, match="species, n_samples differ"):
+        paired_difference(clustering_halves(sharp[:-8], y[:-8], **options), base)
+
+
 @pytest.mark.parametrize("kwargs, match", [({"draws": 5}, "draws"), ({"level": 1.5}, "level"),
                                            ({"seeds": ()}, "KMeans random state")])
 def test_paired_difference_refuses_bad_options(kwargs: dict, match: str) -> None:
