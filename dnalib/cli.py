@@ -8,8 +8,11 @@
     dnalib inspect PATH                           validate FASTA/FASTQ or a labelled genome set, summarise it
     dnalib pretrain --data DIR --out MODEL        masked-language-model pretraining (resumable, torchrun-ready)
     dnalib finetune --init MODEL --data DIR --out M   contrastive curriculum (SimCLR, then MI-Mix)
-    dnalib spectrum-map --data DIR --out MAP      a learned linear map of the 5-mer spectrum (seconds)
+    dnalib spectrum-map --data DIR --out MAP      a learned linear map of the 5-mer spectrum (seconds;
+                                                  --hidden 512: nonlinear, --augment-errors longread10)
     dnalib evaluate --model tnf --genomes DIR --out results.json   clustering, few-shot, binning, taxonomy
+    dnalib evaluate --model kmer6 --genomes DIR --fragment-length 1000 --errors longread10 --out r.json
+                                                  short fragments with 10% long-read-like errors
     dnalib evaluate --model tnf --sequences 16S.fa --taxonomy tax.txt --tile 200 --out r.json   by rank
     dnalib embed --model MODEL --input reads.fa --out emb   streamed: emb.npy + emb.ids.txt
     dnalib models list                            published encoders --model also takes (hub ids)
@@ -424,8 +427,10 @@ def _evaluation_ranks(columns: list[str], asked: str | None) -> list[str]:
     return columns
 
 
-def _write_evaluation(out: Path, record: dict[str, Any], summary: Any, skipped: dict[str, str]) -> None:
-    """Write an evaluation record (JSON, atomically) and print its table and skipped tasks."""
+def _write_evaluation(out: Path, record: dict[str, Any], summary: Any, skipped: dict[str, str],
+                      header: str | None = None) -> None:
+    """Write an evaluation record (JSON, atomically) and print its table (under *header*) and
+    skipped tasks."""
     import json
 
     import numpy as np
@@ -435,6 +440,8 @@ def _write_evaluation(out: Path, record: dict[str, Any], summary: Any, skipped: 
 
     io.write_text_atomically(out, json.dumps(record, indent=2, default=lambda o: o.item()
                                        if isinstance(o, np.generic) else str(o)) + "\n")
+    if header:
+        print(header)
     with pd.option_context("display.width", 120):
         print(summary.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     for task, why in skipped.items():
@@ -448,6 +455,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from dnalib import io
     from dnalib.embed import describe_embedder, embed_with
     from dnalib.evaluate import TASKS, evaluate_embeddings
+    from dnalib.seqerrors import apply_errors, error_model
 
     if args.sequences is not None:
         return _evaluate_sequences(args)
@@ -464,6 +472,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         raise DnalibError(f"--tasks must be a comma-separated subset of {','.join(TASKS)}; got {args.tasks!r}")
     if args.fragment_length < 1 or args.per_genome < 1:
         raise DnalibError("--fragment-length and --per-genome must be positive")
+    errors = error_model(args.errors)  # a bad spec fails now, in one line
     out = Path(args.out)
     if out.is_dir():
         raise DnalibError(f"--out {out} is a directory: give a file name such as results.json")
@@ -480,6 +489,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         warnings.simplefilter("ignore", UserWarning)
         frags, cut = gs.fragments(args.fragment_length, args.per_genome, seed=args.seed,
                                   allow_fewer=True)
+    frags = apply_errors(frags, errors, seed=args.seed)  # each fragment its own errors
     counts = cut["id"].value_counts()
     short = {gid: int(counts.get(gid, 0)) for gid in gs.ids if counts.get(gid, 0) < args.per_genome}
     if not frags:
@@ -509,7 +519,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         "embedder": identity,
         "genomes": str(args.genomes),
         "settings": {"fragment_length": args.fragment_length, "per_genome": args.per_genome,
-                     "fragment_seed": args.seed, "tasks": tasks,
+                     "fragment_seed": args.seed, "errors": errors.describe(), "tasks": tasks,
                      "genomes_with_fewer_fragments": short},
         "n_genomes": len(gs.ids),
         **result,
@@ -517,13 +527,15 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         "dnalib": __version__,
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    _write_evaluation(out, record, summary, result["skipped"])
+    _write_evaluation(out, record, summary, result["skipped"],
+                      header=f"{args.fragment_length} bp fragments, {args.per_genome} per genome; "
+                             f"errors: {errors.summary()}")
     print(f"{len(frags)} fragments of {len(gs.ids)} genomes; wrote {out}")
     return 0
 
 
 #: Options of ``dnalib evaluate --genomes`` that a ``--sequences`` run has no use for.
-_GENOME_ONLY_OPTIONS = ("--fragment-length", "--per-genome", "--tasks", "--seeds")
+_GENOME_ONLY_OPTIONS = ("--fragment-length", "--per-genome", "--tasks", "--seeds", "--errors")
 
 
 def _evaluate_sequences(args: argparse.Namespace) -> int:
@@ -656,6 +668,7 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
 
     from dnalib.contrastive import finetune, finetune_config
     from dnalib.pairs import contig_groups, species_groups
+    from dnalib.seqerrors import augment_setting
 
     overrides: dict = {}
     if args.curriculum:
@@ -674,7 +687,8 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
                         ("batch_pairs", args.batch_pairs),
                         ("lr", args.lr), ("seed", args.seed), ("bf16", args.bf16),
                         ("checkpoint_every", args.checkpoint_every),
-                        ("data_offset", args.data_offset)):
+                        ("data_offset", args.data_offset),
+                        ("augment_errors", augment_setting(args.augment_errors))):
         if value is not None:
             overrides[name] = value
     if args.init == "scratch" and not args.label_free:
@@ -724,12 +738,14 @@ def _cmd_spectrum_map(args: argparse.Namespace) -> int:
     import shlex
 
     from dnalib.pairs import species_groups
+    from dnalib.seqerrors import augment_setting
     from dnalib.spectrum_map import SpectrumMapConfig, train_spectrum_map
 
     overrides = {name: value for name, value in (
         ("k", args.k), ("dim", args.dim), ("fragment_length", args.fragment_length),
         ("batch_pairs", args.batch_pairs), ("steps", args.steps), ("lr", args.lr),
-        ("temperature", args.temperature), ("seed", args.seed)) if value is not None}
+        ("temperature", args.temperature), ("hidden", args.hidden), ("seed", args.seed),
+        ("augment_errors", augment_setting(args.augment_errors))) if value is not None}
     cfg = SpectrumMapConfig(**overrides)
     cfg.validate()
     args.resume = False  # a minute's run: no checkpoints to resume from
@@ -741,9 +757,11 @@ def _cmd_spectrum_map(args: argparse.Namespace) -> int:
                                 data_description=f"{where} ({args.split} split, one group per {args.rank})",
                                 command="dnalib " + " ".join(shlex.quote(a) for a in args.argv))
     last = result["history"][-1]
-    print(f"trained a {cfg.k}-mer spectrum map ({cfg.dim} dimensions) on {len(train.ids)} genomes for "
-          f"{cfg.steps} steps in {result['seconds']:.0f} s (final loss {last['loss']:.3f}); "
-          f"saved in {out}")
+    extra = (f"; nonlinear, {cfg.hidden} hidden units" if cfg.hidden else "") + \
+        (f"; views with {cfg.augment_errors} errors" if cfg.augment_errors else "")
+    print(f"trained a {cfg.k}-mer spectrum map ({cfg.dim} dimensions{extra}) on {len(train.ids)} "
+          f"genomes for {cfg.steps} steps in {result['seconds']:.0f} s (final loss "
+          f"{last['loss']:.3f}); saved in {out}")
     return 0
 
 
@@ -904,6 +922,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "the fragment length; 0: whole views)")
     p.add_argument("--batch-pairs", type=pair_count, default=None, help="positive pairs per step")
     p.add_argument("--lr", type=nonnegative_float, default=None, help="encoder learning rate")
+    p.add_argument("--augment-errors", default=None, metavar="SPEC",
+                   help="sequencing errors given to each view of a positive pair, independently, "
+                        "every step (a preset such as longread10 or a total rate such as 0.1); "
+                        "default none")
     p.add_argument("--seed", type=nonnegative_int, default=None)
     p.add_argument("--checkpoint-every", type=nonnegative_int, default=None,
                    help="steps between checkpoints (0: only the final model)")
@@ -920,8 +942,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_cmd_finetune)
 
-    p = sub.add_parser("spectrum-map", help="train a linear map of the k-mer spectrum with the "
-                                            "contrastive loss (seconds; the transformer's rival)")
+    p = sub.add_parser("spectrum-map", help="train a linear map (or, with --hidden, a shallow "
+                                            "network) of the k-mer spectrum with the contrastive "
+                                            "loss (seconds; the transformer's rival)")
     p.add_argument("--data", required=True,
                    help="labelled genome set directory, or a registered dataset (e.g. genomes_real)")
     p.add_argument("--split", default="train",
@@ -935,6 +958,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=positive_int, default=None, help="optimiser steps")
     p.add_argument("--lr", type=positive_float, default=None, help="learning rate (0.001)")
     p.add_argument("--temperature", type=positive_float, default=None, help="loss temperature")
+    p.add_argument("--hidden", type=nonnegative_int, default=None,
+                   help="units of one hidden layer (sigmoid) before the output map: the nonlinear "
+                        "spectrum model; 0: the linear map (default)")
+    p.add_argument("--augment-errors", default=None, metavar="SPEC",
+                   help="sequencing errors given to each training view, independently (a preset "
+                        "such as longread10 or a total rate such as 0.1); default none")
     p.add_argument("--seed", type=nonnegative_int, default=None)
     p.add_argument("--force", action="store_true", help="start over in a non-empty --out")
     p.add_argument("--no-progress", action="store_true")
@@ -975,6 +1004,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "label (default) or keep it")
     p.add_argument("--fragment-length", type=positive_int, default=10_000, help="bp per fragment (10000)")
     p.add_argument("--per-genome", type=positive_int, default=100, help="fragments per genome (100)")
+    p.add_argument("--errors", default=None, metavar="SPEC",
+                   help="sequencing errors applied to every fragment after it is cut (seeded by "
+                        "--seed): a preset (clean, illumina, longread5, longread10) or a total "
+                        "rate such as 0.1 (20%% substitutions, 40%% insertions, 40%% deletions); "
+                        "default clean")
     p.add_argument("--tasks", default="clustering,fewshot,binning,taxonomy",
                    help="comma-separated subset of clustering,fewshot,binning,taxonomy")
     p.add_argument("--seeds", type=positive_int, default=5, help="seeds 0..N-1 for KMeans and few-shot (5)")

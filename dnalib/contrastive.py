@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -363,7 +363,17 @@ class FinetuneConfig(Settings):
         does, rather than the first phase's pairs again.
     bf16 : str
         ``"auto"`` (GPUs only), ``"on"`` or ``"off"``.
+    augment_errors : str or None
+        Sequencing errors given to each view of every positive pair,
+        independently and anew every step (:func:`dnalib.seqerrors.augment_pair`),
+        a spec :func:`dnalib.seqerrors.error_model` reads (``"longread10"``,
+        ``"0.05"``); None: clean views. A view whose length changed (indels)
+        is cut to ``fragment_length`` bases and read in as many chunks as a
+        clean view, of nearly equal length (:func:`split_views`).
     """
+
+    #: Settings added after the shipped models were trained: at these values they train as before.
+    NEUTRAL: ClassVar[dict[str, Any]] = {"augment_errors": None}
 
     profile: str = "cpu"
     curriculum: tuple[str, ...] = ("simclr", "mimix")
@@ -387,6 +397,7 @@ class FinetuneConfig(Settings):
     seed: int = 0
     data_offset: int = 0
     bf16: str = "auto"
+    augment_errors: str | None = None
 
     @property
     def max_steps(self) -> int:
@@ -442,6 +453,10 @@ class FinetuneConfig(Settings):
             raise DnalibError(f"sample_by must be one of {SAMPLE_BY}; got {self.sample_by!r}")
         if self.bf16 not in ("auto", "on", "off"):
             raise DnalibError(f"bf16 must be auto, on or off; got {self.bf16!r}")
+        if self.augment_errors is not None:
+            from dnalib.seqerrors import error_model
+
+            error_model(self.augment_errors)  # one line naming the presets if it is not one
 
 
 PHASES = ("simclr", "mimix", "imix")
@@ -767,11 +782,13 @@ def finetune(
     from safetensors.torch import save_file
 
     from dnalib.inference import max_chunk_length
+    from dnalib.seqerrors import augment_pair, error_model
     from dnalib.tokenizers import encode_batch
     from dnalib.training import Run, groups_fingerprint, setup_processes
 
     cfg = cfg or finetune_config()
     cfg.validate()
+    errors = error_model(cfg.augment_errors) if cfg.augment_errors is not None else None
     procs = setup_processes(device)
     precision = procs.precision(cfg.bf16)  # bf16, fp16 with loss scaling (a T4), or fp32
     use_bf16 = precision.name == "bf16"
@@ -821,11 +838,15 @@ def finetune(
         for g in optimizer.param_groups:
             g["lr"] = g["base_lr"] * factor
         view1, view2 = sampler.batch(step + cfg.data_offset, cfg.batch_pairs)
+        pieces = None
+        if errors is not None:  # each view its own errors; read in `chunks` pieces all the same
+            view1, view2 = augment_pair(view1, view2, errors, cfg.seed, step + cfg.data_offset)
+            pieces = chunks
         # Every process tokenizes the global batch (padded as one process would) and takes
         # its rows; the loss gathers the others' (ContrastiveObjective).
         rows = slice(procs.rank * local * chunks, (procs.rank + 1) * local * chunks)
-        ids1, att1 = encode_batch(tok, split_views(view1, chunk))
-        ids2, att2 = encode_batch(tok, split_views(view2, chunk))
+        ids1, att1 = encode_batch(tok, split_views(view1, chunk, pieces))
+        ids2, att2 = encode_batch(tok, split_views(view2, chunk, pieces))
         t = [procs.to_device(a[rows]) for a in (ids1, att1, ids2, att2)]
         mix = None
         if phase != "simclr":
@@ -855,14 +876,41 @@ def finetune(
                       "init": str(started_from) if isinstance(started_from, (str, os.PathLike))
                       else type(started_from).__name__,
                       "data": data_description, "groups": len(sampler.groups), "bf16": use_bf16,
-                      "seconds": seconds, "final_loss": history[-1]["loss"] if history else None},
+                      "seconds": seconds, "final_loss": history[-1]["loss"] if history else None,
+                      **({"augment_errors": errors.describe()} if errors is not None else {})},
                {"optimizer": optimizer.state_dict()}, command=command)
     return {"history": history, "out_dir": str(run.out), "seconds": seconds}
 
 
-def split_views(views: Sequence[str], chunk: int) -> list[str]:
-    """Consecutive chunks of *chunk* bases of every view, view by view (the rows the encoder reads)."""
-    return [v[a:a + chunk] for v in views for a in range(0, len(v), chunk)]
+def split_views(views: Sequence[str], chunk: int, pieces: int | None = None) -> list[str]:
+    """Consecutive chunks of *chunk* bases of every view, view by view (the rows the encoder reads).
+
+    With *pieces* (views whose length sequencing errors changed), every view,
+    cut to at most ``pieces * chunk`` bases, becomes exactly *pieces*
+    consecutive chunks of nearly equal length (none longer than *chunk*), so
+    every view has the same number of rows; a view of exactly ``pieces *
+    chunk`` bases is cut as without *pieces*.
+
+    Parameters
+    ----------
+    views : sequence of str
+    chunk : int
+        Bases per chunk (at most).
+    pieces : int, optional
+        Chunks per view.
+
+    Returns
+    -------
+    list of str
+    """
+    if pieces is None:
+        return [v[a:a + chunk] for v in views for a in range(0, len(v), chunk)]
+    out = []
+    for v in views:
+        v = v[:pieces * chunk]
+        cuts = [i * len(v) // pieces for i in range(pieces + 1)]
+        out += [v[cuts[i]:cuts[i + 1]] for i in range(pieces)]
+    return out
 
 
 HEAD_FILE = "head.safetensors"

@@ -1,6 +1,9 @@
 """Evaluation of embeddings and features the way the papers do it.
 
-- :func:`clustering_scores`: species clustering (ARI, NMI), DNABERT-S protocol.
+- :func:`clustering_scores`: species clustering (ARI, NMI), DNABERT-S protocol;
+  :func:`paired_clustering_difference`: the ARI of two embeddings compared
+  with an interval over species (built from :func:`clustering_halves` of each
+  side and :func:`paired_difference`).
 - :func:`taxonomy_classification`: taxonomic classification by rank with KNN
   and random forest, accuracy and macro-F1 (SCORPIO / MetaBERTa protocol);
   :func:`usable_labels` says which labels it keeps at a rank.
@@ -33,8 +36,10 @@ __all__ = [
     "binning_scores",
     "binning_threshold",
     "TASKS",
+    "clustering_halves",
     "clustering_scores",
     "paired_clustering_difference",
+    "paired_difference",
     "evaluate_embeddings",
     "fewshot_classification",
     "kmedoid_bins",
@@ -189,6 +194,132 @@ def _model_runs(embeddings: Any, labels: Any, side: str) -> list[np.ndarray]:
     return [_unit_rows(_embeddings_and_labels(x, labels, "clustering")[0]) for x in runs]
 
 
+def clustering_halves(
+    embeddings: Any,
+    labels: Sequence[Any] | np.ndarray,
+    *,
+    draws: int = 100,
+    seed: int = 0,
+    seeds: Sequence[int] = (0, 1, 2, 3, 4),
+    n_init: int = 3,
+) -> dict[str, Any]:
+    """One side of :func:`paired_clustering_difference`: ARI on all species and on random halves.
+
+    The halves and the KMeans random states depend only on *labels*, *draws*,
+    *seed* and *seeds*, never on the embeddings, so two sides computed apart
+    with the same ones pair up exactly (:func:`paired_difference`): a
+    baseline's halves can be clustered once and compared with many models.
+
+    Parameters
+    ----------
+    embeddings
+        ``(n_samples, n_features)``, or a list of such arrays of the same
+        samples (one per trained model: its ARIs are their means).
+    labels
+        Species of every sample.
+    draws : int
+        Random halves of the species (at least 10).
+    seed : int
+        Seed of the halves (and offset of the halves' KMeans random states).
+    seeds : sequence of int
+        KMeans random states of the whole set; every half uses as many, its own.
+    n_init : int
+        KMeans restarts per random state.
+
+    Returns
+    -------
+    dict
+        ``full`` (the ARI on all species, one per model), ``halves`` (the
+        mean over models of the ARI of each half, ``draws`` values),
+        ``species`` (sorted), ``n_samples``, ``draws``, ``seed``, ``seeds``,
+        ``n_init``.
+
+    Raises
+    ------
+    DnalibError
+        As :func:`paired_clustering_difference`.
+    """
+    runs = _model_runs(embeddings, labels, "a")
+    _, y, _ = _embeddings_and_labels(runs[0], labels, "clustering")
+    draws = _check_int_param("draws", draws, 10)
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        raise DnalibError("seeds must name at least one KMeans random state")
+    species = np.unique(y)
+    if len(species) < 4:
+        raise DnalibError(f"a paired comparison over species needs at least 4 species; got {len(species)}")
+
+    def ari(keep: Any, states: list[int]) -> list[float]:
+        return [clustering_scores(x[keep], y[keep], seeds=states, n_init=n_init, normalize=False)["ari"]
+                for x in runs]
+
+    full = ari(slice(None), seeds)
+    half = len(species) // 2
+    rng = np.random.default_rng(seed)
+    halves = np.empty(draws)
+    for r in range(draws):
+        keep = np.isin(y, rng.choice(species, size=half, replace=False))
+        states = [(seed * draws + r + 1) * 1_000 + s for s in seeds]
+        halves[r] = np.mean(ari(keep, states))
+    return {"full": [float(v) for v in full], "halves": [float(v) for v in halves],
+            "species": [str(s) for s in species], "n_samples": int(len(y)), "draws": draws,
+            "seed": int(seed), "seeds": seeds, "n_init": int(n_init)}
+
+
+def paired_difference(side_a: Mapping[str, Any], side_b: Mapping[str, Any], *,
+                      level: float = 0.95) -> dict[str, Any]:
+    """The paired difference *a* minus *b* of two :func:`clustering_halves` results.
+
+    Both must come from the same samples, halves and KMeans states (same
+    labels, ``draws``, ``seed``, ``seeds``, ``n_init``); the result is what
+    :func:`paired_clustering_difference` returns for the two embeddings.
+
+    Parameters
+    ----------
+    side_a, side_b : mapping
+        :func:`clustering_halves` of each side.
+    level : float
+        Coverage of the intervals.
+
+    Returns
+    -------
+    dict
+        As :func:`paired_clustering_difference`.
+
+    Raises
+    ------
+    DnalibError
+        Sides of other samples or halves, or a level outside (0, 1).
+    """
+    if not 0 < level < 1:
+        raise DnalibError(f"level must be between 0 and 1 (e.g. 0.95); got {level}")
+    same = ("species", "n_samples", "draws", "seed", "seeds", "n_init")
+    differ = [k for k in same if side_a[k] != side_b[k]]
+    if differ:
+        raise DnalibError(f"the two sides were clustered on other samples or halves ({', '.join(differ)} "
+                          "differ): compute both with the same labels, draws, seed and seeds")
+    d = np.asarray(side_a["halves"]) - np.asarray(side_b["halves"])
+    diff = float(np.mean(side_a["full"]) - np.mean(side_b["full"]))
+    tail = (1 - level) / 2
+    lo, hi = np.quantile(d - d.mean(), [tail, 1 - tail])
+    spread = np.quantile(d, [tail, 1 - tail])
+    return {
+        "difference": diff,
+        "interval": [float(diff - hi), float(diff - lo)],
+        "spread": [float(spread[0]), float(spread[1])],
+        "wins": float((d > 0).mean()),
+        "ari_a": float(np.mean(side_a["full"])),
+        "ari_b": float(np.mean(side_b["full"])),
+        "ari_a_runs": list(side_a["full"]),
+        "ari_b_runs": list(side_b["full"]),
+        "n_species": len(side_a["species"]),
+        "half": len(side_a["species"]) // 2,
+        "draws": int(side_a["draws"]),
+        "level": float(level),
+        "kmeans_seeds": list(side_a["seeds"]),
+    }
+
+
 def paired_clustering_difference(
     embeddings_a: Any,
     embeddings_b: Any,
@@ -260,52 +391,20 @@ def paired_clustering_difference(
     DnalibError
         Mismatched sizes, fewer than 4 species, draws below 10, a level
         outside (0, 1) or no KMeans seeds.
+
+    Notes
+    -----
+    It is :func:`clustering_halves` of each side, then
+    :func:`paired_difference` of the two; call those to compare many models
+    with one baseline (the baseline's halves clustered once).
     """
     runs_a = _model_runs(embeddings_a, labels, "a")
     runs_b = _model_runs(embeddings_b, labels, "b")
-    _, y, _ = _embeddings_and_labels(runs_a[0], labels, "clustering")
-    draws = _check_int_param("draws", draws, 10)
     if not 0 < level < 1:
         raise DnalibError(f"level must be between 0 and 1 (e.g. 0.95); got {level}")
-    seeds = [int(s) for s in seeds]
-    if not seeds:
-        raise DnalibError("seeds must name at least one KMeans random state")
-    species = np.unique(y)
-    if len(species) < 4:
-        raise DnalibError(f"a paired comparison over species needs at least 4 species; got {len(species)}")
-
-    def ari(runs: list[np.ndarray], keep: Any, states: list[int]) -> list[float]:
-        return [clustering_scores(x[keep], y[keep], seeds=states, n_init=n_init, normalize=False)["ari"]
-                for x in runs]
-
-    everything = slice(None)
-    full_a, full_b = ari(runs_a, everything, seeds), ari(runs_b, everything, seeds)
-    half = len(species) // 2
-    rng = np.random.default_rng(seed)
-    d = np.empty(draws)
-    for r in range(draws):
-        keep = np.isin(y, rng.choice(species, size=half, replace=False))
-        states = [(seed * draws + r + 1) * 1_000 + s for s in seeds]
-        d[r] = np.mean(ari(runs_a, keep, states)) - np.mean(ari(runs_b, keep, states))
-    diff = float(np.mean(full_a) - np.mean(full_b))
-    tail = (1 - level) / 2
-    lo, hi = np.quantile(d - d.mean(), [tail, 1 - tail])
-    spread = np.quantile(d, [tail, 1 - tail])
-    return {
-        "difference": diff,
-        "interval": [float(diff - hi), float(diff - lo)],
-        "spread": [float(spread[0]), float(spread[1])],
-        "wins": float((d > 0).mean()),
-        "ari_a": float(np.mean(full_a)),
-        "ari_b": float(np.mean(full_b)),
-        "ari_a_runs": [float(v) for v in full_a],
-        "ari_b_runs": [float(v) for v in full_b],
-        "n_species": int(len(species)),
-        "half": int(half),
-        "draws": int(draws),
-        "level": float(level),
-        "kmeans_seeds": seeds,
-    }
+    options = {"draws": draws, "seed": seed, "seeds": seeds, "n_init": n_init}
+    return paired_difference(clustering_halves(runs_a, labels, **options),
+                             clustering_halves(runs_b, labels, **options), level=level)
 
 
 # --- taxonomic classification by rank (SCORPIO / MetaBERTa) ------------------------------

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Any
+from typing import Any, ClassVar
 
 from dnalib.errors import DnalibError
 
@@ -85,13 +85,24 @@ class Settings:
     and checkpoints keep them; ``from_dict`` is its inverse with one rule
     (a list becomes a tuple where the field's default is a tuple), rejects
     unknown names and validates, like the profile tables do.
+
+    A setting added after models were trained and shipped is named in the
+    class's :attr:`NEUTRAL` with the value that trains exactly as before;
+    ``to_dict`` leaves it out while it has that value, so the recipes, info
+    files and checkpoints of those models still match the settings they were
+    made with (and ``from_dict`` restores it from its default).
     """
 
+    #: Settings left out of :meth:`to_dict` while they have these values (see above).
+    NEUTRAL: ClassVar[dict[str, Any]] = {}
+
     def to_dict(self) -> dict[str, Any]:
-        """The settings as plain JSON values."""
+        """The settings as plain JSON values (a :attr:`NEUTRAL` setting at its value left out)."""
         import json
 
-        return json.loads(json.dumps(dataclasses.asdict(self)))  # type: ignore[call-overload]
+        values = json.loads(json.dumps(dataclasses.asdict(self)))  # type: ignore[call-overload]
+        return {k: v for k, v in values.items()
+                if not (k in self.NEUTRAL and v == self.NEUTRAL[k])}
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> Any:

@@ -86,6 +86,7 @@ import pandas as pd
 
 from dnalib.errors import DnalibError
 from dnalib.io import GENOME_RANKS, write_genome_set
+from dnalib.seqerrors import ErrorModel, mutate_codes
 from dnalib.sequences import encode, sample_fragments
 
 __all__ = [
@@ -1088,7 +1089,9 @@ def simulate_reads(
     """Sample reads from genomes, from both strands, with a long-read error model.
 
     Each read copies a template (a random stretch of a random contig, reverse
-    complemented on the minus strand) base by base: a base is deleted with
+    complemented on the minus strand; ambiguous bases replaced by random ones)
+    base by base, with the error model of :mod:`dnalib.seqerrors`
+    (:func:`dnalib.seqerrors.mutate_codes`): a base is deleted with
     probability ``deletion_rate``, otherwise replaced by another base with
     probability ``substitution_rate / (1 - deletion_rate)``, and a random base
     is inserted after it with probability ``insertion_rate``.  Per template
@@ -1144,6 +1147,7 @@ def simulate_reads(
             raise DnalibError(f"{name} must be in [0, 1), got {rate!r}")
     if substitution_rate + deletion_rate >= 1.0:
         raise DnalibError("substitution_rate + deletion_rate must be below 1")
+    model = ErrorModel(substitution_rate, insertion_rate, deletion_rate, name="simulate_reads")
     if isinstance(length, tuple):
         if len(length) != 2 or length[0] <= 0 or length[1] < 0:
             raise DnalibError(f"length must be an int or (mean, sd) with mean > 0, got {length!r}")
@@ -1171,7 +1175,6 @@ def simulate_reads(
     else:
         lengths = np.full(n, int(length), dtype=np.int64)
 
-    s_cond = substitution_rate / (1.0 - deletion_rate) if deletion_rate < 1 else 0.0
     rows: list[dict[str, Any]] = []
     for i in range(n):
         gid = ids[which[i]]
@@ -1186,25 +1189,20 @@ def simulate_reads(
         minus = bool(rng.random() < 0.5)
         if minus:
             template = _revcomp_codes(template)
-        deleted = rng.random(m) < deletion_rate
-        substituted = ~deleted & (rng.random(m) < s_cond)
-        inserted = rng.random(m) < insertion_rate
-        bases = np.where(substituted, (template + rng.integers(1, 4, m)) % 4, template)
-        values = np.stack([bases, rng.integers(0, 4, m)], axis=1).astype(np.uint8)
-        read = values[np.stack([~deleted, inserted], axis=1)]
+        edits = mutate_codes(template, model, rng)
         rows.append(
             {
                 "read_id": f"read{i}",
-                "sequence": _to_text(read),
+                "sequence": _to_text(edits.codes),
                 "genome": gid,
                 "contig": ci,
                 "start": start,
                 "end": start + m,
                 "strand": "-" if minus else "+",
                 "template_length": m,
-                "substitutions": int(substituted.sum()),
-                "insertions": int(inserted.sum()),
-                "deletions": int(deleted.sum()),
+                "substitutions": edits.substitutions,
+                "insertions": edits.insertions,
+                "deletions": edits.deletions,
             }
         )
     columns = ["read_id", "sequence", "genome", "contig", "start", "end", "strand",

@@ -53,6 +53,7 @@ import torch
 from dnalib import rundir
 from dnalib.errors import DnalibError
 from dnalib.io import write_text_atomically
+from dnalib.profiles import Settings
 
 CHECKPOINT_DIR = "checkpoints"
 STATE_FILE = "training_state.pt"
@@ -74,6 +75,10 @@ RUN_INFO_FILES = (PRETRAIN_INFO_FILE, FINETUNE_INFO_FILE)
 def plain(settings: Any) -> Any:
     """Settings as plain JSON values: a dataclass becomes a dict, tuples become lists.
 
+    A :class:`~dnalib.profiles.Settings` dataclass gives its
+    :meth:`~dnalib.profiles.Settings.to_dict` (settings at their ``NEUTRAL``
+    values left out).
+
     Two runs' settings compare equal exactly when their :func:`plain` forms do,
     whether they come from a dataclass, a JSON file or a checkpoint.
 
@@ -86,6 +91,8 @@ def plain(settings: Any) -> Any:
     -------
     object
     """
+    if isinstance(settings, Settings):
+        return settings.to_dict()  # a setting at its NEUTRAL value is left out
     if dataclasses.is_dataclass(settings) and not isinstance(settings, type):
         settings = dataclasses.asdict(settings)
     return json.loads(json.dumps(settings))

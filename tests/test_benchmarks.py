@@ -243,3 +243,57 @@ def test_ci_costs_summarises_a_real_pytest_report(tmp_path):
                            str(bad), "--out", str(out)], capture_output=True, text=True)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.strip().count("\n") == 0 and "--junitxml" in done.stderr
+
+
+def test_bench_error_grid_smoke_run_resumes_and_refuses_other_settings(tmp_path, capsys):
+    """A smoke run of benchmarks/bench_error_grid.py on a small genome set: every cell x model
+    row (the paired interval against kmer6 on all but kmer6), written with its provenance; a
+    second run keeps the rows and adds only new cells; other settings are refused."""
+    from dnalib.records import portable_path
+    from dnalib.simulate import simulate_community
+    from dnalib.spectrum_map import SpectrumMap
+
+    genomes = tmp_path / "set"
+    simulate_community(0, n_genera=3, species_per_genus=3, genome_length=30_000).write(genomes)
+    SpectrumMap(4, 8, hidden=16).save_pretrained(tmp_path / "map")
+    grid = _load_benchmark("bench_error_grid")
+    out = tmp_path / "grid.json"
+    common = ["--smoke", "--sets", str(genomes), "--per-genome", "10", "--out", str(out)]
+    rec = grid.main([*common, "--models", "tnf", str(tmp_path / "map")])
+    rows = rec["rows"]
+    assert len(rows) == 2 * 2 * 3 and rec["complete"] and rec["commit"] and rec["hardware"]
+    assert {(r["length"], r["errors"]) for r in rows} == {(1000, "clean"), (1000, "longread10"),
+                                                          (2000, "clean"), (2000, "longread10")}
+    # directories are named as records name them (portable: $TMPDIR/..., repository-relative)
+    assert {r["model"] for r in rows} == {"kmer6", "tnf", portable_path(str(tmp_path / "map"))}
+    assert {r["set"] for r in rows} == {portable_path(str(genomes))}
+    for r in rows:
+        assert -1 <= r["ari"] <= 1 and r["n_species"] == 9 and r["n_fragments"] == 90
+        assert r["f1_ge_0.5"] >= 0 and r["binned_species"] == 9  # every fragment is binned
+        if r["model"] == "kmer6":
+            assert "vs_kmer6" not in r
+        else:
+            vs = r["vs_kmer6"]
+            assert vs["interval"][0] <= vs["difference"] <= vs["interval"][1] and vs["draws"] == 10
+    by = {(r["length"], r["errors"], r["model"]): r for r in rows}
+    # the same cell as dnalib evaluate --errors would cut it: errors change the kmer6 score
+    assert by[(1000, "longread10", "kmer6")]["ari"] != by[(1000, "clean", "kmer6")]["ari"]
+    assert rec["grid"]["errors"]["longread10"]["rate"] == pytest.approx(0.1)
+    assert rec["settings"]["kmeans_seeds"] == [0, 1] and "bench_error_grid.py --smoke" in rec["command"]
+    printed = capsys.readouterr().out
+    assert "longread10" in printed and "- kmer6" in printed
+
+    again = grid.main([*common, "--models", "tnf", str(tmp_path / "map"), "--errors", "clean", "longread10",
+                       "0.02"])
+    assert len(again["rows"]) == 12 + 2 * 3 and len(again["runs"]) == 2 and again["complete"]
+    first = {(r["length"], r["errors"], r["model"]): r for r in rows}
+    kept = {(r["length"], r["errors"], r["model"]): r for r in again["rows"]}
+    assert all(kept[key]["ari"] == row["ari"] and kept[key]["seconds_embed"] == row["seconds_embed"]
+               for key, row in first.items())  # kept, not scored again
+    assert len(capsys.readouterr().out.splitlines()) == 2 * 3  # only the new cells
+    with pytest.raises(SystemExit, match="not a grid record with these settings"):
+        grid.main([*common[:-4], "--per-genome", "5", "--out", str(out)])
+    with pytest.raises(SystemExit, match="--models nope"):
+        grid.main([*common, "--models", "nope"])
+    with pytest.raises(SystemExit, match="unknown error model"):
+        grid.main([*common, "--errors", "dirty"])

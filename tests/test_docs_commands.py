@@ -237,6 +237,27 @@ BENCHMARKS: dict[str, Run | Skip] = {
     ".venv/bin/python benchmarks/bench_scaling.py --out results/scaling_cpu.json":
         Skip("a speed benchmark (two torchrun runs of the cpu profile, minutes); its smoke run "
              "is tests/test_gpu_check.py's"),
+    ".venv/bin/dnalib spectrum-map --data genomes_real --augment-errors longread10 --out "
+    "runs/maps/map_aug10":
+        Skip("trains on the genomes_real corpus (~4 min with augmentation); --augment-errors is "
+             "tests/test_error_augmentation.py's"),
+    ".venv/bin/dnalib spectrum-map --data genomes_real --hidden 512 --out runs/maps/map_h512":
+        Skip("trains on the genomes_real corpus (~1.5 min); --hidden is tests/test_real_genomes.py's"),
+    ".venv/bin/dnalib spectrum-map --data genomes_real --hidden 512 --augment-errors longread10 --out "
+    "runs/maps/map_h512_aug10":
+        Skip("trains on the genomes_real corpus (~4 min); both options are tested apart"),
+    ".venv/bin/dnalib finetune --profile hour --init dnalib/weights/hour/mlm --data genomes_real "
+    "--augment-errors longread10 --stop-after 800 --out runs/hour_aug10":
+        Skip("800 steps of the hour recipe (~80 min on 2 cores); augmentation, pause and resume "
+             "are tests/test_error_augmentation.py's"),
+    ".venv/bin/dnalib finetune --profile hour --init dnalib/weights/hour/mlm --data genomes_real "
+    "--augment-errors longread10 --resume --out runs/hour_aug10":
+        Skip("continues the line above for 800 steps (~80 min)"),
+    ".venv/bin/python benchmarks/bench_error_grid.py --models tnf kmer6 spectrum_map spectrum_map_refit "
+    "hour/simclr hour/curriculum runs/maps/map_aug10 runs/maps/map_h512 runs/maps/map_h512_aug10 "
+    "runs/hour_aug10 --out results/error_grid_cpu.json":
+        Skip("a few hours on 2 cores (24 cells x 10 models, paired intervals over 30 halves); "
+             "its --smoke run is tests/test_benchmarks.py's"),
     ".venv/bin/python benchmarks/gpu_check.py --out results/gpu_check_h200.json":
         Skip("needs a GPU (the gpu profile, bf16, CUDA); its smoke run on CPU is "
              "tests/test_gpu_check.py's"),

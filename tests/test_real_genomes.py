@@ -196,6 +196,59 @@ def test_spectrum_map_command_line(tmp_path: Path) -> None:
     assert nope.returncode == 1 and "not a registered dataset" in nope.stderr
 
 
+def test_nonlinear_spectrum_map_trains_saves_loads_and_embeds_everywhere(tmp_path: Path) -> None:
+    """--hidden: one hidden layer before the output map, saved in its config, loaded as the same kind
+    of model, so dnalib embed and dnalib evaluate take its directory like the linear map's."""
+    import torch
+
+    from dnalib.cli import main
+    from dnalib.embed import describe_embedder, load_embeddings
+
+    gs = _two_species_set(2)
+    io.write_genome_set(gs.genomes, gs.taxonomy, tmp_path / "set")
+    assert main(["spectrum-map", "--data", str(tmp_path / "set"), "--out", str(tmp_path / "map"),
+                 "--k", "4", "--dim", "8", "--hidden", "32", "--fragment-length", "2000",
+                 "--batch-pairs", "6", "--steps", "20", "--seed", "1", "--no-progress"]) == 0
+    config = json.loads((tmp_path / "map" / "config.json").read_text())
+    assert config["hidden"] == 32
+    info = json.loads((tmp_path / "map" / "dnalib_spectrum_map.json").read_text())
+    assert info["config"]["hidden"] == 32 and info["complete"]
+    model = SpectrumMap.from_pretrained(tmp_path / "map")
+    assert model.hidden == 32 and model.hidden_layer is not None
+    assert model.hidden_layer[0].weight.shape == (32, 136) and model.linear.weight.shape == (8, 32)
+    frags, _ = gs.fragments(2000, 3, seed=4)
+    z = model.embed(frags)
+    assert z.shape == (len(frags), 8) and np.allclose(np.linalg.norm(z, axis=1), 1, atol=1e-5)
+    # not linear in the features: the embedding of a mixture is not the mixture of embeddings
+    with torch.inference_mode():
+        a, b = model.features(frags[:2])
+        mixed = model(((a + b) / 2)[None])[0]
+        assert not torch.allclose(mixed, (model(a[None])[0] + model(b[None])[0]) / 2, atol=1e-4)
+    assert "spectrum_map" in describe_embedder(str(tmp_path / "map"))
+    # dnalib embed: the rows model.embed gives
+    fasta = tmp_path / "frags.fa"
+    fasta.write_text("".join(f">f{i}\n{f}\n" for i, f in enumerate(frags)))
+    assert main(["embed", "--model", str(tmp_path / "map"), "--input", str(fasta), "--out",
+                 str(tmp_path / "emb"), "--no-progress"]) == 0
+    ids, rows = load_embeddings(tmp_path / "emb")
+    assert ids == [f"f{i}" for i in range(len(frags))] and np.allclose(rows, z, atol=1e-6)
+    # dnalib evaluate: scored, and the record names the map
+    out = tmp_path / "r.json"
+    assert main(["evaluate", "--model", str(tmp_path / "map"), "--genomes", str(tmp_path / "set"),
+                 "--fragment-length", "2000", "--per-genome", "5", "--tasks", "clustering",
+                 "--errors", "longread5", "--out", str(out), "--no-progress"]) == 0
+    record = json.loads(out.read_text())
+    assert 0 <= record["clustering"]["ari"] <= 1 and "spectrum_map" in record["embedder"]
+    # weights that do not fit the config are a damaged map, in one line
+    SpectrumMap(4, 8, hidden=32).save_pretrained(tmp_path / "copy")
+    (tmp_path / "copy" / "config.json").write_text(json.dumps({**config, "hidden": 16}))
+    with pytest.raises(DnalibError, match="damaged spectrum map") as exc:
+        SpectrumMap.from_pretrained(tmp_path / "copy")
+    assert "\n" not in str(exc.value)
+    with pytest.raises(DnalibError, match="hidden"):
+        SpectrumMap(4, 8, hidden=-1)
+
+
 # --------------------------------------------------------------------------- paired comparison
 
 
@@ -231,6 +284,26 @@ def test_paired_difference_averages_the_models_of_a_side() -> None:
     assert res["interval"][1] < 0 and res["wins"] < 0.1 and res["kmeans_seeds"] == [0, 1]
     with pytest.raises(DnalibError, match="different numbers of samples"):
         paired_clustering_difference([sharp, sharp[:-1]], sharp, y, draws=10)
+
+
+def test_paired_difference_of_halves_clustered_apart_is_the_paired_comparison() -> None:
+    """A baseline's halves clustered once pair with any model's: the same numbers as one call."""
+    from dnalib.evaluate import clustering_halves, paired_difference
+
+    sharp, y = _clouds(12, 8, 0.3, 6, 0)
+    blurred = sharp + np.random.default_rng(1).normal(scale=1.0, size=sharp.shape)
+    other = sharp + np.random.default_rng(2).normal(scale=0.6, size=sharp.shape)
+    options = {"draws": 12, "seed": 3, "seeds": (0, 1)}
+    base = clustering_halves(blurred, y, **options)
+    for model in (sharp, other):
+        apart = paired_difference(clustering_halves(model, y, **options), base, level=0.9)
+        assert apart == paired_clustering_difference(model, blurred, y, level=0.9, **options)
+    assert len(base["halves"]) == 12 and base["full"] == [pytest.approx(clustering_scores(
+        blurred, y, seeds=(0, 1))["ari"])]
+    with pytest.raises(DnalibError, match="seed differ"):
+        paired_difference(clustering_halves(sharp, y, draws=12, seed=4, seeds=(0, 1)), base)
+    with pytest.raises(DnalibError, match="species, n_samples differ"):
+        paired_difference(clustering_halves(sharp[:-8], y[:-8], **options), base)
 
 
 @pytest.mark.parametrize("kwargs, match", [({"draws": 5}, "draws"), ({"level": 1.5}, "level"),
