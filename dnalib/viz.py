@@ -860,3 +860,93 @@ def plot_paired_differences(record: Mapping[str, Any], *, pairs: Sequence[tuple[
     ax.invert_yaxis()
     ax.set_xlabel("ARI difference (95% interval over species)")
     return ax
+
+
+def grid_differences(record: Mapping[str, Any], *, set_name: str | None = None) -> pd.DataFrame:
+    """The rows of a ``bench_error_grid`` record as a table of differences from its baseline.
+
+    Parameters
+    ----------
+    record : mapping
+        A record of ``benchmarks/bench_error_grid.py`` (``rows``, ``settings.baseline``).
+    set_name : str, optional
+        Keep the rows of this set of species only (e.g. ``"validation"``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (set, length, errors, model) other than the baseline:
+        ``ari``, ``baseline_ari``, ``difference``, ``low``, ``high`` (its
+        interval) and ``resolved`` (``"+"`` when the interval is above zero,
+        ``"-"`` below, ``""`` when it holds zero).
+    """
+    baseline = record.get("settings", {}).get("baseline", "kmer6")
+    key = f"vs_{baseline}"
+    rows = []
+    for r in record.get("rows", []):
+        if key not in r or (set_name is not None and r["set"] != set_name):
+            continue
+        lo, hi = r[key]["interval"]
+        rows.append({"set": r["set"], "length": int(r["length"]), "errors": r["errors"], "model": r["model"],
+                     "ari": r["ari"], "baseline_ari": r[key]["ari_b"], "difference": r[key]["difference"],
+                     "low": lo, "high": hi, "resolved": "+" if lo > 0 else ("-" if hi < 0 else "")})
+    if not rows:
+        raise DnalibError(f"the record holds no row compared with {baseline}"
+                          + (f" on set {set_name!r}" if set_name else ""))
+    return pd.DataFrame(rows)
+
+
+def plot_grid_differences(record: Mapping[str, Any], set_name: str, *, models: Sequence[str] | None = None,
+                          title: str | None = None) -> Any:
+    """Heat map of "model minus baseline" ARI over fragment length x errors, one row per model.
+
+    Cells are coloured by the difference (blue above the baseline, red
+    below), print it with a mark when its interval excludes zero (``+`` / ``-``),
+    and show the interval, both ARIs on hover.
+
+    Parameters
+    ----------
+    record : mapping
+        A ``bench_error_grid`` record (:func:`grid_differences`).
+    set_name : str
+        The set of species to draw.
+    models : sequence of str, optional
+        Rows in this order (default: the record's order).
+    title : str, optional
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+    """
+    import plotly.graph_objects as go
+
+    table = grid_differences(record, set_name=set_name)
+    errors = list(dict.fromkeys(table["errors"]))
+    table["cell"] = [f"{length // 1000} kbp, {err}" for length, err in zip(table["length"], table["errors"],
+                                                                         strict=True)]
+    table = table.sort_values(["length", "errors"], key=lambda s: s.map(errors.index) if s.name == "errors"
+                              else s, kind="stable")
+    cells = list(dict.fromkeys(table["cell"]))
+    order = list(models) if models is not None else list(dict.fromkeys(table["model"]))
+    unknown = [m for m in order if m not in set(table["model"])]
+    if unknown:
+        raise DnalibError(f"no rows for model(s) {unknown} on {set_name}")
+    pivot = {name: table.pivot(index="model", columns="cell", values=name).reindex(index=order, columns=cells)
+             for name in ("difference", "low", "high", "ari", "baseline_ari", "resolved")}
+    text = [[("" if pd.isna(d) else f"{d:+.3f}{pivot['resolved'].iloc[i, j] or ''}")
+             for j, d in enumerate(row)] for i, row in enumerate(pivot["difference"].to_numpy())]
+    hover = [[("" if pd.isna(pivot["difference"].iloc[i, j]) else
+               f"{order[i]}<br>{cells[j]}<br>ARI {pivot['ari'].iloc[i, j]:.3f} vs "
+               f"{pivot['baseline_ari'].iloc[i, j]:.3f}<br>difference {pivot['difference'].iloc[i, j]:+.3f} "
+               f"[{pivot['low'].iloc[i, j]:+.3f}, {pivot['high'].iloc[i, j]:+.3f}]")
+              for j in range(len(cells))] for i in range(len(order))]
+    z = pivot["difference"].to_numpy(dtype=float)
+    bound = float(np.nanmax(np.abs(z))) if np.isfinite(z).any() else 1.0
+    fig = go.Figure(go.Heatmap(z=z, x=cells, y=order, text=text, texttemplate="%{text}", hovertext=hover,
+                               hoverinfo="text", colorscale="RdBu", zmid=0, zmin=-bound, zmax=bound,
+                               colorbar={"title": "ARI minus<br>" + str(record.get("settings", {})
+                                                                        .get("baseline", "kmer6"))}))
+    fig.update_layout(title=title or f"{set_name}: ARI minus the baseline (+/-: 95% interval excludes 0)",
+                      height=120 + 34 * len(order), margin={"l": 10, "r": 10, "t": 50, "b": 10},
+                      yaxis={"autorange": "reversed"})
+    return fig

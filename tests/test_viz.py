@@ -247,3 +247,44 @@ def test_paired_differences_forest_plot_draws_every_asked_comparison():
     assert [t.get_text().split(" (")[1].split(",")[0] for t in ax.get_yticklabels()] == ["validation", "kmcp15"]
     with pytest.raises(DnalibError, match="none of the comparisons"):
         plot_paired_differences(record, pairs=[("x", "y")])
+
+
+# --- the error grid's heat map ---------------------------------------------------------------------
+
+
+def _grid_record():
+    rows = []
+    for length in (2000, 1000):
+        for err in ("clean", "longread10"):
+            rows.append({"set": "validation", "length": length, "errors": err, "model": "kmer6", "ari": 0.3})
+            for m, d in (("map", 0.1), ("tnf", -0.02)):
+                rows.append({"set": "validation", "length": length, "errors": err, "model": m, "ari": 0.3 + d,
+                             "vs_kmer6": {"difference": d, "interval": [d - 0.05, d + 0.05], "ari_b": 0.3}})
+    rows.append({"set": "kmcp15", "length": 1000, "errors": "clean", "model": "map", "ari": 0.5,
+                 "vs_kmer6": {"difference": -0.2, "interval": [-0.3, -0.1], "ari_b": 0.7}})
+    return {"settings": {"baseline": "kmer6"}, "rows": rows}
+
+
+def test_grid_differences_marks_resolved_cells_and_skips_the_baseline():
+    from dnalib.viz import grid_differences
+
+    table = grid_differences(_grid_record())
+    assert set(table["model"]) == {"map", "tnf"} and len(table) == 9
+    assert set(table.loc[table["model"] == "map", "resolved"]) == {"+", "-"}  # validation +, kmcp15 -
+    assert set(table.loc[table["model"] == "tnf", "resolved"]) == {""}
+    assert len(grid_differences(_grid_record(), set_name="kmcp15")) == 1
+    with pytest.raises(DnalibError, match="no row compared with kmer6 on set 'other'"):
+        grid_differences(_grid_record(), set_name="other")
+
+
+def test_grid_heat_map_orders_cells_by_length_then_errors_and_prints_marks():
+    from dnalib.viz import plot_grid_differences
+
+    fig = plot_grid_differences(_grid_record(), "validation", models=["tnf", "map"])
+    heat = fig.data[0]
+    assert list(heat.x) == ["1 kbp, clean", "1 kbp, longread10", "2 kbp, clean", "2 kbp, longread10"]
+    assert list(heat.y) == ["tnf", "map"]
+    assert heat.text[1][0] == "+0.100+" and heat.text[0][0] == "-0.020"
+    assert "[+0.050, +0.150]" in heat.hovertext[1][0]
+    with pytest.raises(DnalibError, match="no rows for model"):
+        plot_grid_differences(_grid_record(), "validation", models=["nope"])
