@@ -135,6 +135,32 @@ def against_reference(rows: list[dict[str, Any]]) -> None:
                                   > r["accuracy_std"] + base["accuracy_std"])
 
 
+def continued(out: str, record: dict[str, Any]) -> dict[str, Any] | None:
+    """The record already at *out* when it was made with the same settings and tiles, else None.
+
+    A run interrupted (or run model by model) keeps the rows of the models it
+    finished: the folds depend only on the settings and the tiles, so rows of
+    the same settings stay paired with the new ones.
+    """
+    import json
+
+    path = Path(out)
+    if not path.is_file():
+        return None
+    try:
+        previous = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    def plain(value: Any) -> Any:
+        return json.loads(json.dumps(value))
+
+    same = all(previous.get(key) == plain(record[key]) for key in ("settings", "inputs", "n_samples"))
+    if not same:
+        print(f"{out} holds another run's settings or tiles: it is written anew", flush=True)
+        return None
+    return previous
+
+
 def indomain_features(frags: Any, folds: np.ndarray, steps: int, seed: int, options: dict[str, Any],
                       work: Path) -> tuple[list[np.ndarray], dict[str, Any]]:
     """Per split j: an MLM pretrained on the sequences of the folds other than j, embedding every tile.
@@ -232,7 +258,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "n_samples": len(frags.sequences), "models": {}, "rows": [], "skipped": {},
         "seconds": {"tiles": time.perf_counter() - t0}}
     print(f"{len(frags.sequences)} tiles of {frags.report['n_used_sequences']} DAIRYdb sequences", flush=True)
+    previous = continued(args.out, record)
+    if previous is not None:
+        kept = [m for m in previous["models"] if m in models]
+        record["models"] = {m: previous["models"][m] for m in kept}
+        record["rows"] = [r for r in previous["rows"] if r["model"] in kept]
+        record["skipped"] = {k: v for k, v in previous["skipped"].items() if k.split("/")[0] in kept}
+        record["runs"] = previous.get("runs", [{"command": previous["command"], "commit": previous["commit"],
+                                                "date": previous["date"]}])
+        record["runs"].append({"command": command, "commit": record["commit"], "date": record["date"]})
+        print(f"continuing {args.out}: {', '.join(kept) or 'no model'} kept", flush=True)
     for name, path in models.items():
+        if name in record["models"]:
+            continue
         t1 = time.perf_counter()
         if name == FREQUENCIES:
             x, used = kmers.kmer_spectrum(frags.sequences, 6, normalize="l1"), frags
