@@ -42,6 +42,7 @@ __all__ = [
     "paired_difference",
     "evaluate_embeddings",
     "fewshot_classification",
+    "grouped_folds",
     "kmedoid_bins",
     "pipeline_runs",
     "taxonomy_classification",

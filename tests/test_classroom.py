@@ -246,7 +246,7 @@ def test_make_grade_tabulates_a_folder_of_submitted_student_copies(student_dir, 
     header = lines[0].split()
     rows = {ln.split()[0]: ln for ln in lines[2:]}
     assert header[:4] == ["ex-01-fragments", "ex-01-clean", "ex-02-canonical", "ex-03-count"]
-    assert header[-1] == "passed" and len(header) == 12 + 1  # twelve checked exercises in all
+    assert header[-1] == "passed" and len(header) == 13 + 1  # thirteen checked exercises in all
     assert set(rows) == {"alice", "bob", "carol"}
     cells = {s: [w for w in row.split()[1:-1] if w != "tried"] for s, row in rows.items()}
     assert cells["alice"][:4] == ["passed", "failed", "not", "passed"]
