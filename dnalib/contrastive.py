@@ -372,7 +372,7 @@ class FinetuneConfig(Settings):
         clean view, of nearly equal length (:func:`split_views`).
     """
 
-    #: Settings added after the shipped models were trained: at these values they train as before.
+    #: Settings added after the shipped models were trained. At these values they train as before.
     NEUTRAL: ClassVar[dict[str, Any]] = {"augment_errors": None}
 
     profile: str = "cpu"

@@ -659,7 +659,7 @@ def classify_by_rank(
         counts samples, i.e. fragments).
     min_sequences : int
         Fewest source groups a taxon needs.
-    folds : array of int, optional
+    folds : sequence of int, optional
         The test fold of every sample (:func:`dnalib.evaluate.grouped_folds`
         of ``frags.table["group"]``): the same splits at every rank and for
         every model, so that per-split scores are paired.  Replaces

@@ -80,7 +80,7 @@ HOMOPOLYMER_RUN = 3
 #: Share of substitutions, insertions and deletions in a long-read-like total rate.
 LONG_READ_SPLIT = (0.2, 0.4, 0.4)
 
-#: The seed word of training-view errors: step *s* of a run with seed *r* draws them from
+#: The seed word of training-view errors. Step *s* of a run with seed *r* draws them from
 #: ``(r, AUGMENT_STREAM, s, view)`` (the pair sampler uses 5, MI-Mix 6).
 AUGMENT_STREAM = 7
 
@@ -131,7 +131,7 @@ class ErrorModel:
 
     @property
     def rate(self) -> float:
-        """Expected errors per template base: substitutions + insertions + deletions."""
+        """Expected errors per template base (substitutions + insertions + deletions)."""
         return self.substitution + self.insertion + self.deletion
 
     def summary(self) -> str:
@@ -216,8 +216,12 @@ class Edits(NamedTuple):
     source : numpy.ndarray
         For every output position, the template position whose base it
         copies unchanged, or -1 for a substituted or inserted base.
-    substitutions, insertions, deletions : int
-        How many of each error.
+    substitutions : int
+        How many bases were substituted.
+    insertions : int
+        How many bases were inserted.
+    deletions : int
+        How many bases were deleted.
     """
 
     codes: np.ndarray

@@ -140,7 +140,7 @@ class SpectrumMapConfig(Settings):
         None: clean views.
     """
 
-    #: Settings added after the shipped maps were trained: at these values they train as before.
+    #: Settings added after the shipped maps were trained. At these values they train as before.
     NEUTRAL: ClassVar[dict[str, Any]] = {"hidden": 0, "augment_errors": None}
 
     k: int = 5
@@ -198,7 +198,7 @@ class SpectrumMap(nn.Module):
     dim : int
         Output dimension.
     transform : str
-        How frequencies enter (:data:`TRANSFORMS`).
+        How frequencies enter (``"log"`` or ``"sqrt"``).
     hidden : int
         Units of the hidden layer (0: the linear map).
     """
