@@ -32,7 +32,10 @@ For every cell and model: clustering ARI (KMeans, mean over ``--kmeans-seeds``
 seeds), the paired difference ``model - kmer6`` with a half-sample interval
 over species (:func:`dnalib.evaluate.paired_clustering_difference`, ``--draws``
 random halves, each clustered with the same KMeans seeds; the 6-mer spectrum's
-halves are clustered once per cell: :func:`dnalib.evaluate.clustering_halves`) and binning (:func:`dnalib.evaluate.binning_scores`: species
+halves are clustered once per cell: :func:`dnalib.evaluate.clustering_halves`),
+the row's own halves (``halves``, :func:`dnalib.evaluate.compact_halves`: any
+two models of a cell pair up later, e.g. a transformer against the best
+augmented map, :func:`dnalib.viz.grid_differences` with ``against``) and binning (:func:`dnalib.evaluate.binning_scores`: species
 binned at F1 >= 0.5 and >= 0.9). Binning takes every fragment: the protocol's
 2.5 kbp filter would leave nothing in the 1 and 2 kbp cells; a species needs
 10 fragments to be binned. Transformers embed with ``--precision`` (default
@@ -160,6 +163,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         binning_scores,
         clustering_halves,
         clustering_scores,
+        compact_halves,
         paired_difference,
     )
     from dnalib.seqerrors import apply_errors, error_model
@@ -198,7 +202,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     models = {label(name): resolve_model(name) for name in [BASELINE, *args.models]}
     sets = {label(name): load_set(name, args) for name in args.sets}  # all checked before any work
     record = start_record(args, argv)
-    done = {cell_key(r) for r in record["rows"]}
+    # a row without its halves (an older record) is scored again: any two models of a cell pair up
+    done = {cell_key(r) for r in record["rows"] if "halves" in r}
     identity = {name: describe_embedder(model, precision=args.precision if kind_of(model).has_bf16
                                         else None) for name, model in models.items()}
     seeds = list(range(args.kmeans_seeds))
@@ -234,10 +239,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                                     "mean_f1": b["mean_f1"], "binned_species": b["n_species"]})
                     except DnalibError as exc:
                         row["binning_skipped"] = str(exc)
+                    if base is None:
+                        base = clustering_halves(x if name == BASELINE else embed_with(BASELINE, noisy),
+                                                 species, **halves)
+                    side = base if name == BASELINE else clustering_halves(x, species, **halves)
+                    row["halves"] = compact_halves(side)
                     if name != BASELINE:
-                        if base is None:
-                            base = clustering_halves(embed_with(BASELINE, noisy), species, **halves)
-                        d = paired_difference(clustering_halves(x, species, **halves), base)
+                        d = paired_difference(side, base)
                         row["vs_kmer6"] = {k: d[k] for k in ("difference", "interval", "spread", "wins",
                                                              "ari_b", "half", "draws", "level")}
                     # a model whose weights changed since: its old row of the cell is replaced

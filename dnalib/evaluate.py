@@ -18,6 +18,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import time
 import warnings
 from collections.abc import Mapping, Sequence
@@ -38,6 +40,7 @@ __all__ = [
     "TASKS",
     "clustering_halves",
     "clustering_scores",
+    "compact_halves",
     "paired_clustering_difference",
     "paired_difference",
     "evaluate_embeddings",
@@ -267,6 +270,41 @@ def clustering_halves(
             "seed": int(seed), "seeds": seeds, "n_init": int(n_init)}
 
 
+def _species_digest(side: Mapping[str, Any]) -> str:
+    """sha256 of a side's sorted species (what :func:`compact_halves` keeps of them)."""
+    if "species" in side:
+        return hashlib.sha256("\n".join(map(str, side["species"])).encode()).hexdigest()
+    return str(side["species_sha256"])
+
+
+def _n_species(side: Mapping[str, Any]) -> int:
+    return len(side["species"]) if "species" in side else int(side["n_species"])
+
+
+def compact_halves(side: Mapping[str, Any]) -> dict[str, Any]:
+    """A :func:`clustering_halves` result small enough to store in a record row.
+
+    The species list is replaced by its count and sha256; the result pairs
+    with any other side (full or compact) in :func:`paired_difference`, so a
+    record that keeps every model's halves can compare any two models later,
+    without embedding again.
+
+    Parameters
+    ----------
+    side : mapping
+        A :func:`clustering_halves` result (or a compact one: returned as is).
+
+    Returns
+    -------
+    dict
+        ``full``, ``halves``, ``n_species``, ``species_sha256``, ``n_samples``,
+        ``draws``, ``seed``, ``seeds``, ``n_init``.
+    """
+    keep = ("full", "halves", "n_samples", "draws", "seed", "seeds", "n_init")
+    return {**{k: side[k] for k in keep}, "n_species": _n_species(side),
+            "species_sha256": _species_digest(side)}
+
+
 def paired_difference(side_a: Mapping[str, Any], side_b: Mapping[str, Any], *,
                       level: float = 0.95) -> dict[str, Any]:
     """The paired difference *a* minus *b* of two :func:`clustering_halves` results.
@@ -278,7 +316,7 @@ def paired_difference(side_a: Mapping[str, Any], side_b: Mapping[str, Any], *,
     Parameters
     ----------
     side_a, side_b : mapping
-        :func:`clustering_halves` of each side.
+        :func:`clustering_halves` of each side (or its :func:`compact_halves`).
     level : float
         Coverage of the intervals.
 
@@ -294,8 +332,10 @@ def paired_difference(side_a: Mapping[str, Any], side_b: Mapping[str, Any], *,
     """
     if not 0 < level < 1:
         raise DnalibError(f"level must be between 0 and 1 (e.g. 0.95); got {level}")
-    same = ("species", "n_samples", "draws", "seed", "seeds", "n_init")
+    same = ("n_samples", "draws", "seed", "seeds", "n_init")
     differ = [k for k in same if side_a[k] != side_b[k]]
+    if _species_digest(side_a) != _species_digest(side_b):
+        differ.insert(0, "species")
     if differ:
         raise DnalibError(f"the two sides were clustered on other samples or halves ({', '.join(differ)} "
                           "differ): compute both with the same labels, draws, seed and seeds")
@@ -313,8 +353,8 @@ def paired_difference(side_a: Mapping[str, Any], side_b: Mapping[str, Any], *,
         "ari_b": float(np.mean(side_b["full"])),
         "ari_a_runs": list(side_a["full"]),
         "ari_b_runs": list(side_b["full"]),
-        "n_species": len(side_a["species"]),
-        "half": len(side_a["species"]) // 2,
+        "n_species": _n_species(side_a),
+        "half": _n_species(side_a) // 2,
         "draws": int(side_a["draws"]),
         "level": float(level),
         "kmeans_seeds": list(side_a["seeds"]),

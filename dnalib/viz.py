@@ -862,8 +862,9 @@ def plot_paired_differences(record: Mapping[str, Any], *, pairs: Sequence[tuple[
     return ax
 
 
-def grid_differences(record: Mapping[str, Any], *, set_name: str | None = None) -> pd.DataFrame:
-    """The rows of a ``bench_error_grid`` record as a table of differences from its baseline.
+def grid_differences(record: Mapping[str, Any], *, set_name: str | None = None,
+                     against: str | Sequence[str] | None = None) -> pd.DataFrame:
+    """The rows of a ``bench_error_grid`` record as a table of differences from a reference.
 
     Parameters
     ----------
@@ -871,33 +872,75 @@ def grid_differences(record: Mapping[str, Any], *, set_name: str | None = None) 
         A record of ``benchmarks/bench_error_grid.py`` (``rows``, ``settings.baseline``).
     set_name : str, optional
         Keep the rows of this set of species only (e.g. ``"validation"``).
+    against : str or sequence of str, optional
+        The reference (default: the record's baseline, as recorded in each
+        row). A model name, or several: in every cell the one of them with
+        the highest ARI there is the reference (chosen on the same data, which
+        favours the reference). Differences are then paired from the rows'
+        stored halves (:func:`dnalib.evaluate.paired_difference`); rows
+        without halves, and the candidates themselves, are left out.
 
     Returns
     -------
     pandas.DataFrame
-        One row per (set, length, errors, model) other than the baseline:
-        ``ari``, ``baseline_ari``, ``difference``, ``low``, ``high`` (its
-        interval) and ``resolved`` (``"+"`` when the interval is above zero,
-        ``"-"`` below, ``""`` when it holds zero).
+        One row per (set, length, errors, model) other than the reference:
+        ``ari``, ``reference``, ``baseline_ari`` (the reference's ARI),
+        ``difference``, ``low``, ``high`` (its interval) and ``resolved``
+        (``"+"`` when the interval is above zero, ``"-"`` below, ``""`` when
+        it holds zero).
+
+    Raises
+    ------
+    DnalibError
+        No row to compare (another set, no halves, an unknown reference).
     """
+    from dnalib.evaluate import paired_difference
+
     baseline = record.get("settings", {}).get("baseline", "kmer6")
     key = f"vs_{baseline}"
     rows = []
-    for r in record.get("rows", []):
-        if key not in r or (set_name is not None and r["set"] != set_name):
-            continue
-        lo, hi = r[key]["interval"]
-        rows.append({"set": r["set"], "length": int(r["length"]), "errors": r["errors"], "model": r["model"],
-                     "ari": r["ari"], "baseline_ari": r[key]["ari_b"], "difference": r[key]["difference"],
-                     "low": lo, "high": hi, "resolved": "+" if lo > 0 else ("-" if hi < 0 else "")})
+    kept = [r for r in record.get("rows", []) if set_name is None or r["set"] == set_name]
+    if against is None:
+        for r in kept:
+            if key not in r:
+                continue
+            lo, hi = r[key]["interval"]
+            rows.append({"set": r["set"], "length": int(r["length"]), "errors": r["errors"], "model": r["model"],
+                         "ari": r["ari"], "reference": baseline, "baseline_ari": r[key]["ari_b"],
+                         "difference": r[key]["difference"], "low": lo, "high": hi})
+        what = baseline
+    else:
+        candidates = [against] if isinstance(against, str) else list(against)
+        what = " / ".join(candidates)
+        cells: dict[tuple, list] = {}
+        for r in kept:
+            if "halves" in r:
+                cells.setdefault((r["set"], int(r["length"]), r["errors"]), []).append(r)
+        for (set_, length, errors), members in cells.items():
+            refs = [r for r in members if r["model"] in candidates]
+            if not refs:
+                continue
+            ref = max(refs, key=lambda r: r["ari"])
+            for r in members:
+                if r["model"] in candidates:
+                    continue
+                d = paired_difference(r["halves"], ref["halves"], level=record.get("settings", {}).get("level", 0.95))
+                rows.append({"set": set_, "length": length, "errors": errors, "model": r["model"], "ari": r["ari"],
+                             "reference": ref["model"], "baseline_ari": ref["ari"], "difference": d["difference"],
+                             "low": d["interval"][0], "high": d["interval"][1]})
     if not rows:
-        raise DnalibError(f"the record holds no row compared with {baseline}"
-                          + (f" on set {set_name!r}" if set_name else ""))
-    return pd.DataFrame(rows)
+        raise DnalibError(f"the record holds no row compared with {what}"
+                          + (f" on set {set_name!r}" if set_name else "")
+                          + ("" if against is None else " (the rows need their halves: score them again with "
+                             "benchmarks/bench_error_grid.py)"))
+    table = pd.DataFrame(rows)
+    table["resolved"] = ["+" if lo > 0 else ("-" if hi < 0 else "") for lo, hi in zip(table["low"], table["high"],
+                                                                                      strict=True)]
+    return table
 
 
 def plot_grid_differences(record: Mapping[str, Any], set_name: str, *, models: Sequence[str] | None = None,
-                          title: str | None = None) -> Any:
+                          title: str | None = None, against: str | Sequence[str] | None = None) -> Any:
     """Heat map of "model minus baseline" ARI over fragment length x errors, one row per model.
 
     Cells are coloured by the difference (blue above the baseline, red
@@ -913,6 +956,9 @@ def plot_grid_differences(record: Mapping[str, Any], set_name: str, *, models: S
     models : sequence of str, optional
         Rows in this order (default: the record's order).
     title : str, optional
+    against : str or sequence of str, optional
+        The reference model(s), as in :func:`grid_differences` (default: the
+        record's baseline).
 
     Returns
     -------
@@ -920,7 +966,7 @@ def plot_grid_differences(record: Mapping[str, Any], set_name: str, *, models: S
     """
     import plotly.graph_objects as go
 
-    table = grid_differences(record, set_name=set_name)
+    table = grid_differences(record, set_name=set_name, against=against)
     errors = list(dict.fromkeys(table["errors"]))
     table["cell"] = [f"{length // 1000} kbp, {err}" for length, err in zip(table["length"], table["errors"],
                                                                          strict=True)]
@@ -932,21 +978,24 @@ def plot_grid_differences(record: Mapping[str, Any], set_name: str, *, models: S
     if unknown:
         raise DnalibError(f"no rows for model(s) {unknown} on {set_name}")
     pivot = {name: table.pivot(index="model", columns="cell", values=name).reindex(index=order, columns=cells)
-             for name in ("difference", "low", "high", "ari", "baseline_ari", "resolved")}
+             for name in ("difference", "low", "high", "ari", "baseline_ari", "reference", "resolved")}
     text = [[("" if pd.isna(d) else f"{d:+.3f}{pivot['resolved'].iloc[i, j] or ''}")
              for j, d in enumerate(row)] for i, row in enumerate(pivot["difference"].to_numpy())]
     hover = [[("" if pd.isna(pivot["difference"].iloc[i, j]) else
                f"{order[i]}<br>{cells[j]}<br>ARI {pivot['ari'].iloc[i, j]:.3f} vs "
-               f"{pivot['baseline_ari'].iloc[i, j]:.3f}<br>difference {pivot['difference'].iloc[i, j]:+.3f} "
+               f"{pivot['baseline_ari'].iloc[i, j]:.3f} ({pivot['reference'].iloc[i, j]})<br>difference {pivot['difference'].iloc[i, j]:+.3f} "
                f"[{pivot['low'].iloc[i, j]:+.3f}, {pivot['high'].iloc[i, j]:+.3f}]")
               for j in range(len(cells))] for i in range(len(order))]
     z = pivot["difference"].to_numpy(dtype=float)
     bound = float(np.nanmax(np.abs(z))) if np.isfinite(z).any() else 1.0
     fig = go.Figure(go.Heatmap(z=z, x=cells, y=order, text=text, texttemplate="%{text}", hovertext=hover,
                                hoverinfo="text", colorscale="RdBu", zmid=0, zmin=-bound, zmax=bound,
-                               colorbar={"title": "ARI minus<br>" + str(record.get("settings", {})
-                                                                        .get("baseline", "kmer6"))}))
-    fig.update_layout(title=title or f"{set_name}: ARI minus the baseline (+/-: 95% interval excludes 0)",
+                               colorbar={"title": "ARI minus<br>" + (
+                                   str(record.get("settings", {}).get("baseline", "kmer6")) if against is None
+                                   else "the reference")}))
+    reference = "the baseline" if against is None else "the best of " + ", ".join(
+        [against] if isinstance(against, str) else against)
+    fig.update_layout(title=title or f"{set_name}: ARI minus {reference} (+/-: 95% interval excludes 0)",
                       height=120 + 34 * len(order), margin={"l": 10, "r": 10, "t": 50, "b": 10},
                       yaxis={"autorange": "reversed"})
     return fig

@@ -306,6 +306,26 @@ def test_paired_difference_of_halves_clustered_apart_is_the_paired_comparison() 
         paired_difference(clustering_halves(sharp[:-8], y[:-8], **options), base)
 
 
+def test_compact_halves_pair_as_the_full_ones_and_keep_species_apart() -> None:
+    """What a record row stores (count + sha256 of the species) compares exactly as the full side."""
+    import json
+
+    from dnalib.evaluate import clustering_halves, compact_halves, paired_difference
+
+    sharp, y = _clouds(12, 8, 0.3, 6, 0)
+    blurred = sharp + np.random.default_rng(1).normal(scale=1.0, size=sharp.shape)
+    options = {"draws": 10, "seed": 0, "seeds": (0,)}
+    a, b = clustering_halves(sharp, y, **options), clustering_halves(blurred, y, **options)
+    stored = json.loads(json.dumps(compact_halves(a)))  # through a record
+    assert "species" not in stored and stored["n_species"] == 12
+    assert paired_difference(stored, b) == paired_difference(a, b)
+    assert paired_difference(stored, compact_halves(b)) == paired_difference(a, b)
+    assert compact_halves(stored) == stored
+    renamed = clustering_halves(sharp, np.char.add(y.astype(str), "x"), **options)
+    with pytest.raises(DnalibError, match="species differ"):
+        paired_difference(stored, renamed)
+
+
 @pytest.mark.parametrize("kwargs, match", [({"draws": 5}, "draws"), ({"level": 1.5}, "level"),
                                            ({"seeds": ()}, "KMeans random state")])
 def test_paired_difference_refuses_bad_options(kwargs: dict, match: str) -> None:

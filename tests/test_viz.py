@@ -288,3 +288,52 @@ def test_grid_heat_map_orders_cells_by_length_then_errors_and_prints_marks():
     assert "[+0.050, +0.150]" in heat.hovertext[1][0]
     with pytest.raises(DnalibError, match="no rows for model"):
         plot_grid_differences(_grid_record(), "validation", models=["nope"])
+
+
+def _halves_record():
+    """Rows with real stored halves: 8 species, 'good' separates them, 'mid' less, 'bad' not."""
+    from dnalib.evaluate import clustering_halves, compact_halves
+
+    rng = np.random.default_rng(0)
+    species = np.repeat([f"s{i}" for i in range(8)], 6)
+    centres = rng.normal(size=(8, 5)) * 4
+    noise = {"good": 0.3, "mid": 1.5, "bad": 30.0}
+    rows, sides = [], {}
+    for err in ("clean", "longread10"):
+        for model, scale in noise.items():
+            x = centres[np.repeat(np.arange(8), 6)] + rng.normal(size=(48, 5)) * scale
+            side = clustering_halves(x, species, draws=10, seeds=[0])
+            sides[err, model] = side
+            rows.append({"set": "validation", "length": 1000, "errors": err, "model": model,
+                         "ari": float(np.mean(side["full"])), "halves": compact_halves(side)})
+    rows.append({"set": "validation", "length": 1000, "errors": "clean", "model": "old", "ari": 0.1})
+    return {"settings": {"baseline": "kmer6", "level": 0.95}, "rows": rows}, sides
+
+
+def test_grid_differences_against_the_best_of_several_pairs_the_stored_halves():
+    from dnalib.evaluate import paired_difference
+    from dnalib.viz import grid_differences, plot_grid_differences
+
+    record, sides = _halves_record()
+    table = grid_differences(record, against=["mid", "bad"])
+    # the best candidate of each cell is the reference; candidates and rows without halves are left out
+    assert set(table["model"]) == {"good"} and set(table["reference"]) == {"mid"}
+    want = paired_difference(sides["clean", "good"], sides["clean", "mid"])
+    got = table[table["errors"] == "clean"].iloc[0]
+    assert got["difference"] == pytest.approx(want["difference"])
+    assert [got["low"], got["high"]] == pytest.approx(want["interval"])
+    assert got["resolved"] == ("+" if want["interval"][0] > 0 else "")
+    assert set(grid_differences(record, against="good")["model"]) == {"mid", "bad"}
+    fig = plot_grid_differences(record, "validation", against=["mid", "bad"])
+    assert "(mid)" in fig.data[0].hovertext[0][0] and "best of mid, bad" in fig.layout.title.text
+    with pytest.raises(DnalibError, match="need their halves"):
+        grid_differences(record, against="nobody")
+
+
+def test_grid_differences_refuses_halves_of_other_draws():
+    from dnalib.viz import grid_differences
+
+    record, _ = _halves_record()
+    record["rows"][0]["halves"]["seeds"] = [7]
+    with pytest.raises(DnalibError, match="other samples or halves"):
+        grid_differences(record, against="mid")
