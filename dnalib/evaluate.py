@@ -19,7 +19,6 @@
 from __future__ import annotations
 
 import hashlib
-
 import time
 import warnings
 from collections.abc import Mapping, Sequence
