@@ -24,7 +24,11 @@ pass at a time split across the cores (no synchronisation inside small
 matrix products, activations in one core's cache) and robust when another
 program holds a core. The numbers do not change beyond float32 rounding
 (``benchmarks/bench_embed.py`` checks them against a plain per-chunk loop to
-1e-5).
+1e-5). A call with many passes runs them through a TorchScript trace of the
+encoder (:func:`traced_encoder`): the same operations without Python between
+them, so the threads do not wait on each other for the interpreter. Every
+shape of pass is checked once against the eager model, bit for bit, before
+the trace is trusted with it; a model whose trace differs runs eagerly.
 
 Precision (:func:`choose_inference_precision`): ``fp32``, or ``bf16`` with the
 weights cast to bfloat16 once and pooling done in float32. ``auto`` picks bf16
@@ -37,6 +41,9 @@ the speed and ``results/bf16_scores_cpu.json`` the clustering scores of both.
 from __future__ import annotations
 
 import inspect
+import threading
+import warnings
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -392,6 +399,80 @@ def _run_batches(fn: Callable[[np.ndarray], np.ndarray], batches: list[np.ndarra
         torch.set_num_threads(threads)
 
 
+#: Passes a call must hold before it traces the encoder (tracing takes about a second on
+#: two CPU cores; a trace is kept for later calls with the same model).
+TRACE_MIN_PASSES = 64
+
+_TRACES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_TRACE_LOCK = threading.Lock()
+
+
+class _LastHidden(torch.nn.Module):
+    """An encoder's last hidden layer as a plain tensor (what a trace can return)."""
+
+    def __init__(self, encoder: Any) -> None:
+        super().__init__()
+        self.encoder = encoder
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        out = (self.encoder(input_ids=input_ids) if attention_mask is None
+               else self.encoder(input_ids=input_ids, attention_mask=attention_mask))
+        return out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]
+
+
+def _eager_hidden(encoder: Any, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+    out = encoder(**inputs)
+    return out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]
+
+
+def traced_encoder(encoder: Any, inputs: dict[str, torch.Tensor]) -> Callable[..., torch.Tensor] | None:
+    """A TorchScript trace of *encoder* that gives its last hidden layer for *inputs*, bit for bit, or None.
+
+    The trace shares the encoder's weights (a model updated in place is
+    traced once) and is kept per encoder, weight dtype and input names. It is
+    trusted with a shape of *inputs* (rows, tokens) only after one pass of
+    that shape equals the eager model's exactly; a trace that ever differs,
+    or a model that cannot be traced, gets None for good and runs eagerly.
+
+    Parameters
+    ----------
+    encoder
+        A model of ``transformers`` itself (not remote code), in eval mode.
+    inputs : dict
+        ``input_ids`` and, optionally, ``attention_mask`` of one pass.
+
+    Returns
+    -------
+    callable or None
+        ``f(**inputs) -> last hidden state``, or None: use the encoder itself.
+    """
+    params = list(encoder.parameters())
+    key = (params[0].dtype if params else None, tuple(id(p) for p in params), tuple(sorted(inputs)))
+    shape = tuple(inputs["input_ids"].shape)
+    with _TRACE_LOCK:
+        entry = _TRACES.setdefault(encoder, {}).get(key)
+        if entry is None:
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # TorchScript's deprecation and tracer warnings
+                    trace = torch.jit.trace(_LastHidden(encoder), tuple(inputs[k] for k in
+                                                                        ("input_ids", "attention_mask") if k in inputs),
+                                            strict=False, check_trace=False)
+            except Exception:  # noqa: BLE001 - any model a trace cannot follow runs eagerly
+                trace = None
+            entry = {"trace": trace, "shapes": set()}
+            _TRACES[encoder][key] = entry
+        trace = entry["trace"]
+        if trace is None or shape in entry["shapes"]:
+            return trace
+        same = torch.equal(trace(**inputs), _eager_hidden(encoder, inputs))
+        if not same:
+            entry["trace"] = None
+            return None
+        entry["shapes"].add(shape)
+        return trace
+
+
 @torch.inference_mode()
 def embed_sequences(
     model: Any,
@@ -488,8 +569,8 @@ def embed_sequences(
             inputs["attention_mask"] = att
         with torch.inference_mode(), torch.autocast(dev.type, dtype=half or torch.bfloat16,
                                                     enabled=half is not None):
-            out = encoder(**inputs)
-            hidden = out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]
+            trace = traced_encoder(encoder, inputs) if trace_it else None
+            hidden = trace(**inputs) if trace is not None else _eager_hidden(encoder, inputs)
             if hidden.dim() != 3 or tuple(hidden.shape[:2]) != tuple(ids.shape):
                 raise DnalibError(
                     f"{type(encoder).__name__} returned hidden states of shape {tuple(hidden.shape)} "
@@ -511,6 +592,9 @@ def embed_sequences(
 
     chunk_emb: np.ndarray | None = None
     workers = min(torch.get_num_threads(), len(batches)) if on_cpu and _thread_safe(encoder) else 1
+    # a trace pays on a CPU, for a model of transformers itself, once there is work enough (or one is kept)
+    trace_it = (on_cpu and half is None and _thread_safe(encoder)
+                and (len(batches) >= TRACE_MIN_PASSES or encoder in _TRACES))
     bar = tqdm(total=len(batches), disable=not progress, desc="embed")
     runs = _run_batches(pool_batch, batches, workers)
     try:

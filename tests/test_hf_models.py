@@ -71,6 +71,51 @@ def test_each_family_embeds_and_batching_does_not_matter(family, models):
 
 
 @pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_traced_passes_give_the_eager_numbers_bit_for_bit(family, precision, models, monkeypatch):
+    """Many passes run through a TorchScript trace: the same rows, exactly, for every family and shape."""
+    seqs = [s[: 20 + 37 * i] for i, s in enumerate(_random(12, 450, seed=2))] + ["ACGTNNACGTTA"]
+    load = lambda: E.load_embedder(str(models[family]), batch_size=3,  # noqa: E731
+                                   trust_remote_code=family in REMOTE_CODE, precision=precision)
+    monkeypatch.setattr(I, "TRACE_MIN_PASSES", 10**9)
+    eager = load()(seqs)
+    monkeypatch.setattr(I, "TRACE_MIN_PASSES", 1)
+    traced_calls = []
+    real = I.traced_encoder
+    monkeypatch.setattr(I, "traced_encoder", lambda enc, inputs: traced_calls.append(real(enc, inputs))
+                        or traced_calls[-1])
+    traced = load()(seqs)
+    np.testing.assert_array_equal(traced, eager)
+    if family in REMOTE_CODE:  # code shipped with a model may keep state: never traced
+        assert traced_calls == []
+    else:
+        assert traced_calls and any(t is not None for t in traced_calls), family
+
+
+def test_a_trace_that_differs_from_the_model_is_dropped_for_good(models, monkeypatch):
+    """A trace is trusted with a shape only once it matched the eager pass; one mismatch and it is gone."""
+    from dnalib.models import load_encoder
+
+    model, tok = load_encoder(str(models["roberta"]))
+    ids = torch.tensor(tok(["ACGTACGTAC", "TTGACCATGA"], padding=True)["input_ids"])
+    with torch.inference_mode():
+        trace = I.traced_encoder(model, {"input_ids": ids})
+        assert trace is not None and trace is I.traced_encoder(model, {"input_ids": ids})
+        real = torch.jit.trace
+        monkeypatch.setattr(torch.jit, "trace", lambda module, example, **kw: (
+            lambda **a: real(module, example, **kw)(**a) + 1))  # a trace that is off by one
+        other = load_encoder(str(models["roberta"]))[0]
+        assert I.traced_encoder(other, {"input_ids": ids}) is None
+        assert I.traced_encoder(other, {"input_ids": ids[:1]}) is None  # never tried again
+        # in-place weight updates are followed: the trace shares the weights
+        with torch.no_grad():
+            for p in model.parameters():
+                p.mul_(1.01)
+        after = I.traced_encoder(model, {"input_ids": ids})(input_ids=ids)
+        assert torch.equal(after, model(input_ids=ids).last_hidden_state)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
 def test_long_input_is_the_mean_of_its_chunks_embedded_one_by_one(family, models):
     from dnalib.models import load_encoder
 
