@@ -301,6 +301,7 @@ def adopt(name: str, directory: str | os.PathLike[str], profile: str | None = No
         data or start than the recipe (the message names them).
     """
     from dnalib.contrastive import init_fingerprint
+    from dnalib.pairs import PairSampler
     from dnalib.profiles import current_profile
     from dnalib.training import changed_keys, groups_fingerprint, sequences_fingerprint
 
@@ -333,8 +334,10 @@ def adopt(name: str, directory: str | os.PathLike[str], profile: str | None = No
     if "data" not in fingerprints:
         raise DnalibError(f"{info_path} does not name its training data (written by an older dnalib): "
                           "train it again with this version")
-    data = (sequences_fingerprint(_recipe_contigs(rec)) if rec["kind"] == "pretrain"
-            else groups_fingerprint(_recipe_groups(rec)))
+    if rec["kind"] == "pretrain":
+        data = sequences_fingerprint(_recipe_contigs(rec))
+    else:  # the groups as the run's pair sampler keeps them (contigs that hold a fragment, upper case)
+        data = groups_fingerprint(PairSampler(_recipe_groups(rec), rec["config"]["fragment_length"]).groups)
     if fingerprints["data"] != data:
         raise DnalibError(f"{src} was trained on other sequences than the recipe's "
                           f"({rec['data'].split(':')[0]}, in order)")
