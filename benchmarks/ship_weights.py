@@ -9,9 +9,11 @@ Two kinds of artifacts ship (both need the data mirror, ``DNALIB_DATA_MIRROR``):
       python benchmarks/ship_weights.py spectrum_map
 
   and ``spectrum_map_refit``, the same settings refit on every genomes_real species
-  outside the kmcp15 genera (96 species), in ``dnalib/weights/spectrum_map_refit``::
+  outside the kmcp15 genera (96 species), in ``dnalib/weights/spectrum_map_refit``,
+  and ``spectrum_map_aug10``, ``spectrum_map`` trained with long-read errors
+  (``augment_errors="longread10"``, about 80 s), in ``dnalib/weights/spectrum_map_aug10``::
 
-      python benchmarks/ship_weights.py spectrum_map_refit
+      python benchmarks/ship_weights.py spectrum_map_refit spectrum_map_aug10
 
 * the ``hour`` profile's transformers, trained on the same species (about an
   hour on 2 CPU cores: 66 minutes on 2 AMD EPYC cores), in
@@ -20,12 +22,23 @@ Two kinds of artifacts ship (both need the data mirror, ``DNALIB_DATA_MIRROR``):
       python benchmarks/ship_weights.py --profile hour mlm simclr curriculum \
           --record results/hour_training_cpu.json
 
+  and ``curriculum_aug10``, the curriculum trained with long-read errors as one
+  run from ``mlm`` (about 55 minutes).
+
 Each artifact is trained afresh (``dnalib.artifacts.get(name, profile,
-force=True)``; a later one starts from an earlier one of the same call), then
-its model files, tokenizer, projection head, training log, training record
-(command, settings, data fingerprint, versions, date) and recipe are copied
-with a ``SHA256SUMS`` of the model files, which :func:`dnalib.artifacts.get`
-checks before using them. Training again on another processor gives weights
+force=True)``; a later one starts from an earlier one of the same call), or,
+with ``--from DIR``, taken from a finished run of its recipe trained elsewhere
+(:func:`dnalib.artifacts.adopt` checks its settings, data and start first;
+one line naming what differs otherwise)::
+
+      dnalib finetune --profile hour --init dnalib/weights/hour/mlm --data genomes_real \
+          --augment-errors longread10 --out runs/hour_aug10
+      python benchmarks/ship_weights.py --profile hour curriculum_aug10 --from runs/hour_aug10
+
+Then its model files, tokenizer, projection head, training log, training
+record (command, settings, data fingerprint, versions, date) and recipe are
+copied with a ``SHA256SUMS`` of the model files, which
+:func:`dnalib.artifacts.get` checks before using them. Training again on another processor gives weights
 equal up to floating-point rounding, not bit for bit.
 """
 
@@ -40,6 +53,7 @@ from pathlib import Path
 
 from dnalib import artifacts, records
 from dnalib.datasets import sha256_file
+from dnalib.errors import DnalibError
 from dnalib.profiles import current_profile
 from dnalib.spectrum_map import INFO_FILE as MAP_INFO_FILE
 from dnalib.training import RUN_INFO_FILES
@@ -57,9 +71,13 @@ CHECKED = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_conf
 def main(argv: list[str] | None = None) -> None:
     """Train and write the shipped copy."""
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("names", nargs="+", choices=[*artifacts.MAPS, "mlm", "simclr", "curriculum"],
+    p.add_argument("names", nargs="+", choices=[*artifacts.MAPS, "mlm", "simclr", "curriculum",
+                                                "curriculum_aug10"],
                    help="artifacts to train and ship, in this order (a later one starts from an "
                         "earlier one trained here)")
+    p.add_argument("--from", dest="source", default=None, metavar="DIR",
+                   help="ship this finished run of the recipe instead of training (one artifact; "
+                        "its settings, data and start are checked first)")
     p.add_argument("--profile", default=None,
                    help="profile of the transformer artifacts (hour: trained on genomes_real)")
     p.add_argument("--record", default=None,
@@ -71,6 +89,8 @@ def main(argv: list[str] | None = None) -> None:
     if profile not in artifacts.REAL_PROFILES and set(args.names) - set(artifacts.MAPS):
         raise SystemExit(f"only the {', '.join(artifacts.REAL_PROFILES)} profile's transformers "
                          f"ship (pass --profile hour); the others train in minutes")
+    if args.source and len(args.names) != 1:
+        raise SystemExit(f"--from {args.source} ships one artifact: name one, not {len(args.names)}")
     record = {"benchmark": "training of the shipped weights",
               "command": "python benchmarks/ship_weights.py " + " ".join(
                   sys.argv[1:] if argv is None else argv),
@@ -78,7 +98,11 @@ def main(argv: list[str] | None = None) -> None:
               "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "artifacts": {}}
     for artifact in args.names:
         t0 = time.perf_counter()
-        trained = artifacts.get(artifact, profile, force=True, progress=False)
+        try:
+            trained = (artifacts.adopt(artifact, args.source, profile) if args.source
+                       else artifacts.get(artifact, profile, force=True, progress=False))
+        except DnalibError as exc:
+            raise SystemExit(f"{artifact}: {exc}") from None
         wall = time.perf_counter() - t0
         target = artifacts.shipped_path(artifact, profile)
         shutil.rmtree(target, ignore_errors=True)
@@ -86,7 +110,8 @@ def main(argv: list[str] | None = None) -> None:
         files = [n for n in SHIPPED + TRANSFORMER_EXTRA if (trained / n).is_file()]
         for name in files:
             shutil.copy2(trained / name, target / name)
-        portable_run_info(target, profile)
+        portable_run_info(target, profile, start=artifacts.recipe(artifact, profile)["from"]
+                          if args.source else None)
         (target / artifacts.SUMS_FILE).write_text("".join(
             f"{sha256_file(target / name)}  {name}\n" for name in files if name in CHECKED))
         size = sum(f.stat().st_size for f in target.iterdir())
@@ -97,13 +122,15 @@ def main(argv: list[str] | None = None) -> None:
             records.write(args.record, record)
 
 
-def portable_run_info(directory: Path, profile: str) -> None:
+def portable_run_info(directory: Path, profile: str, start: str | None = None) -> None:
     """Rewrite the training record in *directory* with paths a reader can rerun.
 
     A run that started from another artifact records that artifact's cache
     directory (``init``); the shipped copy names the artifact's shipped
     directory instead (``dnalib/weights/hour/mlm``), and every other path is
-    made portable as records are (:func:`dnalib.records.portable`).
+    made portable as records are (:func:`dnalib.records.portable`). A run
+    trained elsewhere (``--from``) may name its start by any path: *start*,
+    the artifact it was checked to start from, replaces its ``init``.
     """
     for name in (*RUN_INFO_FILES, MAP_INFO_FILE):
         path = directory / name
@@ -114,7 +141,10 @@ def portable_run_info(directory: Path, profile: str) -> None:
             for prof in {profile, *artifacts.REAL_PROFILES}:
                 text = text.replace(json.dumps(str(artifacts.path(other, prof)))[1:-1],
                                     json.dumps(str(artifacts.shipped_path(other, prof)))[1:-1])
-        path.write_text(json.dumps(records.portable(json.loads(text)), indent=2) + "\n")
+        info = json.loads(text)
+        if start and "init" in info:
+            info["init"] = str(artifacts.shipped_path(start, profile))
+        path.write_text(json.dumps(records.portable(info), indent=2) + "\n")
 
 
 def _training_summary(directory: Path) -> dict:

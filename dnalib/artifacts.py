@@ -55,6 +55,24 @@ Two more recipes train on real genomes, the same for every profile:
     it on kmcp15). Shipped in ``dnalib/weights/spectrum_map_refit``
     (``python benchmarks/ship_weights.py spectrum_map_refit`` rewrites it).
 
+Two error-augmented recipes (:data:`AUGMENTED`) are a clean one with
+``augment_errors="longread10"`` (each view of every positive pair gets its own
+long-read errors, every step), nothing else changed:
+
+``spectrum_map_aug10``
+    ``spectrum_map`` so augmented (what ``dnalib spectrum-map --data
+    genomes_real --augment-errors longread10`` trains; about 80 s), shipped
+    in ``dnalib/weights/spectrum_map_aug10``.
+``curriculum_aug10``
+    The whole curriculum (SimCLR, then MI-Mix, the profile's steps) so
+    augmented, trained as one run from ``mlm`` (on the data of the profile,
+    as ``curriculum``). The ``hour`` one ships in
+    ``dnalib/weights/hour/curriculum_aug10``: what ``dnalib finetune --profile
+    hour --init dnalib/weights/hour/mlm --data genomes_real --augment-errors
+    longread10`` trains (about 55 minutes), shipped from that run with
+    ``python benchmarks/ship_weights.py --profile hour curriculum_aug10 --from
+    DIR`` after :func:`adopt` checked it.
+
 The cache lives in ``$DNALIB_CACHE/artifacts/<profile>/<name>`` (default
 ``~/.cache/dnalib``). Each directory holds ``dnalib_artifact.json`` with the
 recipe; it is written last, after the model is complete, and a directory whose
@@ -64,8 +82,8 @@ interrupted run never leaves a half-written model behind.
 
 A model trained elsewhere with exactly the recipe (chapter 4 pretrains its
 MLM live, with held-out evaluations and checkpoints on the way) can be put in
-the cache with :func:`adopt`, which checks the settings and the training data
-first; later chapters then find it instead of training it again.
+the cache with :func:`adopt`, which checks the settings, the training data and
+the start first; later chapters then find it instead of training it again.
 """
 
 from __future__ import annotations
@@ -81,9 +99,14 @@ from dnalib.errors import DnalibError
 from dnalib.training import plain
 
 #: Names :func:`get` knows.
-NAMES = ("mlm", "simclr", "curriculum", "spectrum_map", "spectrum_map_refit")
+NAMES = ("mlm", "simclr", "curriculum", "curriculum_aug10", "spectrum_map", "spectrum_map_refit",
+         "spectrum_map_aug10")
 #: The spectrum maps among :data:`NAMES` (the same for every profile, shipped in ``dnalib/weights/<name>``).
-MAPS = ("spectrum_map", "spectrum_map_refit")
+MAPS = ("spectrum_map", "spectrum_map_refit", "spectrum_map_aug10")
+#: The error-augmented artifacts: each the recipe of a clean one with ``augment_errors=AUGMENT``.
+AUGMENTED = {"spectrum_map_aug10": "spectrum_map", "curriculum_aug10": "curriculum"}
+#: Sequencing errors of the augmented recipes (:func:`dnalib.seqerrors.error_model`).
+AUGMENT = "longread10"
 #: Profiles whose transformer artifacts train on real genomes (and ship with dnalib).
 REAL_PROFILES = ("hour",)
 SYNTHETIC_TRAINING = "dnalib.simulate.training_genomes(): 120 training species of 40 synthetic genera"
@@ -128,12 +151,13 @@ def recipe(name: str, profile: str | None = None) -> dict[str, Any]:
     from dnalib.profiles import current_profile
 
     profile = current_profile(profile)
+    errors = {"augment_errors": AUGMENT} if name in AUGMENTED else {}
     if name in MAPS:
         from dnalib.spectrum_map import SpectrumMapConfig
 
         return {"name": name, "kind": "spectrum-map", "from": None,
-                "config": SpectrumMapConfig().to_dict(), "dnalib": __version__,
-                "data": REAL_TRAINING if name == "spectrum_map" else REFIT_TRAINING}
+                "config": SpectrumMapConfig(**errors).to_dict(), "dnalib": __version__,
+                "data": REFIT_TRAINING if name == "spectrum_map_refit" else REAL_TRAINING}
     data = {"data": REAL_TRAINING if profile in REAL_PROFILES else SYNTHETIC_TRAINING,
             "dnalib": __version__}
     if name == "mlm":
@@ -147,6 +171,9 @@ def recipe(name: str, profile: str | None = None) -> dict[str, Any]:
     if name == "curriculum":
         return {"name": name, "kind": "finetune", "from": "simclr", "config": plain(full),
                 "continue": True, **data}
+    if name == "curriculum_aug10":  # one run from mlm: no augmented simclr to continue
+        return {"name": name, "kind": "finetune", "from": "mlm",
+                "config": plain(finetune_config(profile, checkpoint_every=0, **errors)), **data}
     raise DnalibError(f"unknown artifact {name!r}: choose one of {', '.join(NAMES)}")
 
 
@@ -232,27 +259,33 @@ def get(name: str, profile: str | None = None, *, progress: bool = True, force: 
     return _install(target, rec, lambda tmp: _train(rec, tmp, start, progress))
 
 
-#: Pretraining settings that change what is evaluated, logged or checkpointed on the way, never
-#: the trained weights (evaluation runs in eval mode on its own random generator).
+#: Settings that change what is evaluated, logged or checkpointed on the way, never the trained
+#: weights (evaluation runs in eval mode on its own random generator).
 NOT_TRAINING = ("eval_every", "eval_fragments", "checkpoint_every", "keep_checkpoints")
+#: The record a finished run of each kind of recipe writes, and what writes it.
+RUN_RECORDS = {"pretrain": ("dnalib_pretrain.json", "dnalib.pretrain.pretrain"),
+               "finetune": ("dnalib_finetune.json", "dnalib.contrastive.finetune"),
+               "spectrum-map": ("dnalib_spectrum_map.json", "dnalib.spectrum_map.train_spectrum_map")}
 
 
 def adopt(name: str, directory: str | os.PathLike[str], profile: str | None = None) -> Path:
     """Cache a model trained elsewhere as artifact *name*, after checking it is the recipe's.
 
-    Only ``mlm`` can be adopted: *directory* must be the output of
-    :func:`dnalib.pretrain.pretrain` on the contigs of
-    :func:`dnalib.simulate.training_genomes` (in that order) with the recipe's
-    settings, except those in :data:`NOT_TRAINING`. The directory is copied
-    (it is left as it is) and the copy gets the recipe file, so
-    :func:`get` returns it.
+    *directory* must be a finished run of the recipe (:func:`dnalib.pretrain.pretrain`,
+    :func:`dnalib.contrastive.finetune`, :func:`dnalib.spectrum_map.train_spectrum_map`,
+    or the ``dnalib`` command that calls it): the recipe's settings, except those in
+    :data:`NOT_TRAINING`; its training data (the same sequences, groups and order);
+    and, for a recipe that starts from another artifact, that artifact's weights
+    (:func:`get` provides them). The directory is copied (it is left as it is) and
+    the copy gets the recipe file, so :func:`get` returns it. ``simclr`` and
+    ``curriculum`` (one run trained in two parts) cannot be adopted.
 
     Parameters
     ----------
     name : str
-        ``mlm``.
+        One of :data:`NAMES` but ``simclr`` and ``curriculum``.
     directory : str or path-like
-        A finished pretraining output directory.
+        A finished training output directory.
     profile : str, optional
         ``smoke``, ``cpu``, ``hour`` or ``gpu`` (default: ``$DNALIB_PROFILE`` or ``cpu``).
 
@@ -264,42 +297,55 @@ def adopt(name: str, directory: str | os.PathLike[str], profile: str | None = No
     Raises
     ------
     DnalibError
-        If *directory* is not a finished pretraining run, or was trained with
-        other settings or data than the recipe (the message names them).
+        If *directory* is not a finished run, or was trained with other settings,
+        data or start than the recipe (the message names them).
     """
-    from dnalib.pretrain import INFO_FILE, sequences_fingerprint
+    from dnalib.contrastive import init_fingerprint
+    from dnalib.pairs import PairSampler
     from dnalib.profiles import current_profile
+    from dnalib.training import changed_keys, groups_fingerprint, sequences_fingerprint
 
     profile = current_profile(profile)
     target = path(name, profile)  # checks the name
-    if name != "mlm":
-        raise DnalibError(f"only the 'mlm' artifact can be adopted, not {name!r}: "
-                          f"use artifacts.get({name!r}) to train it")
+    rec = recipe(name, profile)
+    if rec.get("continue") or rec.get("stop_after"):
+        raise DnalibError(f"the {name!r} artifact (one curriculum run trained in two parts) cannot be "
+                          f"adopted: use artifacts.get({name!r}) to train it")
+    info_file, trainer = RUN_RECORDS[rec["kind"]]
     src = Path(directory)
-    info_path = src / INFO_FILE
+    info_path = src / info_file
     if not info_path.is_file() or not (src / "config.json").is_file():
-        raise DnalibError(f"{src} is not a finished pretraining run (no {INFO_FILE} or config.json): "
-                          "adopt the output directory of dnalib.pretrain.pretrain after it returned")
+        raise DnalibError(f"{src} is not a finished run of {trainer} (no {info_file} or config.json): "
+                          "adopt its output directory after it returned")
     try:
         info = json.loads(info_path.read_text())
     except ValueError as err:
         raise DnalibError(f"{info_path} is not valid JSON ({err}): train again") from err
-    rec = recipe(name, profile)
-    saved = plain(info.get("config", {}))
-    wanted = rec["config"]
-    changed = sorted(k for k in set(saved) | set(wanted)
-                     if k not in NOT_TRAINING and saved.get(k) != wanted.get(k))
+    saved, wanted = plain(info.get("config", {})), rec["config"]
+    changed = [k for k in changed_keys(saved, wanted) if k not in NOT_TRAINING]
     if changed:
         detail = ", ".join(f"{k}={saved.get(k)!r} (recipe {wanted.get(k)!r})" for k in changed)
         raise DnalibError(f"{src} was not trained with the {profile} recipe of {name!r}: {detail}; "
-                          f"use dnalib.pretrain.pretrain_config({profile!r}) unchanged")
-    fingerprint = info.get("training_sha256")
-    if fingerprint is None:
+                          f"train it with artifacts.recipe({name!r}, {profile!r})['config'] unchanged")
+    if info.get("complete") is False:
+        raise DnalibError(f"{src} stopped after {info.get('steps_done')} steps, before the end of the "
+                          "recipe: finish it (--resume) first")
+    fingerprints = info.get("fingerprints", {})
+    if "data" not in fingerprints:
         raise DnalibError(f"{info_path} does not name its training data (written by an older dnalib): "
                           "train it again with this version")
-    if fingerprint != sequences_fingerprint(_recipe_contigs(rec)):
+    if rec["kind"] == "pretrain":
+        data = sequences_fingerprint(_recipe_contigs(rec))
+    else:  # the groups as the run's pair sampler keeps them (contigs that hold a fragment, upper case)
+        data = groups_fingerprint(PairSampler(_recipe_groups(rec), rec["config"]["fragment_length"]).groups)
+    if fingerprints["data"] != data:
         raise DnalibError(f"{src} was trained on other sequences than the recipe's "
-                          f"(all contigs of {rec['data'].split(':')[0]}, in order)")
+                          f"({rec['data'].split(':')[0]}, in order)")
+    if rec["from"] and fingerprints.get("initial model") != init_fingerprint(
+            get(rec["from"], profile, progress=False)):
+        raise DnalibError(f"{src} did not start from the {profile} {rec['from']!r} artifact (it started "
+                          f"from {info.get('init', 'an unnamed model')}): pass "
+                          f"artifacts.get({rec['from']!r}, {profile!r}) as its initial model")
     return _install(target, rec, lambda tmp: shutil.copytree(src, tmp))
 
 
@@ -377,17 +423,27 @@ def _recipe_contigs(rec: dict[str, Any], progress: bool = False) -> list[str]:
     return [c for contigs in genomes.values() for c in contigs]
 
 
+def _recipe_groups(rec: dict[str, Any], progress: bool = False) -> list[list[str]]:
+    """The positive groups of the recipe's training genomes, in order: what its contrastive runs train on.
+
+    One group per species of real genomes, one per genome of the synthetic ones.
+    """
+    from dnalib.pairs import genome_groups, species_groups
+    from dnalib.simulate import training_genomes
+
+    real = _real_genomes(rec["data"], progress)
+    return genome_groups(training_genomes()) if real is None else species_groups(real)
+
+
 def _train(rec: dict[str, Any], out: Path, start: Path | None, progress: bool) -> None:
     from dnalib.contrastive import FinetuneConfig, finetune
-    from dnalib.pairs import genome_groups, species_groups
     from dnalib.pretrain import PretrainConfig, pretrain
-    from dnalib.simulate import training_genomes
 
     fields = rec["config"]
     if rec["kind"] == "spectrum-map":
         from dnalib.spectrum_map import SpectrumMapConfig, train_spectrum_map
 
-        train_spectrum_map(species_groups(_real_genomes(rec["data"], progress)), out,
+        train_spectrum_map(_recipe_groups(rec, progress), out,
                            SpectrumMapConfig.from_dict(fields),
                            progress=progress, data_description=rec["data"],
                            command=f"dnalib.artifacts.get({rec['name']!r})")
@@ -403,12 +459,10 @@ def _train(rec: dict[str, Any], out: Path, start: Path | None, progress: bool) -
             shutil.copytree(start, out, ignore=shutil.ignore_patterns(RECIPE_FILE))
         # continuing: the run in `out` goes on from its checkpoint, whatever it started from
         init = None if rec.get("continue") else start
-        real = _real_genomes(rec["data"], progress)
-        groups = genome_groups(training_genomes()) if real is None else species_groups(real)
-        finetune(groups, out, init, cfg, progress=progress,
+        finetune(_recipe_groups(rec, progress), out, init, cfg, progress=progress,
                  resume=bool(rec.get("continue")), stop_after=rec.get("stop_after"),
                  data_description=rec["data"], command=command)
 
 
-__all__ = ["MAPS", "NAMES", "NOT_TRAINING", "adopt", "cache_root", "get", "is_cached", "path", "recipe",
-           "shipped_matches", "shipped_path"]
+__all__ = ["AUGMENT", "AUGMENTED", "MAPS", "NAMES", "NOT_TRAINING", "RUN_RECORDS", "adopt", "cache_root",
+           "get", "is_cached", "path", "recipe", "shipped_matches", "shipped_path"]

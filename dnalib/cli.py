@@ -857,7 +857,8 @@ def build_parser() -> argparse.ArgumentParser:
     art_sub = p.add_subparsers(dest="artifacts_command", metavar="ACTION", required=True)
     q = art_sub.add_parser("get", help="print the directory of a named model (copied from dnalib's "
                                        "shipped weights or the cache; --train trains it if needed)")
-    q.add_argument("name", choices=["mlm", "simclr", "curriculum", "spectrum_map", "spectrum_map_refit"])
+    q.add_argument("name", choices=["mlm", "simclr", "curriculum", "curriculum_aug10", "spectrum_map",
+                                   "spectrum_map_refit", "spectrum_map_aug10"])
     q.add_argument("--profile", choices=PROFILES, default=None,
                    help="whose recipe (default $DNALIB_PROFILE or cpu; hour: trained on real genomes, shipped)")
     q.add_argument("--train", action="store_true", help="train it when it is neither cached nor shipped")

@@ -125,9 +125,10 @@ def test_adopt_refuses_other_settings_data_or_directories(cache, tmp_path):
 
     from dnalib import pretrain as P
 
-    with pytest.raises(DnalibError, match="only the 'mlm' artifact"):
-        artifacts.adopt("simclr", tmp_path, "smoke")
-    with pytest.raises(DnalibError, match="not a finished pretraining run"):
+    for name in ("simclr", "curriculum"):
+        with pytest.raises(DnalibError, match=f"the '{name}' artifact .* cannot be adopted"):
+            artifacts.adopt(name, tmp_path, "smoke")
+    with pytest.raises(DnalibError, match="not a finished run of dnalib.pretrain.pretrain"):
         artifacts.adopt("mlm", tmp_path / "nothing", "smoke")
     rng = np.random.default_rng(0)
     other = ["".join(rng.choice(list("ACGT"), 20_000)) for _ in range(3)]
@@ -140,6 +141,65 @@ def test_adopt_refuses_other_settings_data_or_directories(cache, tmp_path):
     with pytest.raises(DnalibError, match="max_steps"):
         artifacts.adopt("mlm", tmp_path / "longer", "smoke")
     assert not artifacts.is_cached("mlm", "smoke")
+
+
+def test_augmented_recipes_differ_from_the_clean_ones_only_by_augment_errors():
+    for profile in ("smoke", "hour"):
+        for name, clean in artifacts.AUGMENTED.items():
+            aug, base = artifacts.recipe(name, profile), artifacts.recipe(clean, profile)
+            assert aug["config"] == {**base["config"], "augment_errors": "longread10"}
+            assert aug["data"] == base["data"] and aug["kind"] == base["kind"]
+        one = artifacts.recipe("curriculum_aug10", profile)  # one run from mlm, not continued
+        assert one["from"] == "mlm" and "continue" not in one and "stop_after" not in one
+    assert artifacts.recipe("spectrum_map_aug10")["data"] == artifacts.REAL_TRAINING
+    assert artifacts.recipe("curriculum_aug10", "hour")["config"]["phase_steps"] == [800, 800]
+    assert artifacts.shipped_path("spectrum_map_aug10", "hour").parts[-2:] == ("weights", "spectrum_map_aug10")
+    assert artifacts.shipped_path("curriculum_aug10", "hour").parts[-3:] == ("weights", "hour", "curriculum_aug10")
+
+
+def test_adopt_takes_a_finetune_run_of_the_recipe_and_names_what_differs(cache, tmp_path):
+    """An augmented curriculum trained elsewhere (with checkpoints) is the recipe's, weight for weight;
+    a run with other settings, stopped early or started elsewhere is refused in one line."""
+    import shutil
+
+    import torch
+
+    from dnalib.contrastive import finetune, finetune_config
+    from dnalib.pairs import genome_groups
+    from dnalib.simulate import training_genomes
+
+    groups = genome_groups(training_genomes())
+    mlm = artifacts.get("mlm", "smoke", progress=False)
+
+    def run(out, init=mlm, groups=groups, **kw):
+        cfg = finetune_config("smoke", **{"augment_errors": "longread10", **kw})
+        finetune(groups, tmp_path / out, init, cfg, progress=False)
+        return tmp_path / out
+
+    live = run("live")
+    assert finetune_config("smoke").checkpoint_every  # unlike the recipe's 0
+    adopted = artifacts.adopt("curriculum_aug10", live, "smoke")
+    assert artifacts.get("curriculum_aug10", "smoke", progress=False) == adopted
+    kept = shutil.copytree(adopted, tmp_path / "kept")
+    fresh = artifacts.get("curriculum_aug10", "smoke", progress=False, force=True)
+    for name in ("model.safetensors", "head.safetensors"):
+        a, b = _weights(kept, name), _weights(fresh, name)
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), name
+    for out, kw, match in (
+            ("clean", {"augment_errors": None}, r"augment_errors=None \(recipe 'longread10'\)"),
+            ("short", {"phase_steps": (2, 2)}, r"phase_steps=\[2, 2\] \(recipe \[4, 4\]\)")):
+        with pytest.raises(DnalibError, match=f"not trained with the smoke recipe of 'curriculum_aug10': {match}"):
+            artifacts.adopt("curriculum_aug10", run(out, **kw), "smoke")
+    with pytest.raises(DnalibError, match="trained on other sequences than the recipe's"):
+        artifacts.adopt("curriculum_aug10", run("fewer", groups=groups[1:]), "smoke")
+    paused = tmp_path / "paused"
+    finetune(groups, paused, mlm, finetune_config("smoke", augment_errors="longread10"), progress=False,
+             stop_after=4)
+    with pytest.raises(DnalibError, match="stopped after 4 steps"):
+        artifacts.adopt("curriculum_aug10", paused, "smoke")
+    with pytest.raises(DnalibError, match="did not start from the smoke 'mlm' artifact") as err:
+        artifacts.adopt("curriculum_aug10", run("elsewhere", init=fresh), "smoke")
+    assert "\n" not in str(err.value)
 
 
 def test_a_start_without_its_checkpoint_is_trained_again_before_it_is_continued(cache):
@@ -218,3 +278,21 @@ def test_every_shipped_file_is_package_data():
     covered = {p for pattern in globs for p in pkg.glob(pattern) if p.is_file()}
     shipped = {p for p in (pkg / "weights").rglob("*") if p.is_file()}
     assert shipped and shipped <= covered, sorted(str(p.relative_to(pkg)) for p in shipped - covered)[:5]
+
+
+def test_every_shipped_artifact_is_its_recipe_and_all_fit_in_30_mb():
+    """Each copy in dnalib/weights is one `get` uses (its current recipe, its sums intact), and
+    together they stay small enough to ship in the package (an hour transformer is 4 to 7 MB)."""
+    from pathlib import Path
+
+    root = Path(artifacts.__file__).parent / "weights"
+    found = []
+    for marker in sorted(root.rglob(artifacts.RECIPE_FILE)):
+        where = marker.parent
+        profile = None if where.parent == root else where.parent.name
+        assert artifacts.shipped_path(where.name, profile) == where
+        assert artifacts.shipped_matches(where.name, profile=profile), where
+        found.append(where.relative_to(root).as_posix())
+    assert {*artifacts.MAPS, "hour/mlm", "hour/simclr", "hour/curriculum"} <= set(found)
+    size = sum(f.stat().st_size for f in root.rglob("*") if f.is_file())
+    assert size <= 30e6, f"dnalib/weights holds {size / 1e6:.1f} MB"

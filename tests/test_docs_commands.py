@@ -210,9 +210,9 @@ BENCHMARKS: dict[str, Run | Skip] = {
     ".venv/bin/python benchmarks/ci_costs.py --junit _build/ci/pytest.xml --out results/ci_costs_cpu.json":
         Skip("needs the report of a whole CI run; tests/test_benchmarks.py runs it on a real "
              "pytest report"),
-    ".venv/bin/python benchmarks/ship_weights.py spectrum_map spectrum_map_refit":
-        Skip("rewrites the shipped weights in dnalib/weights/ (a test must not); the recipe it "
-             "trains is tests/test_real_genomes.py's"),
+    ".venv/bin/python benchmarks/ship_weights.py spectrum_map spectrum_map_refit spectrum_map_aug10":
+        Skip("rewrites the shipped weights in dnalib/weights/ (a test must not); the recipes it "
+             "trains are tests/test_real_genomes.py's"),
     ".venv/bin/python benchmarks/ship_weights.py --profile hour mlm simclr curriculum --record "
     "results/hour_training_cpu.json":
         Skip("about an hour of training, and it rewrites dnalib/weights/hour/; the recipes' "
@@ -258,6 +258,9 @@ BENCHMARKS: dict[str, Run | Skip] = {
     "runs/hour_aug10 --out results/error_grid_cpu.json":
         Skip("a few hours on 2 cores (24 cells x 10 models, paired intervals over 30 halves); "
              "its --smoke run is tests/test_benchmarks.py's"),
+    ".venv/bin/python benchmarks/ship_weights.py --profile hour curriculum_aug10 --from runs/hour_aug10":
+        Skip("needs the finished hour run above and rewrites dnalib/weights/hour/; --from is "
+             "tests/test_real_genomes.py's, its checks tests/test_artifacts.py's"),
     ".venv/bin/python benchmarks/gpu_check.py --out results/gpu_check_h200.json":
         Skip("needs a GPU (the gpu profile, bf16, CUDA); its smoke run on CPU is "
              "tests/test_gpu_check.py's"),

@@ -354,14 +354,20 @@ def test_shipped_spectrum_map_is_used_checked_and_refused_when_damaged(
     assert refit["groups"] == 96 and "without(KMCP15_GENERA" in refit["data"]
     assert refit["config"] == json.loads((artifacts.shipped_path("spectrum_map") /
                                           "dnalib_spectrum_map.json").read_text())["config"]
+    aug = json.loads((artifacts.shipped_path("spectrum_map_aug10") / "dnalib_spectrum_map.json").read_text())
+    assert aug["augment_errors"]["name"] == "longread10" and aug["data"] == artifacts.REAL_TRAINING
     # a damaged shipped copy is refused in one line, never used
     fake = tmp_path / "weights"
-    shutil.copytree(artifacts.shipped_path("spectrum_map"), fake / "spectrum_map")
+    for name in artifacts.MAPS:
+        shutil.copytree(artifacts.shipped_path(name), fake / name)
     monkeypatch.setattr(artifacts, "shipped_path", lambda name, profile=None: fake / name)
-    weights = fake / "spectrum_map" / "model.safetensors"
-    weights.write_bytes(weights.read_bytes()[:-8] + b"\0" * 8)
-    with pytest.raises(DnalibError, match="shipped weights .* are damaged .*model.safetensors"):
-        artifacts.shipped_matches("spectrum_map")
+    shutil.rmtree(artifacts.cache_root())
+    for name in artifacts.MAPS:
+        weights = fake / name / "model.safetensors"
+        weights.write_bytes(weights.read_bytes()[:-8] + b"\0" * 8)
+        with pytest.raises(DnalibError, match="shipped weights .* are damaged .*model.safetensors") as err:
+            artifacts.get(name, progress=False)
+        assert "\n" not in str(err.value) and not artifacts.is_cached(name)
     # a shipped copy made by another recipe is not used (get would train instead)
     recipe = json.loads((fake / "spectrum_map" / artifacts.RECIPE_FILE).read_text())
     recipe["config"]["steps"] += 1
@@ -456,6 +462,40 @@ def test_paired_tables_pool_the_seeds_of_a_method() -> None:
     assert table.loc["spectrum_map", "binned − 6-mer"] == pytest.approx(0.5)  # -0.5 and +1.5
     assert (table.loc["spectrum_map", "lowest"], table.loc["spectrum_map", "highest"]) == (-0.5, 1.5)
     assert table.loc["spectrum_map", "ARI − 6-mer"] == pytest.approx((0.61 - 0.53 + 0.62 - 0.55) / 2)
+
+
+def test_ship_weights_from_a_finished_map_run_checks_it_is_the_recipe(
+        isolated_data_env: Path, shared_data_real: Path, real: io.GenomeSet, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """`ship_weights.py NAME --from DIR` ships a run trained elsewhere as a fresh one would be, after
+    checking its settings and data; a run of other settings is refused, naming them."""
+    import importlib.util
+
+    from dnalib import artifacts
+
+    monkeypatch.setenv("DNALIB_DATA_MIRROR", str(shared_data_real))
+    spec = importlib.util.spec_from_file_location(
+        "ship_weights", Path(__file__).resolve().parents[1] / "benchmarks" / "ship_weights.py")
+    ship = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ship)
+    monkeypatch.setattr(artifacts, "shipped_path", lambda name, profile=None: tmp_path / "weights" / name)
+    groups = species_groups(real.split("train"))
+    train_spectrum_map(groups, tmp_path / "map", SpectrumMapConfig(), progress=False)
+    train_spectrum_map(groups, tmp_path / "short", SpectrumMapConfig(steps=3), progress=False)
+    for name, run, match in (("spectrum_map_aug10", "map", r"augment_errors=None \(recipe 'longread10'\)"),
+                             ("spectrum_map", "short", r"steps=3 \(recipe 300\)")):
+        with pytest.raises(SystemExit, match=f"{name}: .* not trained with the .* recipe of '{name}': {match}"):
+            ship.main([name, "--from", str(tmp_path / run)])
+    with pytest.raises(SystemExit, match="ships one artifact"):
+        ship.main(["spectrum_map", "spectrum_map_refit", "--from", str(tmp_path / "map")])
+    assert not (tmp_path / "weights").exists()
+    ship.main(["spectrum_map", "--from", str(tmp_path / "map")])
+    shipped = tmp_path / "weights" / "spectrum_map"
+    assert sorted(p.name for p in shipped.iterdir()) == sorted(ship.SHIPPED + (artifacts.SUMS_FILE,))
+    assert artifacts.shipped_matches("spectrum_map")  # recipe and sums
+    assert artifacts.get("spectrum_map", progress=False) == artifacts.path("spectrum_map")
+    info = json.loads((shipped / "dnalib_spectrum_map.json").read_text())
+    assert not any(str(tmp_path) in json.dumps(v) for v in info.values())
 
 
 def test_refit_map_retrains_from_the_mirror_on_the_data_it_ships_with(

@@ -82,3 +82,8 @@ def test_ship_weights_names_the_shipped_start_not_the_cache(tmp_path, monkeypatc
     got = json.loads((tmp_path / "dnalib_finetune.json").read_text())
     assert got == {"init": "dnalib/weights/hour/mlm", "command": "dnalib finetune --out runs/x",
                    "data": "genomes_real"}
+    # a run trained elsewhere (--from) names its start by any path: the checked start replaces it
+    info["init"] = "/somewhere/else/mlm"
+    (tmp_path / "dnalib_finetune.json").write_text(json.dumps(info))
+    module.portable_run_info(tmp_path, "hour", start="mlm")
+    assert json.loads((tmp_path / "dnalib_finetune.json").read_text())["init"] == "dnalib/weights/hour/mlm"
