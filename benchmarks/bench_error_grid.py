@@ -46,7 +46,8 @@ commit, hardware, settings, one row per cell and model, ``complete``) is
 written after every row. Run again with the same settings and ``--out``, it
 keeps the rows already there for the same model (same weights) and scores
 only the missing ones, so more models, lengths or error models can be added
-later; other settings are refused. ``--smoke`` is a quick check: 2 fragments
+later; other settings are refused. Rows of an older bench, without their
+halves, are dropped (their models are scored again when named). ``--smoke`` is a quick check: 2 fragments
 lengths, 2 error models, tnf and kmer6, few fragments and halves. Runs::
 
     python benchmarks/bench_error_grid.py --models tnf kmer6 spectrum_map spectrum_map_refit \\
@@ -142,6 +143,11 @@ def start_record(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
         if not same:
             raise SystemExit(f"{out} is not a grid record with these settings ({settings_of(args)}): "
                              "use the same settings to continue it, or another --out")
+        stale = [r for r in old["rows"] if "halves" not in r]
+        if stale:  # written before rows kept their halves: no later comparison can use them
+            print(f"{len(stale)} rows without their halves (an older bench) are dropped; "
+                  "their models are scored again when asked for", flush=True)
+            old["rows"] = [r for r in old["rows"] if "halves" in r]
         old["runs"] = [*old.get("runs", []), run]
         old.update(command=command, commit=run["commit"], hardware=run["hardware"], complete=False)
         return old
@@ -202,8 +208,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     models = {label(name): resolve_model(name) for name in [BASELINE, *args.models]}
     sets = {label(name): load_set(name, args) for name in args.sets}  # all checked before any work
     record = start_record(args, argv)
-    # a row without its halves (an older record) is scored again: any two models of a cell pair up
-    done = {cell_key(r) for r in record["rows"] if "halves" in r}
+    done = {cell_key(r) for r in record["rows"]}
     identity = {name: describe_embedder(model, precision=args.precision if kind_of(model).has_bf16
                                         else None) for name, model in models.items()}
     seeds = list(range(args.kmeans_seeds))

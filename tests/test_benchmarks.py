@@ -291,6 +291,21 @@ def test_bench_error_grid_smoke_run_resumes_and_refuses_other_settings(tmp_path,
     assert all(kept[key]["ari"] == row["ari"] and kept[key]["seconds_embed"] == row["seconds_embed"]
                for key, row in first.items())  # kept, not scored again
     assert len(capsys.readouterr().out.splitlines()) == 2 * 3  # only the new cells
+    # every row keeps its halves: any two models of a cell pair up later, without embedding again
+    from dnalib.viz import grid_differences
+
+    assert all(r["halves"]["draws"] == 10 for r in again["rows"])
+    vs_tnf = grid_differences(again, against="tnf")
+    assert set(vs_tnf["reference"]) == {"tnf"} and len(vs_tnf) == 6 * 2  # 6 cells x kmer6, map
+    # a row of an older bench (no halves) is dropped, and scored again when its model is named
+    old = json.loads(out.read_text())
+    old["rows"][1].pop("halves")
+    out.write_text(json.dumps(old))
+    third = grid.main([*common, "--models", "tnf", str(tmp_path / "map"), "--errors", "clean", "longread10",
+                       "0.02"])
+    assert len(third["rows"]) == 18 and all("halves" in r for r in third["rows"])
+    printed = capsys.readouterr().out
+    assert "1 rows without their halves" in printed and len(printed.splitlines()) == 2
     with pytest.raises(SystemExit, match="not a grid record with these settings"):
         grid.main([*common[:-4], "--per-genome", "5", "--out", str(out)])
     with pytest.raises(SystemExit, match="--models nope"):
