@@ -686,9 +686,6 @@ def classify_by_rank(
         unknown = [c for c in names if c not in CLASSIFIERS]
         if unknown or not names:
             raise DnalibError(f"classifiers must be among {', '.join(CLASSIFIERS)}; got {names}")
-    if min_per_taxon < n_splits:
-        raise DnalibError(f"min_per_taxon={min_per_taxon} is below n_splits={n_splits}: every kept taxon "
-                          "needs a sample in each fold; raise --min-per-taxon or lower --splits")
     xs = list(embeddings) if isinstance(embeddings, list | tuple) else [embeddings]
     for x in xs:
         x = np.asarray(x)
@@ -703,6 +700,9 @@ def classify_by_rank(
         if (groups_per_fold > 1).any():
             raise DnalibError("folds put tiles of one source sequence in different folds: make them with "
                               "dnalib.evaluate.grouped_folds of the samples' groups")
+    if min_per_taxon < n_splits:  # the folds given, when given, set how many there are
+        raise DnalibError(f"min_per_taxon={min_per_taxon} is below n_splits={n_splits}: every kept taxon "
+                          "needs a sample in each fold; raise --min-per-taxon or lower --splits")
     groups = frags.table["group"].to_numpy()
     rows: list[dict[str, Any]] = []
     skipped: dict[str, str] = {}

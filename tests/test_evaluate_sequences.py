@@ -135,6 +135,14 @@ def test_no_source_sequence_is_on_both_sides_of_a_split():
         assert not set(source[list(train)]) & set(source[list(test)])
         assert not set(group[list(train)]) & set(group[list(test)])
     assert {r["n_splits"] for r in res["taxonomy"]} == {3}
+    # folds given set the number of splits: min_per_taxon is checked against theirs, not n_splits'
+    from dnalib.evaluate import grouped_folds
+
+    folds = grouped_folds(f.table["phylum"], f.table["group"], n_splits=2, seed=0)
+    given = markers.classify_by_rank(x, f, ["phylum"], min_per_taxon=2, folds=folds, classifiers=["knn"])
+    assert {r["n_splits"] for r in given["taxonomy"]} == {2} and not given["skipped"]
+    with pytest.raises(DnalibError, match="min_per_taxon=2 is below n_splits=3"):
+        markers.classify_by_rank(x, f, ["phylum"], min_per_taxon=2, n_splits=3, classifiers=["knn"])
 
 
 def test_a_rank_without_two_usable_taxa_is_skipped_with_the_reason():
