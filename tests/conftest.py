@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -82,3 +83,31 @@ def small_set(tmp_path_factory: pytest.TempPathFactory):
     pretrain(seqs, root / "mlm", pretrain_config("smoke", max_steps=2, checkpoint_every=0,
                                                  eval_every=0), progress=False)
     return root, community
+
+
+#: Chromium's flags for the browser tests; a test module may set its own ``CHROMIUM_FLAGS``.
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update"]
+
+
+@pytest.fixture(scope="module")
+def browser(request: pytest.FixtureRequest):
+    """A headless Chromium (Debian's, or ``$DNALIB_CHROMIUM``) driven by Playwright, one per test module.
+
+    Skipped where there is none, unless ``DNALIB_REQUIRE_BROWSER=1`` (CI), where that fails.
+    """
+    exe = os.environ.get("DNALIB_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if exe is None:
+        msg = ("no Chromium found (install Debian's `chromium` package, or set DNALIB_CHROMIUM "
+               "to the browser's path)")
+        if os.environ.get("DNALIB_REQUIRE_BROWSER") == "1":
+            pytest.fail(msg)
+        pytest.skip(msg)
+    sync_api = pytest.importorskip("playwright.sync_api")
+    flags = getattr(request.module, "CHROMIUM_FLAGS", CHROMIUM_FLAGS)
+    with sync_api.sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=exe, headless=True, args=flags)
+        try:
+            yield b
+        finally:
+            b.close()

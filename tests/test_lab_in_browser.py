@@ -66,35 +66,10 @@ explorer.widget
 """
 
 
-def _chromium() -> str | None:
-    return os.environ.get("DNALIB_CHROMIUM") or shutil.which("chromium") or shutil.which(
-        "chromium-browser")
-
-
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    exe = _chromium()
-    if exe is None:
-        msg = ("no Chromium found (install Debian's `chromium` package, or set DNALIB_CHROMIUM "
-               "to the browser's path)")
-        if os.environ.get("DNALIB_REQUIRE_BROWSER") == "1":
-            pytest.fail(msg)
-        pytest.skip(msg)
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=exe, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update"])
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 @pytest.fixture(scope="module")

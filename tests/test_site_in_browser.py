@@ -21,7 +21,6 @@ from __future__ import annotations
 import functools
 import http.server
 import os
-import shutil
 import subprocess
 import threading
 from pathlib import Path
@@ -38,31 +37,6 @@ CHROMIUM_FLAGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
     "--disable-dev-shm-usage", "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
 ]
-
-
-def _chromium() -> str | None:
-    env = os.environ.get("DNALIB_CHROMIUM")
-    if env:
-        return env
-    return shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    exe = _chromium()
-    if exe is None:
-        msg = ("no Chromium found (install Debian's `chromium` package, or set DNALIB_CHROMIUM "
-               "to the browser's path)")
-        if os.environ.get("DNALIB_REQUIRE_BROWSER") == "1":
-            pytest.fail(msg)
-        pytest.skip(msg)
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=exe, headless=True, args=CHROMIUM_FLAGS)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 @pytest.fixture(scope="module")
