@@ -312,3 +312,17 @@ def test_bench_error_grid_smoke_run_resumes_and_refuses_other_settings(tmp_path,
         grid.main([*common, "--models", "nope"])
     with pytest.raises(SystemExit, match="unknown error model"):
         grid.main([*common, "--errors", "dirty"])
+
+
+def test_bench_bf16_fused_times_four_ways_with_the_same_numbers_where_exact(capsys):
+    """One short round: eager fp32 and bf16, traced bf16 (the same numbers as eager bf16), fused bf16."""
+    from dnalib.inference import cpu_bf16_units
+
+    figures = _load_benchmark("bench_bf16_fused").main(["--rows", "2", "--repeats", "1"])
+    printed = capsys.readouterr().out
+    if cpu_bf16_units() is None:
+        assert figures == {} and "nothing to measure" in printed
+        return
+    assert figures["fp32_2rows_vs_fp32"] == 1.0 and figures["bf16_frozen_2rows_max_diff_bf16"] == 0.0
+    assert all(figures[f"{w}_2rows_ms"] > 0 for w in ("fp32", "bf16", "bf16_frozen", "bf16_fused"))
+    assert 0 < figures["bf16_fused_2rows_max_diff_fp32"] < 1 and "bf16_fused_2rows_vs_fp32" in printed

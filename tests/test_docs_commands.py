@@ -234,6 +234,8 @@ BENCHMARKS: dict[str, Run | Skip] = {
     ".venv/bin/python benchmarks/bench_markers.py --out results/markers_cpu.json":
         Skip("about an hour (random forests on 20,878 tiles per model); --smoke is "
              "tests/test_evaluate_sequences.py's"),
+    ".venv/bin/python benchmarks/bench_bf16_fused.py":
+        Skip("a speed probe (about a minute of timed passes); a short run is tests/test_benchmarks.py's"),
     ".venv/bin/python benchmarks/bench_scaling.py --out results/scaling_cpu.json":
         Skip("a speed benchmark (two torchrun runs of the cpu profile, minutes); its smoke run "
              "is tests/test_gpu_check.py's"),
@@ -247,16 +249,19 @@ BENCHMARKS: dict[str, Run | Skip] = {
     "runs/maps/map_h512_aug10":
         Skip("trains on the genomes_real corpus (~4 min); both options are tested apart"),
     ".venv/bin/dnalib finetune --profile hour --init dnalib/weights/hour/mlm --data genomes_real "
-    "--augment-errors longread10 --stop-after 800 --out runs/hour_aug10":
-        Skip("800 steps of the hour recipe (~80 min on 2 cores); augmentation, pause and resume "
+    "--augment-errors longread10 --out runs/hour_aug10":
+        Skip("1,600 steps of the hour recipe (~75 min on 2 cores); augmentation, pause and resume "
              "are tests/test_error_augmentation.py's"),
-    ".venv/bin/dnalib finetune --profile hour --init dnalib/weights/hour/mlm --data genomes_real "
-    "--augment-errors longread10 --resume --out runs/hour_aug10":
-        Skip("continues the line above for 800 steps (~80 min)"),
+    ".venv/bin/dnalib finetune --profile hour --init dnalib/weights/hour/curriculum --data genomes_real "
+    "--curriculum mimix --steps 240 --data-offset 1600 --augment-errors longread10 --out "
+    "runs/curriculum_plus_aug10":
+        Skip("240 MI-Mix steps of the hour model (~9 min on 2 cores); the options are "
+             "tests/test_error_augmentation.py's and tests/test_contrastive.py's"),
     ".venv/bin/python benchmarks/bench_error_grid.py --models tnf kmer6 spectrum_map spectrum_map_refit "
-    "hour/simclr hour/curriculum runs/maps/map_aug10 runs/maps/map_h512 runs/maps/map_h512_aug10 "
-    "runs/hour_aug10 --out results/error_grid_cpu.json":
-        Skip("a few hours on 2 cores (24 cells x 10 models, paired intervals over 30 halves); "
+    "spectrum_map_aug10 hour/simclr hour/curriculum hour/curriculum_aug10 runs/maps/map_h512 "
+    "runs/maps/map_h512_aug10 runs/curriculum_plus_aug10 --draws 20 --kmeans-seeds 3 --out "
+    "results/error_grid_cpu.json":
+        Skip("about two hours on 2 cores (24 cells x 11 models, paired intervals over 20 halves); "
              "its --smoke run is tests/test_benchmarks.py's"),
     ".venv/bin/python benchmarks/ship_weights.py --profile hour curriculum_aug10 --from runs/hour_aug10":
         Skip("needs the finished hour run above and rewrites dnalib/weights/hour/; --from is "
