@@ -712,6 +712,6 @@ def choose_inference_precision(setting: str, device: Any) -> str:
 
 
 __all__ = ["CPU_AUTO_BF16", "CPU_TOKENS_PER_PASS", "DEFAULT_PRECISION", "INFERENCE_PRECISIONS", "POOLINGS",
-           "bases_per_token", "choose_inference_precision", "context_tokens",
+           "TRACE_MIN_PASSES", "bases_per_token", "choose_inference_precision", "context_tokens",
            "cpu_bf16_units", "embed_sequences", "first_token", "inference_dtype", "max_chunk_length",
-           "plan_chunks", "token_budget"]
+           "plan_chunks", "token_budget", "traced_encoder"]
