@@ -30,10 +30,8 @@ from __future__ import annotations
 
 import argparse
 import copy
-import tempfile
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -49,12 +47,10 @@ def _timed(fn, inputs: torch.Tensor) -> float:
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
     """Time the four ways; print and return the figures."""
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).parent))
-    from bench_embed import _model
-
     from dnalib.inference import cpu_bf16_units
+    from dnalib.models import model_config, new_mlm_model
+    from dnalib.pretrain import pretrain_config
+    from dnalib.tokenizers import make_tokenizer
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--profile", default="cpu", help="whose encoder architecture (weights random)")
@@ -69,8 +65,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     warnings.filterwarnings("ignore")  # TorchScript's deprecation and tracer warnings
     torch.set_num_threads(1)
     figures: dict[str, float] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        model, _ = _model(Path(tmp) / "model", args.profile)
+    cfg = pretrain_config(args.profile)  # the profile's encoder architecture, random weights
+    tok = make_tokenizer(cfg.tokenizer, k=cfg.k)
+    model = new_mlm_model(model_config(tok, profile=args.profile, max_tokens=cfg.tokens_per_fragment),
+                          seed=0).base_model.eval()
     model.config.return_dict = False
     half = copy.deepcopy(model).to(torch.bfloat16)
     print(f"encoder: {args.profile} profile, {model.config.num_hidden_layers} x {model.config.hidden_size}, "

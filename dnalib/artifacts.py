@@ -96,7 +96,7 @@ from pathlib import Path
 from typing import Any
 
 from dnalib.errors import DnalibError
-from dnalib.training import plain
+from dnalib.training import FINETUNE_INFO_FILE, PRETRAIN_INFO_FILE, SPECTRUM_MAP_INFO_FILE, plain
 
 #: Names :func:`get` knows.
 NAMES = ("mlm", "simclr", "curriculum", "curriculum_aug10", "spectrum_map", "spectrum_map_refit",
@@ -263,9 +263,9 @@ def get(name: str, profile: str | None = None, *, progress: bool = True, force: 
 #: weights (evaluation runs in eval mode on its own random generator).
 NOT_TRAINING = ("eval_every", "eval_fragments", "checkpoint_every", "keep_checkpoints")
 #: The record a finished run of each kind of recipe writes, and what writes it.
-RUN_RECORDS = {"pretrain": ("dnalib_pretrain.json", "dnalib.pretrain.pretrain"),
-               "finetune": ("dnalib_finetune.json", "dnalib.contrastive.finetune"),
-               "spectrum-map": ("dnalib_spectrum_map.json", "dnalib.spectrum_map.train_spectrum_map")}
+RUN_RECORDS = {"pretrain": (PRETRAIN_INFO_FILE, "dnalib.pretrain.pretrain"),
+               "finetune": (FINETUNE_INFO_FILE, "dnalib.contrastive.finetune"),
+               "spectrum-map": (SPECTRUM_MAP_INFO_FILE, "dnalib.spectrum_map.train_spectrum_map")}
 
 
 def adopt(name: str, directory: str | os.PathLike[str], profile: str | None = None) -> Path:
