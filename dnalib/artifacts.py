@@ -103,7 +103,7 @@ NAMES = ("mlm", "simclr", "curriculum", "curriculum_aug10", "spectrum_map", "spe
          "spectrum_map_aug10")
 #: The spectrum maps among :data:`NAMES` (the same for every profile, shipped in ``dnalib/weights/<name>``).
 MAPS = ("spectrum_map", "spectrum_map_refit", "spectrum_map_aug10")
-#: The error-augmented artifacts: each the recipe of a clean one with ``augment_errors=AUGMENT``.
+#: Error-augmented artifacts, each the recipe of a clean one with ``augment_errors=AUGMENT``.
 AUGMENTED = {"spectrum_map_aug10": "spectrum_map", "curriculum_aug10": "curriculum"}
 #: Sequencing errors of the augmented recipes (:func:`dnalib.seqerrors.error_model`).
 AUGMENT = "longread10"
