@@ -415,9 +415,10 @@ class _LastHidden(torch.nn.Module):
         self.encoder = encoder
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
-        out = (self.encoder(input_ids=input_ids) if attention_mask is None
-               else self.encoder(input_ids=input_ids, attention_mask=attention_mask))
-        return out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]
+        inputs = {"input_ids": input_ids}
+        if attention_mask is not None:
+            inputs["attention_mask"] = attention_mask
+        return _eager_hidden(self.encoder, inputs)
 
 
 def _eager_hidden(encoder: Any, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
