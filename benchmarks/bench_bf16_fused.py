@@ -9,7 +9,8 @@ remaining lever. This bench times one forward pass of the encoder, one thread,
 for a batch of 200 bp chunks (197 tokens each), four ways in the same run:
 
 * ``fp32``: eager float32 (the reference);
-* ``bf16``: eager, weights cast to bfloat16 (what ``--precision bf16`` runs);
+* ``bf16``: eager, weights cast to bfloat16 by :func:`dnalib.inference.cast_bf16`
+  (what ``--precision bf16`` runs);
 * ``bf16_frozen``: the bf16 model traced and frozen by TorchScript
   (``torch.jit.trace`` + ``torch.jit.freeze``);
 * ``bf16_fused``: the same with oneDNN Graph fusion on
@@ -47,7 +48,7 @@ def _timed(fn, inputs: torch.Tensor) -> float:
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
     """Time the four ways; print and return the figures."""
-    from dnalib.inference import cpu_bf16_units
+    from dnalib.inference import cast_bf16, cpu_bf16_units
     from dnalib.models import model_config, new_mlm_model
     from dnalib.pretrain import pretrain_config
     from dnalib.tokenizers import make_tokenizer
@@ -70,7 +71,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     model = new_mlm_model(model_config(tok, profile=args.profile, max_tokens=cfg.tokens_per_fragment),
                           seed=0).base_model.eval()
     model.config.return_dict = False
-    half = copy.deepcopy(model).to(torch.bfloat16)
+    half = cast_bf16(copy.deepcopy(model))
     print(f"encoder: {args.profile} profile, {model.config.num_hidden_layers} x {model.config.hidden_size}, "
           "one thread")
     for rows in args.rows:

@@ -25,7 +25,7 @@ Figures (one ``name: value`` per line):
   embedding runs its passes). ``embed_share_of_gemm`` is their ratio: how much
   faster an exact float32 path could still go at most.
 * ``bf16_{1kbp,10kbp}_seq_per_s``: the same sequences through the bf16 path
-  (weights cast to bfloat16 once, pooling in float32: what ``--precision bf16``
+  (weights cast to bfloat16 once by :func:`dnalib.inference.cast_bf16`, pooling in float32: what ``--precision bf16``
   and, on a CPU with AMX or AVX-512 BF16, ``auto`` run); ``bf16_*_vs_fp32`` is
   its ratio to ``embed_*_seq_per_s``; ``bf16_*_max_abs_diff`` and
   ``bf16_*_min_cosine`` compare its rows with the float32 ones (the scores
@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     """Run the benchmark, print and return the figures."""
     import copy
 
-    from dnalib.inference import cpu_bf16_units, embed_sequences
+    from dnalib.inference import cast_bf16, cpu_bf16_units, embed_sequences
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--profile", default="cpu",
@@ -180,7 +180,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         tmp = Path(tmp)
         model, tok = _model(tmp / "model", args.profile)
         units = cpu_bf16_units()
-        model16 = copy.deepcopy(model).to(torch.bfloat16) if units else None
+        model16 = cast_bf16(copy.deepcopy(model)) if units else None
         chunk = 200
         for label, length, n in (("1kbp", 1000, args.n_1kbp), ("10kbp", 10_000, args.n_10kbp)):
             if n == 0:

@@ -358,9 +358,7 @@ class Transformer(Embedder):
     def load(self) -> tuple[Any, Any, int]:
         """``(encoder, tokenizer, chunk_length)``, loaded once (weights cast to bf16 on a CPU in bf16)."""
         if self._loaded is None:
-            import torch
-
-            from dnalib.inference import first_token, max_chunk_length
+            from dnalib.inference import cast_bf16, first_token, max_chunk_length
             from dnalib.models import load_encoder
 
             encoder, tokenizer = load_encoder(self.name, device=self.device, source=self.source)
@@ -371,7 +369,7 @@ class Transformer(Embedder):
                                   f"{self.name}'s has none: use --pooling mean")
             on_cpu = self.device is None or self.device.type == "cpu"
             if self.precision == "bf16" and on_cpu:
-                encoder = encoder.to(torch.bfloat16)  # cast once; pooling stays float32
+                encoder = cast_bf16(encoder)  # cast once; pooling stays float32
             self._loaded = (encoder, tokenizer, length)
         return self._loaded
 

@@ -31,7 +31,7 @@ shape of pass is checked once against the eager model, bit for bit, before
 the trace is trusted with it; a model whose trace differs runs eagerly.
 
 Precision (:func:`choose_inference_precision`): ``fp32``, or ``bf16`` with the
-weights cast to bfloat16 once and pooling done in float32. ``auto`` picks bf16
+weights cast to bfloat16 once (:func:`cast_bf16`) and pooling done in float32. ``auto`` picks bf16
 on a CPU with bf16 matrix units (Intel AMX or AVX-512 BF16, :func:`cpu_bf16_units`)
 and on GPUs from compute capability 8.0 (fp16 autocast on older GPUs such as a
 T4, :func:`inference_dtype`), else fp32. ``benchmarks/bench_embed.py`` measures
@@ -678,6 +678,51 @@ def cpu_bf16_units() -> str | None:
     return None
 
 
+def _same_layer_norm(module: torch.nn.LayerNorm, weight: torch.Tensor | None,
+                     bias: torch.Tensor | None) -> bool:
+    """Whether *module* with float32 copies of its bf16 parameters gives its bf16 output exactly."""
+    width = tuple(module.normalized_shape)
+    probe = (torch.randn((64, *width), generator=torch.Generator().manual_seed(0)) * 3 + 1).to(torch.bfloat16)
+    with torch.inference_mode():
+        plain = torch.nn.functional.layer_norm(probe, width, weight, bias, module.eps)
+        mixed = torch.nn.functional.layer_norm(probe, width, None if weight is None else weight.float(),
+                                               None if bias is None else bias.float(), module.eps)
+    return mixed.dtype == torch.bfloat16 and torch.equal(plain, mixed)
+
+
+def cast_bf16(encoder: Any) -> Any:
+    """Cast *encoder*'s weights to bfloat16 once, for inference on a CPU (in place; returned).
+
+    Every ``torch.nn.LayerNorm`` then gets its parameters back as float32
+    tensors holding the same (bf16-rounded) values: PyTorch's CPU layer norm
+    takes a bf16 input with float32 parameters, returns bf16, and computes in
+    float32 either way, so the output is the bf16 layer norm's bit for bit
+    while its kernel runs about twice as fast (measured on an AMX Xeon,
+    torch 2.13; ``benchmarks/bench_embed.py``). This is checked per module
+    on a probe when the model is cast; a layer norm whose outputs would differ
+    keeps bf16 parameters.
+
+    Parameters
+    ----------
+    encoder : torch.nn.Module
+        A float32 encoder on a CPU.
+
+    Returns
+    -------
+    torch.nn.Module
+        The same module, in bfloat16 apart from its layer norms' parameters.
+    """
+    encoder = encoder.to(torch.bfloat16)
+    for module in encoder.modules():
+        if not isinstance(module, torch.nn.LayerNorm):
+            continue
+        if module.weight is not None and module.weight.device.type != "cpu":
+            continue
+        if _same_layer_norm(module, module.weight, module.bias):
+            module.float()
+    return encoder
+
+
 def choose_inference_precision(setting: str, device: Any) -> str:
     """The precision a transformer embeds in: ``"fp32"``, ``"bf16"`` or ``"fp16"``.
 
@@ -713,6 +758,6 @@ def choose_inference_precision(setting: str, device: Any) -> str:
 
 
 __all__ = ["CPU_AUTO_BF16", "CPU_TOKENS_PER_PASS", "DEFAULT_PRECISION", "INFERENCE_PRECISIONS", "POOLINGS",
-           "TRACE_MIN_PASSES", "bases_per_token", "choose_inference_precision", "context_tokens",
+           "TRACE_MIN_PASSES", "bases_per_token", "cast_bf16", "choose_inference_precision", "context_tokens",
            "cpu_bf16_units", "embed_sequences", "first_token", "inference_dtype", "max_chunk_length",
            "plan_chunks", "token_budget", "traced_encoder"]

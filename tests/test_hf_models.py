@@ -282,3 +282,33 @@ def test_models_list_shows_the_catalogue_without_downloading(capsys):
     assert lookup("zhihan1996/DNABERT-S").remote_code and lookup("tnf") is None
     cost = estimate_cost(lookup("zhihan1996/DNABERT-S"))
     assert cost["tokens"] == 2_000_000 and cost["seconds"] > 0
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_cast_bf16_layer_norms_in_float32_give_the_bf16_rows_bit_for_bit(family, models, monkeypatch):
+    """cast_bf16 keeps layer-norm parameters in float32 (a faster CPU kernel): the rows of a plain
+    bf16 cast, exactly, for every family; a layer norm the probe finds different stays bf16."""
+    import copy
+
+    from dnalib.models import load_encoder
+
+    enc, tok = load_encoder(str(models[family]), trust_remote_code=family in REMOTE_CODE)
+    seqs = [s[: 30 + 41 * i] for i, s in enumerate(_random(8, 400, seed=3))] + ["ACGTNNACGTTA"]
+    monkeypatch.setattr(I, "TRACE_MIN_PASSES", 10**9)
+    plain = I.embed_sequences(copy.deepcopy(enc).to(torch.bfloat16), tok, seqs, batch_size=3)
+    cast = I.cast_bf16(copy.deepcopy(enc))
+    norms = [m for m in cast.modules() if isinstance(m, torch.nn.LayerNorm) and m.weight is not None]
+    assert all(m.weight.dtype == torch.float32 for m in norms), family
+    assert norms or family == "hyena"  # HyenaDNA normalises with its own module, left as cast
+    assert next(cast.parameters()).dtype == torch.bfloat16
+    np.testing.assert_array_equal(I.embed_sequences(cast, tok, seqs, batch_size=3), plain)
+    real = torch.nn.functional.layer_norm
+
+    def off_when_mixed(x, shape, weight=None, bias=None, eps=1e-5):
+        out = real(x, shape, weight, bias, eps)
+        return out + 1 if weight is not None and weight.dtype != x.dtype else out
+
+    monkeypatch.setattr(torch.nn.functional, "layer_norm", off_when_mixed)
+    kept = I.cast_bf16(copy.deepcopy(enc))
+    assert all(m.weight.dtype == torch.bfloat16 for m in kept.modules()
+               if isinstance(m, torch.nn.LayerNorm) and m.weight is not None)
