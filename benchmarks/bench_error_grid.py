@@ -46,7 +46,9 @@ commit, hardware, settings, one row per cell and model, ``complete``) is
 written after every row. Run again with the same settings and ``--out``, it
 keeps the rows already there for the same model (same weights) and scores
 only the missing ones, so more models, lengths or error models can be added
-later; other settings are refused. Rows of an older bench, without their
+later; other settings are refused. A model named now whose weights (sha256)
+were scored before under another name, not named now (a run directory since
+shipped as an artifact), takes over those rows instead of being scored again. Rows of an older bench, without their
 halves, are dropped (their models are scored again when named). ``--smoke`` is a quick check: 2 fragments
 lengths, 2 error models, tnf and kmer6, few fragments and halves. Runs::
 
@@ -155,6 +157,32 @@ def start_record(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
             **run, "runs": [run], "settings": settings_of(args), "complete": False, "rows": []}
 
 
+def adopt_rows(record: dict[str, Any], names: list[str], identity: dict[str, dict[str, Any]]
+               ) -> dict[str, tuple[str, int]]:
+    """Give rows scored under another name to a model asked for now with the same weights.
+
+    A run directory scored once and later shipped as an artifact (``runs/x`` ->
+    ``hour/x``) has the same weights (sha256) and so the same rows: they move
+    to the name asked for now, embedder identity updated, rather than being
+    scored again. Only rows of a name not asked for in this run move, and only
+    into cells the new name has no row of. Returns ``{old name: (new name, rows)}``.
+    """
+    moved: dict[str, tuple[str, int]] = {}
+    for name in names:
+        sha = identity[name].get("sha256")
+        if not sha:
+            continue
+        have = {cell_key(r)[:3] for r in record["rows"] if r["model"] == name}
+        for row in record["rows"]:
+            old = row["model"]
+            if old in names or row["sha256"] != sha or cell_key(row)[:3] in have:
+                continue
+            row.update(model=name, embedder=identity[name])
+            have.add(cell_key(row)[:3])
+            moved[old] = (name, moved.get(old, (name, 0))[1] + 1)
+    return moved
+
+
 def cell_key(row: dict[str, Any]) -> tuple:
     """What identifies a row: set, length, errors, model and its weights."""
     return row["set"], row["length"], row["errors"], row["model"], row["sha256"]
@@ -208,9 +236,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     models = {label(name): resolve_model(name) for name in [BASELINE, *args.models]}
     sets = {label(name): load_set(name, args) for name in args.sets}  # all checked before any work
     record = start_record(args, argv)
-    done = {cell_key(r) for r in record["rows"]}
     identity = {name: describe_embedder(model, precision=args.precision if kind_of(model).has_bf16
                                         else None) for name, model in models.items()}
+    moved = adopt_rows(record, names, identity)
+    for old, (name, n) in moved.items():
+        print(f"{n} rows of {old} are {name}'s (the same weights, sha256): kept under the new name",
+              flush=True)
+    done = {cell_key(r) for r in record["rows"]}
     seeds = list(range(args.kmeans_seeds))
     record["grid"] = {"sets": list(sets), "lengths": args.lengths,
                       "errors": {spec: m.describe() for spec, m in errors.items()}, "models": names}

@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> None:
     """Train and write the shipped copy."""
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("names", nargs="+", choices=[*artifacts.MAPS, "mlm", "simclr", "curriculum",
-                                                "curriculum_aug10"],
+                                                "curriculum_aug10", "curriculum_plus_aug10"],
                    help="artifacts to train and ship, in this order (a later one starts from an "
                         "earlier one trained here)")
     p.add_argument("--from", dest="source", default=None, metavar="DIR",

@@ -73,6 +73,26 @@ long-read errors, every step), nothing else changed:
     ``python benchmarks/ship_weights.py --profile hour curriculum_aug10 --from
     DIR`` after :func:`adopt` checked it.
 
+Two more are trained with the same errors but change more than that. Each is
+the point-best model of a few cells of chapter 11's grid (all inside the
+noise of a shipped model but one), so they ship for anyone who wants to
+rerun those cells:
+
+``spectrum_map_h512_aug10``
+    The nonlinear map (``hidden`` = :data:`NONLINEAR_HIDDEN`: one sigmoid hidden
+    layer, "Revisiting k-mer profile", NeurIPS 2024) of ``spectrum_map``'s
+    other settings, with errors: ``dnalib spectrum-map --data genomes_real
+    --hidden 512 --augment-errors longread10`` (about 2 minutes), in
+    ``dnalib/weights/spectrum_map_h512_aug10`` (1.6 MB).
+``curriculum_plus_aug10``
+    ``curriculum`` continued by a new run of MI-Mix only, with errors, for
+    :data:`PLUS_SHARE` of the profile's MI-Mix steps, on pairs the curriculum
+    did not draw (``data_offset`` = its steps). The hour one (240 steps, about
+    9 minutes) is ``dnalib finetune --profile hour --init
+    dnalib/weights/hour/curriculum --data genomes_real --curriculum mimix
+    --steps 240 --data-offset 1600 --augment-errors longread10``, in
+    ``dnalib/weights/hour/curriculum_plus_aug10``.
+
 The cache lives in ``$DNALIB_CACHE/artifacts/<profile>/<name>`` (default
 ``~/.cache/dnalib``). Each directory holds ``dnalib_artifact.json`` with the
 recipe; it is written last, after the model is complete, and a directory whose
@@ -99,14 +119,21 @@ from dnalib.errors import DnalibError
 from dnalib.training import FINETUNE_INFO_FILE, PRETRAIN_INFO_FILE, SPECTRUM_MAP_INFO_FILE, plain
 
 #: Names :func:`get` knows.
-NAMES = ("mlm", "simclr", "curriculum", "curriculum_aug10", "spectrum_map", "spectrum_map_refit",
-         "spectrum_map_aug10")
+NAMES = ("mlm", "simclr", "curriculum", "curriculum_aug10", "curriculum_plus_aug10", "spectrum_map",
+         "spectrum_map_refit", "spectrum_map_aug10", "spectrum_map_h512_aug10")
 #: The spectrum maps among :data:`NAMES` (the same for every profile, shipped in ``dnalib/weights/<name>``).
-MAPS = ("spectrum_map", "spectrum_map_refit", "spectrum_map_aug10")
+MAPS = ("spectrum_map", "spectrum_map_refit", "spectrum_map_aug10", "spectrum_map_h512_aug10")
 #: Error-augmented artifacts, each the recipe of a clean one with ``augment_errors=AUGMENT``.
 AUGMENTED = {"spectrum_map_aug10": "spectrum_map", "curriculum_aug10": "curriculum"}
+#: Every artifact trained with errors: :data:`AUGMENTED` and two that change more than the errors.
+WITH_ERRORS = (*AUGMENTED, "spectrum_map_h512_aug10", "curriculum_plus_aug10")
 #: Sequencing errors of the augmented recipes (:func:`dnalib.seqerrors.error_model`).
 AUGMENT = "longread10"
+#: Hidden units of ``spectrum_map_h512_aug10``, the nonlinear map trained with errors.
+NONLINEAR_HIDDEN = 512
+#: MI-Mix steps with errors that continue ``curriculum`` into ``curriculum_plus_aug10``, as a
+#: share of the profile's MI-Mix phase (240 of 800 for the hour profile).
+PLUS_SHARE = 0.3
 #: Profiles whose transformer artifacts train on real genomes (and ship with dnalib).
 REAL_PROFILES = ("hour",)
 SYNTHETIC_TRAINING = "dnalib.simulate.training_genomes(): 120 training species of 40 synthetic genera"
@@ -151,12 +178,13 @@ def recipe(name: str, profile: str | None = None) -> dict[str, Any]:
     from dnalib.profiles import current_profile
 
     profile = current_profile(profile)
-    errors = {"augment_errors": AUGMENT} if name in AUGMENTED else {}
+    errors = {"augment_errors": AUGMENT} if name in WITH_ERRORS else {}
     if name in MAPS:
         from dnalib.spectrum_map import SpectrumMapConfig
 
+        shape = {"hidden": NONLINEAR_HIDDEN} if name == "spectrum_map_h512_aug10" else {}
         return {"name": name, "kind": "spectrum-map", "from": None,
-                "config": SpectrumMapConfig(**errors).to_dict(), "dnalib": __version__,
+                "config": SpectrumMapConfig(**shape, **errors).to_dict(), "dnalib": __version__,
                 "data": REFIT_TRAINING if name == "spectrum_map_refit" else REAL_TRAINING}
     data = {"data": REAL_TRAINING if profile in REAL_PROFILES else SYNTHETIC_TRAINING,
             "dnalib": __version__}
@@ -174,6 +202,11 @@ def recipe(name: str, profile: str | None = None) -> dict[str, Any]:
     if name == "curriculum_aug10":  # one run from mlm: no augmented simclr to continue
         return {"name": name, "kind": "finetune", "from": "mlm",
                 "config": plain(finetune_config(profile, checkpoint_every=0, **errors)), **data}
+    if name == "curriculum_plus_aug10":  # a new run from curriculum's weights: MI-Mix only, fresh pairs
+        steps = max(1, round(PLUS_SHARE * full.phase_steps[-1]))
+        cfg = finetune_config(profile, checkpoint_every=0, curriculum=("mimix",), phase_steps=(steps,),
+                              data_offset=sum(full.phase_steps), **errors)
+        return {"name": name, "kind": "finetune", "from": "curriculum", "config": plain(cfg), **data}
     raise DnalibError(f"unknown artifact {name!r}: choose one of {', '.join(NAMES)}")
 
 
@@ -464,5 +497,5 @@ def _train(rec: dict[str, Any], out: Path, start: Path | None, progress: bool) -
                  data_description=rec["data"], command=command)
 
 
-__all__ = ["AUGMENT", "AUGMENTED", "MAPS", "NAMES", "NOT_TRAINING", "RUN_RECORDS", "adopt", "cache_root",
-           "get", "is_cached", "path", "recipe", "shipped_matches", "shipped_path"]
+__all__ = ["AUGMENT", "AUGMENTED", "MAPS", "NAMES", "NONLINEAR_HIDDEN", "NOT_TRAINING", "PLUS_SHARE",
+           "RUN_RECORDS", "WITH_ERRORS", "adopt", "cache_root", "get", "is_cached", "path", "recipe", "shipped_matches", "shipped_path"]

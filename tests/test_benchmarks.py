@@ -306,6 +306,19 @@ def test_bench_error_grid_smoke_run_resumes_and_refuses_other_settings(tmp_path,
     assert len(third["rows"]) == 18 and all("halves" in r for r in third["rows"])
     printed = capsys.readouterr().out
     assert "1 rows without their halves" in printed and len(printed.splitlines()) == 2
+    # the same weights under another name (a run since shipped elsewhere) take over its rows, unscored
+    import shutil
+
+    shutil.copytree(tmp_path / "map", tmp_path / "shipped-map")
+    fourth = grid.main([*common, "--models", "tnf", str(tmp_path / "shipped-map"), "--errors", "clean",
+                        "longread10", "0.02"])
+    printed = capsys.readouterr().out
+    new_name, old_name = portable_path(str(tmp_path / "shipped-map")), portable_path(str(tmp_path / "map"))
+    assert f"6 rows of {old_name} are {new_name}'s" in printed and len(printed.splitlines()) == 1
+    moved = {(r["length"], r["errors"]): r for r in fourth["rows"] if r["model"] == new_name}
+    assert len(moved) == 6 and old_name not in {r["model"] for r in fourth["rows"]} and fourth["complete"]
+    assert all(moved[(r["length"], r["errors"])]["ari"] == r["ari"] for r in third["rows"]
+               if r["model"] == old_name)
     with pytest.raises(SystemExit, match="not a grid record with these settings"):
         grid.main([*common[:-4], "--per-genome", "5", "--out", str(out)])
     with pytest.raises(SystemExit, match="--models nope"):
