@@ -73,17 +73,19 @@ long-read errors, every step), nothing else changed:
     ``python benchmarks/ship_weights.py --profile hour curriculum_aug10 --from
     DIR`` after :func:`adopt` checked it.
 
-Two more are trained with the same errors but change more than that. Each is
-the point-best model of a few cells of chapter 11's grid (all inside the
-noise of a shipped model but one), so they ship for anyone who wants to
-rerun those cells:
+Three more ship because each is the point-best model of at least one cell of
+chapter 11's grid (most of those leads are inside the noise), so anyone can
+rerun those cells with the very weights scored:
 
+``spectrum_map_h512``
+    The nonlinear map of "Revisiting k-mer profile" (NeurIPS 2024): one
+    sigmoid hidden layer of :data:`NONLINEAR_HIDDEN` units between the
+    spectrum and the map, ``spectrum_map``'s other settings (``dnalib
+    spectrum-map --data genomes_real --hidden 512``, about 2 minutes), in
+    ``dnalib/weights/spectrum_map_h512`` (1.6 MB).
 ``spectrum_map_h512_aug10``
-    The nonlinear map (``hidden`` = :data:`NONLINEAR_HIDDEN`: one sigmoid hidden
-    layer, "Revisiting k-mer profile", NeurIPS 2024) of ``spectrum_map``'s
-    other settings, with errors: ``dnalib spectrum-map --data genomes_real
-    --hidden 512 --augment-errors longread10`` (about 2 minutes), in
-    ``dnalib/weights/spectrum_map_h512_aug10`` (1.6 MB).
+    The same trained with errors (``... --augment-errors longread10``), in
+    ``dnalib/weights/spectrum_map_h512_aug10``.
 ``curriculum_plus_aug10``
     ``curriculum`` continued by a new run of MI-Mix only, with errors, for
     :data:`PLUS_SHARE` of the profile's MI-Mix steps, on pairs the curriculum
@@ -120,16 +122,17 @@ from dnalib.training import FINETUNE_INFO_FILE, PRETRAIN_INFO_FILE, SPECTRUM_MAP
 
 #: Names :func:`get` knows.
 NAMES = ("mlm", "simclr", "curriculum", "curriculum_aug10", "curriculum_plus_aug10", "spectrum_map",
-         "spectrum_map_refit", "spectrum_map_aug10", "spectrum_map_h512_aug10")
+         "spectrum_map_refit", "spectrum_map_aug10", "spectrum_map_h512", "spectrum_map_h512_aug10")
 #: The spectrum maps among :data:`NAMES` (the same for every profile, shipped in ``dnalib/weights/<name>``).
-MAPS = ("spectrum_map", "spectrum_map_refit", "spectrum_map_aug10", "spectrum_map_h512_aug10")
+MAPS = ("spectrum_map", "spectrum_map_refit", "spectrum_map_aug10", "spectrum_map_h512",
+        "spectrum_map_h512_aug10")
 #: Error-augmented artifacts, each the recipe of a clean one with ``augment_errors=AUGMENT``.
 AUGMENTED = {"spectrum_map_aug10": "spectrum_map", "curriculum_aug10": "curriculum"}
 #: Every artifact trained with errors: :data:`AUGMENTED` and two that change more than the errors.
 WITH_ERRORS = (*AUGMENTED, "spectrum_map_h512_aug10", "curriculum_plus_aug10")
 #: Sequencing errors of the augmented recipes (:func:`dnalib.seqerrors.error_model`).
 AUGMENT = "longread10"
-#: Hidden units of ``spectrum_map_h512_aug10``, the nonlinear map trained with errors.
+#: Hidden units of the nonlinear maps ``spectrum_map_h512`` and ``spectrum_map_h512_aug10``.
 NONLINEAR_HIDDEN = 512
 #: MI-Mix steps with errors that continue ``curriculum`` into ``curriculum_plus_aug10``, as a
 #: share of the profile's MI-Mix phase (240 of 800 for the hour profile).
@@ -182,7 +185,7 @@ def recipe(name: str, profile: str | None = None) -> dict[str, Any]:
     if name in MAPS:
         from dnalib.spectrum_map import SpectrumMapConfig
 
-        shape = {"hidden": NONLINEAR_HIDDEN} if name == "spectrum_map_h512_aug10" else {}
+        shape = {"hidden": NONLINEAR_HIDDEN} if name.startswith("spectrum_map_h512") else {}
         return {"name": name, "kind": "spectrum-map", "from": None,
                 "config": SpectrumMapConfig(**shape, **errors).to_dict(), "dnalib": __version__,
                 "data": REFIT_TRAINING if name == "spectrum_map_refit" else REAL_TRAINING}

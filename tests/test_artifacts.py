@@ -157,6 +157,27 @@ def test_augmented_recipes_differ_from_the_clean_ones_only_by_augment_errors():
     assert artifacts.shipped_path("curriculum_aug10", "hour").parts[-3:] == ("weights", "hour", "curriculum_aug10")
 
 
+def test_the_point_best_recipes_change_what_their_names_say():
+    """spectrum_map_h512(_aug10): spectrum_map with a hidden layer (and errors); curriculum_plus_aug10:
+    a new MI-Mix-only run from curriculum's weights, with errors, on pairs the curriculum never drew."""
+    clean = artifacts.recipe("spectrum_map")["config"]
+    assert artifacts.recipe("spectrum_map_h512")["config"] == {**clean, "hidden": artifacts.NONLINEAR_HIDDEN}
+    assert artifacts.recipe("spectrum_map_h512_aug10")["config"] == {
+        **clean, "hidden": artifacts.NONLINEAR_HIDDEN, "augment_errors": artifacts.AUGMENT}
+    for profile, steps in (("hour", 240), ("cpu", None), ("smoke", None)):
+        full = artifacts.recipe("curriculum", profile)["config"]
+        plus = artifacts.recipe("curriculum_plus_aug10", profile)
+        assert plus["from"] == "curriculum" and "continue" not in plus and plus["kind"] == "finetune"
+        cfg = plus["config"]
+        assert cfg["curriculum"] == ["mimix"] and cfg["augment_errors"] == artifacts.AUGMENT
+        assert cfg["phase_steps"] == [steps or max(1, round(artifacts.PLUS_SHARE * full["phase_steps"][-1]))]
+        assert cfg["data_offset"] == sum(full["phase_steps"])
+        same = {k: v for k, v in cfg.items() if k not in ("curriculum", "phase_steps", "data_offset",
+                                                           "augment_errors")}
+        assert same == {k: full[k] for k in same}
+    assert set(artifacts.WITH_ERRORS) == {n for n in artifacts.NAMES if n.endswith("_aug10")}
+
+
 def test_adopt_takes_a_finetune_run_of_the_recipe_and_names_what_differs(cache, tmp_path):
     """An augmented curriculum trained elsewhere (with checkpoints) is the recipe's, weight for weight;
     a run with other settings, stopped early or started elsewhere is refused in one line."""

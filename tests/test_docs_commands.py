@@ -258,11 +258,21 @@ BENCHMARKS: dict[str, Run | Skip] = {
         Skip("240 MI-Mix steps of the hour model (~9 min on 2 cores); the options are "
              "tests/test_error_augmentation.py's and tests/test_contrastive.py's"),
     ".venv/bin/python benchmarks/bench_error_grid.py --models tnf kmer6 spectrum_map spectrum_map_refit "
-    "spectrum_map_aug10 hour/simclr hour/curriculum hour/curriculum_aug10 runs/maps/map_h512 "
-    "runs/maps/map_h512_aug10 runs/curriculum_plus_aug10 --draws 20 --kmeans-seeds 3 --out "
+    "spectrum_map_aug10 spectrum_map_h512_aug10 hour/simclr hour/curriculum hour/curriculum_aug10 "
+    "spectrum_map_h512 hour/curriculum_plus_aug10 --draws 20 --kmeans-seeds 3 --out "
     "results/error_grid_cpu.json":
         Skip("about two hours on 2 cores (24 cells x 11 models, paired intervals over 20 halves); "
              "its --smoke run is tests/test_benchmarks.py's"),
+    ".venv/bin/python benchmarks/ship_weights.py spectrum_map_h512 --from runs/maps/map_h512":
+        Skip("needs the trained map above and rewrites dnalib/weights/; --from is "
+             "tests/test_real_genomes.py's, its checks tests/test_artifacts.py's"),
+    ".venv/bin/python benchmarks/ship_weights.py spectrum_map_h512_aug10 --from runs/maps/map_h512_aug10":
+        Skip("needs the trained map above and rewrites dnalib/weights/; --from is "
+             "tests/test_real_genomes.py's, its checks tests/test_artifacts.py's"),
+    ".venv/bin/python benchmarks/ship_weights.py --profile hour curriculum_plus_aug10 --from "
+    "runs/curriculum_plus_aug10":
+        Skip("needs the finished run above and rewrites dnalib/weights/hour/; --from is "
+             "tests/test_real_genomes.py's, its checks tests/test_artifacts.py's"),
     ".venv/bin/python benchmarks/ship_weights.py --profile hour curriculum_aug10 --from runs/hour_aug10":
         Skip("needs the finished hour run above and rewrites dnalib/weights/hour/; --from is "
              "tests/test_real_genomes.py's, its checks tests/test_artifacts.py's"),
