@@ -128,7 +128,7 @@ MAPS = ("spectrum_map", "spectrum_map_refit", "spectrum_map_aug10", "spectrum_ma
         "spectrum_map_h512_aug10")
 #: Error-augmented artifacts, each the recipe of a clean one with ``augment_errors=AUGMENT``.
 AUGMENTED = {"spectrum_map_aug10": "spectrum_map", "curriculum_aug10": "curriculum"}
-#: Every artifact trained with errors: :data:`AUGMENTED` and two that change more than the errors.
+#: Every artifact trained with errors (:data:`AUGMENTED`, and two that change more than the errors).
 WITH_ERRORS = (*AUGMENTED, "spectrum_map_h512_aug10", "curriculum_plus_aug10")
 #: Sequencing errors of the augmented recipes (:func:`dnalib.seqerrors.error_model`).
 AUGMENT = "longread10"
