@@ -9,13 +9,14 @@ on kmcp15 (100 x 10 kbp per genome). The fragments are cut once and both
 precisions embed the same ones.
 
 Models: the shipped transformers (``dnalib/weights/hour``: mlm, simclr,
-curriculum) in fp32 and bf16. The shipped spectrum maps and the k-mer
+curriculum, and the two trained with long-read errors, curriculum_aug10 and
+curriculum_plus_aug10) in fp32 and bf16. The shipped spectrum maps and the k-mer
 baselines have no bf16 path (they always run in float32), so their scores do
 not move; they are listed as such. The record also keeps the seconds each
 embedding took, the largest absolute difference of the rows and the smallest
 cosine between a bf16 row and its float32 row.
 
-Run (about 20 min on 2 cores of an AMX Xeon)::
+Run (about 30 min on 2 cores of an AMX Xeon)::
 
     python benchmarks/bench_bf16_scores.py --out results/bf16_scores_cpu.json
 """
@@ -32,7 +33,7 @@ import numpy as np
 from dnalib import records
 
 #: The shipped transformers (profile hour) the comparison covers.
-MODELS = ("mlm", "simclr", "curriculum")
+MODELS = ("mlm", "simclr", "curriculum", "curriculum_aug10", "curriculum_plus_aug10")
 
 
 def _sets(val_per_genome: int, names: list[str]) -> dict[str, tuple[list[str], np.ndarray]]:
@@ -72,7 +73,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "settings": {"fragment_length": 10_000, "val_per_genome": args.val_per_genome,
                      "kmcp15_per_genome": 100, "fragment_seed": 0, "kmeans_seeds": [0, 1, 2, 3, 4],
                      "tolerance": args.tolerance, "profile": args.profile},
-        "no_bf16_path": ["tnf", "kmer6", "spectrum_map", "spectrum_map_refit"],
+        "no_bf16_path": ["tnf", "kmer6", *artifacts.MAPS],
         "sets": {}}
     sets = _sets(args.val_per_genome, args.sets)
     for name in args.models:

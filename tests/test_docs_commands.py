@@ -229,7 +229,7 @@ BENCHMARKS: dict[str, Run | Skip] = {
         Skip("a speed benchmark, ~5 min of training in both precisions; tests/test_benchmarks.py "
              "runs it in the smoke profile"),
     ".venv/bin/python benchmarks/bench_bf16_scores.py --out results/bf16_scores_cpu.json":
-        Skip("~20 min (three transformers embed 3,260 fragments of 10 kbp twice); the record is "
+        Skip("~30 min (five transformers embed 3,260 fragments of 10 kbp twice); the record is "
              "checked against precision auto by tests/test_embedders.py"),
     ".venv/bin/python benchmarks/bench_markers.py --out results/markers_cpu.json":
         Skip("about an hour (random forests on 20,878 tiles per model); --smoke is "
