@@ -501,4 +501,5 @@ def _train(rec: dict[str, Any], out: Path, start: Path | None, progress: bool) -
 
 
 __all__ = ["AUGMENT", "AUGMENTED", "MAPS", "NAMES", "NONLINEAR_HIDDEN", "NOT_TRAINING", "PLUS_SHARE",
-           "RUN_RECORDS", "WITH_ERRORS", "adopt", "cache_root", "get", "is_cached", "path", "recipe", "shipped_matches", "shipped_path"]
+           "RUN_RECORDS", "WITH_ERRORS", "adopt", "cache_root", "get", "is_cached", "path", "recipe",
+           "shipped_matches", "shipped_path"]
