@@ -30,10 +30,10 @@ from typing import Any
 
 import numpy as np
 
-from dnalib import records
+from dnalib import artifacts, records
 
-#: The shipped transformers (profile hour) the comparison covers.
-MODELS = ("mlm", "simclr", "curriculum", "curriculum_aug10", "curriculum_plus_aug10")
+#: The shipped transformers (profile hour) the comparison covers: every artifact that is not a map.
+MODELS = tuple(name for name in artifacts.NAMES if name not in artifacts.MAPS)
 
 
 def _sets(val_per_genome: int, names: list[str]) -> dict[str, tuple[list[str], np.ndarray]]:
@@ -52,7 +52,6 @@ def _sets(val_per_genome: int, names: list[str]) -> dict[str, tuple[list[str], n
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Embed every shipped transformer in fp32 and bf16, score both, record the differences."""
-    from dnalib import artifacts
     from dnalib.embed import embed_with
     from dnalib.evaluate import clustering_scores
     from dnalib.inference import cpu_bf16_units

@@ -71,8 +71,7 @@ CHECKED = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_conf
 def main(argv: list[str] | None = None) -> None:
     """Train and write the shipped copy."""
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("names", nargs="+", choices=[*artifacts.MAPS, "mlm", "simclr", "curriculum",
-                                                "curriculum_aug10", "curriculum_plus_aug10"],
+    p.add_argument("names", nargs="+", choices=artifacts.NAMES,
                    help="artifacts to train and ship, in this order (a later one starts from an "
                         "earlier one trained here)")
     p.add_argument("--from", dest="source", default=None, metavar="DIR",

@@ -678,10 +678,9 @@ def cpu_bf16_units() -> str | None:
     return None
 
 
-def _same_layer_norm(module: torch.nn.LayerNorm, weight: torch.Tensor | None,
-                     bias: torch.Tensor | None) -> bool:
+def _same_layer_norm(module: torch.nn.LayerNorm) -> bool:
     """Whether *module* with float32 copies of its bf16 parameters gives its bf16 output exactly."""
-    width = tuple(module.normalized_shape)
+    weight, bias, width = module.weight, module.bias, tuple(module.normalized_shape)
     probe = (torch.randn((64, *width), generator=torch.Generator().manual_seed(0)) * 3 + 1).to(torch.bfloat16)
     with torch.inference_mode():
         plain = torch.nn.functional.layer_norm(probe, width, weight, bias, module.eps)
@@ -720,7 +719,7 @@ def cast_bf16(encoder: Any) -> Any:
             continue
         if module.weight is not None and module.weight.device.type != "cpu":
             continue
-        if _same_layer_norm(module, module.weight, module.bias):
+        if _same_layer_norm(module):
             module.float()
     return encoder
 
